@@ -1,0 +1,46 @@
+# lvsha: Heartbeat (haresources mode) and ldirectord, reimplemented in Go.
+GO      ?= go
+BIN     := bin
+PREFIX  ?= /usr
+DESTDIR ?=
+HBD_LINKS := cl_status hb_standby hb_takeover
+
+.PHONY: all build test unit integration lint demo bench install clean deps
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/hbd ./hbd
+	@for l in $(HBD_LINKS); do ln -sf hbd $(BIN)/$$l; done
+
+deps:
+	./scripts/deps.sh test
+
+# The one test command (README, .ci/run): installs what it needs, then runs every test.
+# Integration tests need root and network namespaces; they skip with a reason otherwise.
+test: deps build
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+demo: build
+	./scripts/deps.sh demo
+	./scripts/demo.sh
+
+bench: build
+	./scripts/deps.sh bench
+	$(GO) run ./bench
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN)/hbd $(DESTDIR)$(PREFIX)/sbin/hbd
+	@for l in $(HBD_LINKS); do ln -sf ../sbin/hbd $(DESTDIR)$(PREFIX)/bin/$$l; done
+
+clean:
+	rm -rf $(BIN)

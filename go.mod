@@ -1,0 +1,3 @@
+module lvsha
+
+go 1.26
