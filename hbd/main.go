@@ -1,0 +1,386 @@
+// Command hbd is a Heartbeat 3.0.x compatible cluster daemon (classic
+// haresources mode). It reads /etc/ha.d/ha.cf, authkeys and haresources as
+// Heartbeat does and speaks its wire protocol. Invoked as cl_status,
+// hb_standby or hb_takeover it acts as those tools.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"lvsha/hbd/api"
+	"lvsha/hbd/config"
+	"lvsha/hbd/ctl"
+	"lvsha/hbd/daemon"
+)
+
+// Version is what cl_status hbparameter -p hbversion reports: the Heartbeat
+// version we are compatible with, then ours.
+const Version = "3.0.6 (lvsha hbd)"
+
+// LSB exit codes Heartbeat uses.
+const (
+	exitOK            = 0
+	exitFail          = 1
+	exitUsage         = 2
+	exitNotRunning    = 3
+	exitPerm          = 4
+	exitNotConfigured = 6
+)
+
+func main() {
+	switch prog := filepath.Base(os.Args[0]); prog {
+	case "cl_status", "hb_standby", "hb_takeover":
+		os.Exit(ctl.Main(prog, os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+type options struct {
+	confDir, stateDir, pidFile, socket                        string
+	check, stop, status, reload, version, foreground, verbose bool
+	debug                                                     int
+}
+
+type counter struct{ n *int }
+
+func (c counter) String() string   { return "" }
+func (c counter) Set(string) error { *c.n++; return nil }
+func (c counter) IsBoolFlag() bool { return true }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("hbd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.confDir, "c", "/etc/ha.d", "configuration directory (ha.cf, authkeys, haresources)")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/heartbeat", "state directory (hb_uuid, hb_generation)")
+	fs.StringVar(&o.pidFile, "pidfile", "/var/run/heartbeat.pid", "pid file")
+	fs.StringVar(&o.socket, "socket", api.DefaultSocket, "control socket for cl_status, hb_standby, hb_takeover")
+	fs.BoolVar(&o.check, "t", false, "check the configuration, print every error, exit non-zero if any")
+	fs.BoolVar(&o.stop, "k", false, "stop the running daemon (waits until it is gone)")
+	fs.BoolVar(&o.status, "s", false, "report whether the daemon is running")
+	fs.BoolVar(&o.reload, "r", false, "validate the configuration and make the running daemon reload it")
+	fs.BoolVar(&o.version, "V", false, "print the version")
+	fs.BoolVar(&o.foreground, "f", false, "stay in the foreground")
+	fs.BoolVar(&o.verbose, "v", false, "verbose: log the parsed configuration")
+	fs.Var(counter{&o.debug}, "d", "raise the debug level (repeatable)")
+	var ignored bool
+	fs.BoolVar(&ignored, "l", false, "accepted for compatibility (realtime is not used)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hbd: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	switch {
+	case o.version:
+		fmt.Fprintln(stdout, Version)
+		return exitOK
+	case o.check:
+		return checkConfig(o, stdout, stderr)
+	case o.stop:
+		return stopDaemon(o, stdout, stderr)
+	case o.status:
+		return statusDaemon(o, stdout)
+	case o.reload:
+		return reloadDaemon(o, stdout, stderr)
+	}
+	if pid, ok := runningPID(o.pidFile); ok {
+		fmt.Fprintf(stderr, "heartbeat: already running [pid %d].\n", pid)
+		return exitOK
+	}
+	cfg, code := load(o, stderr)
+	if cfg == nil {
+		return code
+	}
+	if !o.foreground {
+		return background(o, stderr)
+	}
+	return serve(o, cfg, stderr)
+}
+
+func nodeName(o options) (string, error) { return daemon.NodeName(o.confDir) }
+
+// load reads and validates the configuration, printing every error.
+func load(o options, stderr io.Writer) (*config.Config, int) {
+	node, err := nodeName(o)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return nil, exitNotConfigured
+	}
+	cfg, err := config.Load(o.confDir, config.Options{NodeName: node, IfaceExists: ifaceExists})
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "Configuration error, heartbeat not started.")
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, exitPerm
+		}
+		return nil, exitNotConfigured
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintf(stderr, "WARN: %s\n", w)
+	}
+	return cfg, exitOK
+}
+
+func ifaceExists(name string) bool {
+	_, err := os.Stat(filepath.Join("/sys/class/net", name))
+	return err == nil
+}
+
+func checkConfig(o options, stdout, stderr io.Writer) int {
+	cfg, code := load(o, stderr)
+	if cfg == nil {
+		return code
+	}
+	fmt.Fprintf(stdout, "%s: configuration OK (%d nodes, %d media, %d resource groups)\n",
+		o.confDir, len(cfg.HA.Nodes), len(cfg.HA.Media), len(cfg.Groups))
+	return exitOK
+}
+
+// background re-executes hbd in the foreground in a new session, as
+// Heartbeat daemonizes, and returns once the child has written its pid file.
+func background(o options, stderr io.Writer) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	args := append([]string{"-f"}, os.Args[1:]...)
+	cmd := exec.Command(self, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintln(stderr, "start:", err)
+		return exitFail
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(10 * time.Second)
+	for {
+		if pid, ok := runningPID(o.pidFile); ok && pid == cmd.Process.Pid {
+			return exitOK
+		}
+		select {
+		case err := <-done:
+			fmt.Fprintf(stderr, "hbd exited during start-up: %v (see the log)\n", err)
+			return exitFail
+		case <-deadline:
+			fmt.Fprintln(stderr, "hbd did not start within 10 s")
+			return exitFail
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func serve(o options, cfg *config.Config, stderr io.Writer) int {
+	node, _ := nodeName(o)
+	log, closeLog, err := newLogger(cfg.HA, o, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitNotConfigured
+	}
+	defer closeLog()
+	if o.verbose {
+		log.Info("configuration", "dir", o.confDir, "nodes", cfg.HA.Nodes, "keepalive", cfg.HA.Keepalive,
+			"deadtime", cfg.HA.Deadtime, "warntime", cfg.HA.Warntime, "initdead", cfg.HA.Initdead,
+			"auto_failback", cfg.HA.AutoFailback, "groups", len(cfg.Groups))
+	}
+	if err := writePID(o.pidFile); err != nil {
+		log.Error("pid file", "err", err)
+		return exitPerm
+	}
+	defer os.Remove(o.pidFile)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := daemon.New(ctx, daemon.Options{Config: cfg, Node: node, StateDir: o.stateDir, Log: log, Version: Version})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFail
+	}
+	defer d.Close()
+	srv, err := api.NewServer(o.socket, daemon.NewBackend(d, cfg, Version), log)
+	if err != nil {
+		log.Error("control socket", "path", o.socket, "err", err)
+		return exitFail
+	}
+	go srv.Serve(ctx)
+	loadedAt := time.Now()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(ctx) }()
+	for {
+		select {
+		case err := <-runErr:
+			if err != nil {
+				log.Error("daemon stopped", "err", err)
+				return exitFail
+			}
+			return exitOK
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGINT:
+				// Heartbeat ignores SIGINT; so do we (a stray ^C must not stop the cluster).
+			case syscall.SIGHUP:
+				if reexec := reload(o, loadedAt, d, log); reexec {
+					cancel()
+					<-runErr
+					d.Close()
+					os.Remove(o.socket)
+					os.Remove(o.pidFile)
+					self, _ := os.Executable()
+					log.Info("ha.cf changed: restarting with the new configuration")
+					err := syscall.Exec(self, os.Args, os.Environ())
+					log.Error("re-exec failed", "err", err)
+					return exitFail
+				}
+			case syscall.SIGTERM:
+				log.Info("received SIGTERM: shutting down")
+				cancel()
+				<-runErr
+				return exitOK
+			}
+		}
+	}
+}
+
+// reload re-reads the configuration. A broken file keeps the running
+// configuration. Changed authkeys are applied live; a changed ha.cf or
+// haresources makes the daemon re-execute itself, as Heartbeat does.
+func reload(o options, loadedAt time.Time, d *daemon.Daemon, log *slog.Logger) (reexec bool) {
+	node, _ := nodeName(o)
+	next, err := config.Load(o.confDir, config.Options{NodeName: node, IfaceExists: ifaceExists})
+	if err != nil {
+		log.Error("reload refused: configuration has errors; keeping the running configuration", "err", err.Error())
+		return false
+	}
+	if fileChanged(filepath.Join(o.confDir, "ha.cf"), loadedAt) || fileChanged(filepath.Join(o.confDir, "haresources"), loadedAt) {
+		return true
+	}
+	d.ReloadKeys(next.Keys)
+	log.Info("reloaded authkeys")
+	return false
+}
+
+// fileChanged reports whether a file was modified after the running
+// configuration was loaded.
+func fileChanged(path string, loadedAt time.Time) bool {
+	st, err := os.Stat(path)
+	if err != nil {
+		return false
+	}
+	return st.ModTime().After(loadedAt)
+}
+
+func writePID(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
+}
+
+// runningPID reads the pid file and reports whether that process lives and
+// is an hbd.
+func runningPID(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) {
+		return pid, false
+	}
+	return pid, true
+}
+
+func stopDaemon(o options, stdout, stderr io.Writer) int {
+	pid, ok := runningPID(o.pidFile)
+	if !ok {
+		fmt.Fprintln(stdout, "INFO: Heartbeat already stopped.")
+		return exitOK
+	}
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		fmt.Fprintf(stderr, "cannot signal pid %d: %v\n", pid, err)
+		if errors.Is(err, syscall.EPERM) {
+			return exitPerm
+		}
+		return exitFail
+	}
+	for syscall.Kill(pid, 0) == nil {
+		time.Sleep(50 * time.Millisecond)
+	}
+	return exitOK
+}
+
+func statusDaemon(o options, stdout io.Writer) int {
+	pid, ok := runningPID(o.pidFile)
+	if !ok {
+		fmt.Fprintln(stdout, "heartbeat is stopped. No process")
+		if pid != 0 {
+			return exitFail
+		}
+		return exitNotRunning
+	}
+	var uts syscall.Utsname
+	syscall.Uname(&uts)
+	host := utsString(uts.Nodename[:])
+	node, _ := nodeName(o)
+	fmt.Fprintf(stdout, "heartbeat OK [pid %d et al] is running on %s [%s]...\n", pid, host, node)
+	return exitOK
+}
+
+func utsString(b []int8) string {
+	var s strings.Builder
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s.WriteByte(byte(c))
+	}
+	return s.String()
+}
+
+func reloadDaemon(o options, stdout, stderr io.Writer) int {
+	cfg, code := load(o, stderr)
+	if cfg == nil {
+		if code == exitPerm {
+			return exitPerm
+		}
+		return exitFail
+	}
+	pid, ok := runningPID(o.pidFile)
+	if !ok {
+		return run([]string{"-c", o.confDir, "-state-dir", o.stateDir, "-pidfile", o.pidFile, "-socket", o.socket}, stdout, stderr)
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	return exitOK
+}

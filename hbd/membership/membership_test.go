@@ -1,0 +1,326 @@
+package membership
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"lvsha/hbd/wire"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func cfg() Config {
+	return Config{Self: "alpha", Nodes: []string{"alpha", "beta"}, Links: []string{"eth1", "eth2"},
+		Keepalive: 100 * time.Millisecond, Deadtime: time.Second, Warntime: 500 * time.Millisecond,
+		Initdead: 3 * time.Second, Seed: 1}
+}
+
+func msg(src, t string, seq, gen uint64, kv ...string) *wire.Message {
+	m := wire.New(t)
+	for i := 0; i+1 < len(kv); i += 2 {
+		m.Set(kv[i], kv[i+1])
+	}
+	m.Set("src", src)
+	if seq > 0 {
+		m.Set("seq", strconv.FormatUint(seq, 16))
+	}
+	m.Set("hg", strconv.FormatUint(gen, 16))
+	m.Set("ts", "6b02e491")
+	return m
+}
+
+func status(seq, gen uint64, st string) *wire.Message {
+	return msg("beta", "status", seq, gen, "st", st, "dt", "3e8", "protocol", "1")
+}
+
+func at(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+
+func kinds(evs []Event) []string {
+	var out []string
+	for _, e := range evs {
+		s := e.Kind.String() + ":" + e.Node
+		if e.Link != "" {
+			s += "/" + e.Link
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func hasEvent(evs []Event, k EventKind) bool {
+	for _, e := range evs {
+		if e.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+func view(t *testing.T, m *Membership, node string) NodeView {
+	t.Helper()
+	v, ok := m.Node(node)
+	if !ok {
+		t.Fatalf("node %s missing", node)
+	}
+	return v
+}
+
+func TestJoinDuplicateAndCommUp(t *testing.T) {
+	m := New(cfg(), t0)
+	if m.OwnStatus() != StatusUp || m.CommUp() {
+		t.Fatalf("start: own %s commUp %v", m.OwnStatus(), m.CommUp())
+	}
+	r := m.Receive(at(10), 0, status(1, 7, "active"))
+	if r.Verdict != Accept || !r.Deliver {
+		t.Fatalf("first status: %+v", r)
+	}
+	if !hasEvent(r.Events, LinkUp) || !hasEvent(r.Events, NodeStatusChanged) {
+		t.Fatalf("events %v", kinds(r.Events))
+	}
+	// The same packet on the second link: a duplicate that brings that link up.
+	r = m.Receive(at(11), 1, status(1, 7, "active"))
+	if r.Verdict != Duplicate || r.Deliver {
+		t.Fatalf("second copy: %+v", r)
+	}
+	if got := kinds(r.Events); len(got) != 1 || got[0] != "link-up:beta/eth2" {
+		t.Fatalf("second copy events %v", got)
+	}
+	evs, _ := m.Tick(at(20))
+	if !hasEvent(evs, CommUp) || !m.CommUp() || m.OwnStatus() != StatusActive {
+		t.Fatalf("comm up: %v", kinds(evs))
+	}
+	v := view(t, m, "beta")
+	if v.Status != StatusActive || !v.Links[0].Up || !v.Links[1].Up || !v.Protocol || v.Deadtime != time.Second {
+		t.Fatalf("beta view %+v", v)
+	}
+}
+
+// feed sends beta's heartbeats every 100 ms from..to on the given links.
+func feed(m *Membership, seq *uint64, fromMS, toMS int, links ...int) (evs []Event) {
+	for ms := fromMS; ms <= toMS; ms += 100 {
+		*seq++
+		for _, l := range links {
+			evs = append(evs, m.Receive(at(ms), l, status(*seq, 7, "active")).Events...)
+		}
+		e, _ := m.Tick(at(ms + 50))
+		evs = append(evs, e...)
+	}
+	return evs
+}
+
+func TestLinkDeathIsNotNodeDeath(t *testing.T) {
+	m := New(cfg(), t0)
+	var seq uint64
+	feed(m, &seq, 0, 1000, 0, 1)
+	// eth1 goes silent; eth2 keeps carrying heartbeats.
+	evs := feed(m, &seq, 1100, 3000, 1)
+	if got := kinds(evs); len(got) != 1 || got[0] != "link-dead:beta/eth1" {
+		t.Fatalf("events %v", got)
+	}
+	v := view(t, m, "beta")
+	if v.Status != StatusActive || v.Links[0].Up || !v.Links[1].Up {
+		t.Fatalf("beta %+v", v)
+	}
+	// eth1 comes back.
+	evs = feed(m, &seq, 3100, 3200, 0, 1)
+	if got := kinds(evs); len(got) != 1 || got[0] != "link-up:beta/eth1" {
+		t.Fatalf("events %v", got)
+	}
+}
+
+func TestNodeDeathAtAdvertisedDeadtime(t *testing.T) {
+	c := cfg()
+	c.Deadtime = 500 * time.Millisecond
+	m := New(c, t0)
+	var seq uint64
+	feed(m, &seq, 0, 1000, 0, 1) // beta advertises dt=0x3e8 = 1000 ms
+	last := at(1000)
+	for ms := 1010; ms <= 3000; ms += 10 {
+		evs, _ := m.Tick(at(ms))
+		if hasEvent(evs, NodeDead) {
+			silent := at(ms).Sub(last)
+			if silent <= time.Second || silent > time.Second+10*time.Millisecond {
+				t.Fatalf("declared dead after %v, want just over beta's dt of 1s", silent)
+			}
+			if v := view(t, m, "beta"); v.Status != StatusDead || v.Links[0].Up || v.Links[1].Up {
+				t.Fatalf("beta %+v", v)
+			}
+			// It comes back: status changes from dead, links up again.
+			seq++
+			r := m.Receive(at(ms+500), 0, status(seq, 7, "active"))
+			if r.Verdict != Accept || !hasEvent(r.Events, NodeStatusChanged) || !hasEvent(r.Events, NodeReturned) {
+				t.Fatalf("return: %+v %v", r, kinds(r.Events))
+			}
+			return
+		}
+	}
+	t.Fatal("never declared dead")
+}
+
+func TestLateHeartbeatWarnsOnce(t *testing.T) {
+	m := New(cfg(), t0)
+	var seq uint64
+	feed(m, &seq, 0, 200, 0)
+	var late int
+	for ms := 210; ms < 1000; ms += 10 {
+		evs, _ := m.Tick(at(ms))
+		for _, e := range evs {
+			if e.Kind == LateHeartbeat {
+				late++
+				if e.Interval <= 500*time.Millisecond {
+					t.Fatalf("late after %v", e.Interval)
+				}
+			}
+		}
+	}
+	if late != 1 {
+		t.Fatalf("%d late warnings, want 1", late)
+	}
+}
+
+func TestInitdead(t *testing.T) {
+	m := New(cfg(), t0)
+	evs, _ := m.Tick(at(2900))
+	if len(evs) != 0 || m.CommUp() {
+		t.Fatalf("before initdead: %v", kinds(evs))
+	}
+	evs, _ = m.Tick(at(3010))
+	if got := kinds(evs); len(got) != 2 || got[0] != "node-dead:beta" || got[1] != "comm-up:alpha" {
+		t.Fatalf("after initdead: %v", got)
+	}
+}
+
+func TestDrops(t *testing.T) {
+	tests := []struct {
+		name    string
+		prep    []*wire.Message
+		in      *wire.Message
+		verdict Verdict
+		reason  string
+	}{
+		{name: "unknown node", in: msg("gamma", "status", 1, 7, "st", "up"), verdict: Drop, reason: ReasonUnknownNode},
+		{name: "no src", in: func() *wire.Message { m := wire.New("status"); m.Set("ts", "1"); return m }(), verdict: Drop, reason: ReasonMissingFields},
+		{name: "zero ts", in: func() *wire.Message { m := status(1, 7, "up"); m.Set("ts", "0"); return m }(), verdict: Drop, reason: ReasonMissingFields},
+		{name: "no seq", in: msg("beta", "starting", 0, 7), verdict: Drop, reason: ReasonBadSeq},
+		{name: "old generation", prep: []*wire.Message{status(5, 7, "active")}, in: status(6, 6, "active"), verdict: Drop, reason: ReasonOldGeneration},
+		{name: "old status seq", prep: []*wire.Message{status(5, 7, "active")}, in: status(4, 7, "active"), verdict: Drop, reason: ReasonOldStatus},
+		{name: "replay far behind", prep: []*wire.Message{status(900, 7, "active")}, in: msg("beta", "resource", 3, 7), verdict: Drop, reason: ReasonReplay},
+		{name: "own message", in: msg("alpha", "status", 1, 7, "st", "up"), verdict: Own},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(cfg(), t0)
+			for _, p := range tc.prep {
+				if r := m.Receive(at(0), 0, p); r.Verdict != Accept {
+					t.Fatalf("prep: %+v", r)
+				}
+			}
+			r := m.Receive(at(10), 1, tc.in)
+			if r.Verdict != tc.verdict || r.Reason != tc.reason || r.Deliver {
+				t.Fatalf("got %v %q deliver=%v, want %v %q", r.Verdict, r.Reason, r.Deliver, tc.verdict, tc.reason)
+			}
+			if tc.verdict == Drop {
+				if v := view(t, m, "beta"); len(tc.prep) == 0 && (v.Status != StatusInit || v.Links[1].Up) {
+					t.Fatalf("a dropped packet changed state: %+v", v)
+				}
+			}
+		})
+	}
+}
+
+func TestRestartResetsSequence(t *testing.T) {
+	m := New(cfg(), t0)
+	var seq uint64
+	feed(m, &seq, 0, 500, 0)
+	r := m.Receive(at(600), 0, status(1, 8, "up"))
+	if r.Verdict != Accept || !hasEvent(r.Events, NodeRestarted) {
+		t.Fatalf("restart: %+v %v", r, kinds(r.Events))
+	}
+	if v := view(t, m, "beta"); v.Generation != 8 || v.Status != StatusUp {
+		t.Fatalf("beta %+v", v)
+	}
+}
+
+func TestGapRetransmission(t *testing.T) {
+	m := New(cfg(), t0)
+	m.Receive(at(0), 0, status(1, 7, "active"))
+	// 2 and 3 lost.
+	if r := m.Receive(at(100), 0, msg("beta", "resource", 4, 7)); r.Verdict != Accept {
+		t.Fatalf("gap packet: %+v", r)
+	}
+	_, rx := m.Tick(at(140)) // before the earliest possible request (50 ms)
+	if len(rx) != 0 {
+		t.Fatalf("requested too early: %v", rx)
+	}
+	_, rx = m.Tick(at(100 + 251))
+	if len(rx) != 2 || rx[0] != (Rexmit{Node: "beta", Seq: 2}) || rx[1].Seq != 3 {
+		t.Fatalf("requests %v", rx)
+	}
+	// Repeated every 250 ms while missing.
+	if _, rx = m.Tick(at(100 + 251 + 100)); len(rx) != 0 {
+		t.Fatalf("repeated too soon: %v", rx)
+	}
+	if _, rx = m.Tick(at(100 + 251 + 251)); len(rx) != 2 {
+		t.Fatalf("not repeated: %v", rx)
+	}
+	// The retransmission of 2 is accepted and delivered; a second copy is a duplicate.
+	if r := m.Receive(at(700), 0, msg("beta", "resource", 2, 7)); r.Verdict != Accept || !r.Deliver {
+		t.Fatalf("rexmit: %+v", r)
+	}
+	if r := m.Receive(at(701), 1, msg("beta", "resource", 2, 7)); r.Verdict != Duplicate {
+		t.Fatalf("rexmit copy: %+v", r)
+	}
+	// A nak for 3 stops the requests.
+	nak := msg("beta", "NS_nak_rexmit", 0, 7, "firstseq", "3", "dest", "alpha")
+	if r := m.Receive(at(710), 0, nak); r.Verdict != Accept {
+		t.Fatalf("nak: %+v", r)
+	}
+	if _, rx = m.Tick(at(2000)); len(rx) != 0 {
+		t.Fatalf("still requesting: %v", rx)
+	}
+}
+
+func TestHugeGapResets(t *testing.T) {
+	m := New(cfg(), t0)
+	m.Receive(at(0), 0, status(1, 7, "active"))
+	m.Receive(at(10), 0, status(1000, 7, "active"))
+	if _, rx := m.Tick(at(1000)); len(rx) != 0 {
+		t.Fatalf("asked for %d retransmissions after a gap beyond the flow-control limit", len(rx))
+	}
+}
+
+func TestDestNotUs(t *testing.T) {
+	m := New(cfg(), t0)
+	r := m.Receive(at(0), 0, msg("beta", "ip-request-resp", 1, 7, "dest", "gamma"))
+	if r.Verdict != Accept || r.Deliver {
+		t.Fatalf("%+v", r)
+	}
+	r = m.Receive(at(0), 0, msg("beta", "ip-request-resp", 2, 7, "dest", "ALPHA"))
+	if r.Verdict != Accept || !r.Deliver {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestOwnLink(t *testing.T) {
+	m := New(cfg(), t0)
+	r := m.Receive(at(0), 1, msg("alpha", "status", 1, 7, "st", "up"))
+	if r.Verdict != Own || !hasEvent(r.Events, LinkUp) {
+		t.Fatalf("%+v", r)
+	}
+	if v := view(t, m, "alpha"); v.Links[0].Up || !v.Links[1].Up {
+		t.Fatalf("alpha %+v", v)
+	}
+}
+
+func TestShutdownStatusDead(t *testing.T) {
+	m := New(cfg(), t0)
+	m.Receive(at(0), 0, status(1, 7, "active"))
+	r := m.Receive(at(100), 0, status(2, 7, "dead"))
+	if !hasEvent(r.Events, NodeStatusChanged) || view(t, m, "beta").Status != StatusDead {
+		t.Fatalf("%v", kinds(r.Events))
+	}
+	if m.Alive("beta") {
+		t.Fatal("beta alive after st=dead")
+	}
+}
