@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -138,8 +139,10 @@ func load(o options, stderr io.Writer) (*config.Config, int) {
 	return cfg, exitOK
 }
 
+// ifaceExists asks the kernel, not /sys, which may belong to another
+// network namespace than ours.
 func ifaceExists(name string) bool {
-	_, err := os.Stat(filepath.Join("/sys/class/net", name))
+	_, err := net.InterfaceByName(name)
 	return err == nil
 }
 

@@ -313,6 +313,8 @@ func (d *Daemon) handleEvents(evs []membership.Event) {
 			d.log.Info(fmt.Sprintf("Link %s:%s dead.", ev.Node, ev.Link), "node", ev.Node, "link", ev.Link)
 		case membership.LateHeartbeat:
 			d.log.Warn(fmt.Sprintf("Late heartbeat: Node %s: interval %d ms", ev.Node, ev.Interval.Milliseconds()), "node", ev.Node)
+		case membership.DeadtimeChanged:
+			d.log.Info(fmt.Sprintf("node %s advertises deadtime %d ms", ev.Node, ev.Interval.Milliseconds()), "node", ev.Node)
 		case membership.CommUp:
 			d.log.Info("Comm_now_up(): updating status to active", "node", ev.Node)
 			select {

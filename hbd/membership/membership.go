@@ -101,11 +101,12 @@ const (
 	NodeReturned                       // same generation after we declared it dead: a partition healed
 	LinkUp
 	LinkDead
-	LateHeartbeat // silent for more than warntime
-	CommUp        // every node heard or declared dead: start resource handling
+	LateHeartbeat   // silent for more than warntime
+	CommUp          // every node heard or declared dead: start resource handling
+	DeadtimeChanged // the peer advertises another dt (Interval); it governs its death
 )
 
-var eventNames = [...]string{"node-status", "node-dead", "node-restarted", "node-returned", "link-up", "link-dead", "late-heartbeat", "comm-up"}
+var eventNames = [...]string{"node-status", "node-dead", "node-restarted", "node-returned", "link-up", "link-dead", "late-heartbeat", "comm-up", "deadtime-changed"}
 
 func (k EventKind) String() string { return eventNames[k] }
 
@@ -116,7 +117,7 @@ type Event struct {
 	Link     string
 	Status   Status
 	Old      Status
-	Interval time.Duration // LateHeartbeat: time since last heard
+	Interval time.Duration // LateHeartbeat: time since last heard; DeadtimeChanged: the new dt
 }
 
 // Rexmit is a retransmission request the daemon should send:
@@ -286,6 +287,12 @@ func (m *Membership) sequence(now time.Time, n *node, t string, msg *wire.Messag
 		if n.status == StatusDead && seq > n.statusSeq {
 			r.Events = append(r.Events, Event{Kind: NodeReturned, Node: n.name})
 		} else if seq <= n.statusSeq && n.seqKnown {
+			if _, asked := n.missing[seq]; asked {
+				// The retransmission we asked for: it fills the gap, but a
+				// status older than the one we have changes nothing.
+				delete(n.missing, seq)
+				return "", Duplicate
+			}
 			if seq == n.statusSeq {
 				return "", Duplicate
 			}
@@ -330,7 +337,10 @@ func (m *Membership) rexmitDelay() time.Duration {
 
 func (m *Membership) status(n *node, msg *wire.Message, r *Result) {
 	if dt, err := strconv.ParseUint(msg.Get("dt"), 16, 64); err == nil && dt > 0 {
-		n.dead = time.Duration(dt) * time.Millisecond
+		if d := time.Duration(dt) * time.Millisecond; d != n.dead {
+			n.dead = d
+			r.Events = append(r.Events, Event{Kind: DeadtimeChanged, Node: n.name, Interval: d})
+		}
 	}
 	_, n.protocol = msg.Lookup("protocol")
 	st := Status(msg.Get("st"))

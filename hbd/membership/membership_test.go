@@ -281,6 +281,19 @@ func TestGapRetransmission(t *testing.T) {
 	}
 }
 
+func TestRetransmittedOldStatusFillsGap(t *testing.T) {
+	m := New(cfg(), t0)
+	m.Receive(at(0), 0, status(1, 7, "active"))
+	m.Receive(at(100), 0, status(3, 7, "active")) // 2 lost
+	r := m.Receive(at(400), 0, status(2, 7, "active"))
+	if r.Verdict != Duplicate {
+		t.Fatalf("retransmitted status: %+v", r)
+	}
+	if _, rx := m.Tick(at(2000)); len(rx) != 0 {
+		t.Fatalf("still requesting after the retransmission: %v", rx)
+	}
+}
+
 func TestHugeGapResets(t *testing.T) {
 	m := New(cfg(), t0)
 	m.Receive(at(0), 0, status(1, 7, "active"))
