@@ -1,0 +1,145 @@
+package rm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Resource is one resource of a group as the executor drives it. The
+// resources package's agents satisfy it through a small adapter in main.
+type Resource interface {
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	Running(ctx context.Context) (bool, error)
+	String() string
+}
+
+// StopFailure says what to do when a resource cannot be stopped and is
+// still running after every retry: the peer cannot safely start it.
+type StopFailure string
+
+const (
+	// StopFailureReboot reboots the node at once, as Heartbeat's
+	// ResourceManager does (RecoverFromFailedStop: reboot -nf), so the
+	// peer's takeover is safe. The default.
+	StopFailureReboot StopFailure = "reboot"
+	// StopFailureExit makes hbd exit without sending shutdone; the peer
+	// declares it dead after deadtime and takes over. The resource may
+	// still be running here: use only where the resource cannot conflict.
+	StopFailureExit StopFailure = "exit"
+	// StopFailureIgnore logs and carries on (the group is reported failed).
+	StopFailureIgnore StopFailure = "ignore"
+)
+
+// ParseStopFailure reads the -on-stop-failure flag.
+func ParseStopFailure(s string) (StopFailure, error) {
+	switch v := StopFailure(s); v {
+	case StopFailureReboot, StopFailureExit, StopFailureIgnore:
+		return v, nil
+	}
+	return "", fmt.Errorf("unknown stop failure action %q (want reboot, exit or ignore)", s)
+}
+
+// Executor starts and stops groups as ResourceManager's takegroup and
+// givegroup do.
+type Executor struct {
+	Groups map[string][]Resource // by group key, in haresources order
+	Log    *slog.Logger
+	// StopRetries is HA_STOPRETRYMAX (10): attempts before a stop is
+	// declared failed; StopRetryDelay the pause between them (1 s).
+	StopRetries    int
+	StopRetryDelay time.Duration
+	// OnStopFailure runs when a resource is still running after every
+	// stop attempt (reboot, exit or log; see StopFailure).
+	OnStopFailure func(group string, r Resource, err error)
+}
+
+// ErrUnknownGroup is returned for a key that is not in haresources.
+var ErrUnknownGroup = errors.New("unknown resource group")
+
+// Take starts a group left to right, skipping resources already running.
+// When a start fails, the whole group is stopped again and the error
+// returned ("Giving up resources due to failure of X").
+func (e *Executor) Take(ctx context.Context, key string) error {
+	rs, ok := e.Groups[key]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownGroup, key)
+	}
+	for _, r := range rs {
+		if running, err := r.Running(ctx); err == nil && running {
+			e.Log.Debug("resource already running", "group", key, "resource", r.String())
+			continue
+		}
+		e.Log.Info(fmt.Sprintf("Running %s start", r), "group", key)
+		if err := r.Start(ctx); err != nil {
+			e.Log.Error(fmt.Sprintf("Giving up resources due to failure of %s", r), "group", key, "err", err)
+			if gerr := e.Give(ctx, key); gerr != nil {
+				e.Log.Error("stopping the failed group", "group", key, "err", gerr)
+			}
+			return fmt.Errorf("start %s: %w", r, err)
+		}
+	}
+	return nil
+}
+
+// Give stops a group right to left. Each stop is retried StopRetries times;
+// a resource that still runs afterwards goes to OnStopFailure. A failing
+// stop of a resource that no longer runs is only a warning (not
+// LSB-compliant), as in ResourceManager.
+func (e *Executor) Give(ctx context.Context, key string) error {
+	rs, ok := e.Groups[key]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownGroup, key)
+	}
+	var errs []error
+	for _, r := range slices.Backward(rs) {
+		if err := e.stop(ctx, key, r); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Executor) stop(ctx context.Context, key string, r Resource) error {
+	tries := max(e.StopRetries, 1)
+	var err error
+	for i := 0; i < tries; i++ {
+		if i > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(e.StopRetryDelay):
+			}
+		}
+		e.Log.Info(fmt.Sprintf("Running %s stop", r), "group", key, "attempt", i+1)
+		if err = r.Stop(ctx); err == nil {
+			return nil
+		}
+		e.Log.Error(fmt.Sprintf("Return code from %s stop", r), "group", key, "err", err)
+	}
+	running, serr := r.Running(ctx)
+	if serr == nil && !running {
+		e.Log.Warn(fmt.Sprintf("Resource %s stop failed but it is not running: probably not LSB-compliant", r), "group", key)
+		return nil
+	}
+	err = fmt.Errorf("stop %s failed %d times: %w", r, tries, err)
+	e.Log.Error("Resource STOP failure", "group", key, "resource", r.String(), "err", err)
+	if e.OnStopFailure != nil {
+		e.OnStopFailure(key, r, err)
+	}
+	return err
+}
+
+// Running reports whether any resource of the group runs.
+func (e *Executor) Running(ctx context.Context, key string) bool {
+	for _, r := range e.Groups[key] {
+		if ok, err := r.Running(ctx); err == nil && ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,845 @@
+// Package rm is hbd's classic (haresources) resource manager: the ownership
+// protocol Heartbeat 3.0.6 runs between two nodes (starting, resource,
+// ask_resources, hb_takeover, ip-request, shutdone, mach_down; see
+// spec/wire.md §6) and the execution of group starts and stops.
+//
+// Machine is the protocol alone: it takes inputs (messages, membership
+// events, local requests, finished jobs, the clock) and returns actions
+// (messages to send, groups to acquire or release). It does no I/O and reads
+// no clock, so tests step it one input at a time. Manager drives it.
+package rm
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"lvsha/hbd/wire"
+)
+
+// Mode is the auto_failback setting.
+type Mode int
+
+const (
+	Legacy       Mode = iota // auto_failback legacy: ip-request, the preferred node always reclaims
+	NiceFailback             // auto_failback off: resources stay where they are
+	AutoFailback             // auto_failback on: a returning node gets its groups back
+)
+
+// ParseMode maps ha.cf's auto_failback value.
+func ParseMode(s string) Mode {
+	switch s {
+	case "on":
+		return AutoFailback
+	case "off":
+		return NiceFailback
+	}
+	return Legacy
+}
+
+func (m Mode) String() string {
+	return [...]string{"legacy", "off", "on"}[m]
+}
+
+// Group is one haresources line as the manager needs it.
+type Group struct {
+	Key  string // the first resource token: Heartbeat's group key
+	Node string // preferred node, lowercased
+}
+
+// Config is the static input of a Machine.
+type Config struct {
+	Self   string
+	Nodes  []string // normal nodes, self included
+	Groups []Group
+	Mode   Mode
+	// Timers; zero means Heartbeat's value.
+	RscrcvdDelay   time.Duration // deadlock breaker for a simultaneous start (10 s)
+	StandbyTimeout time.Duration // no reply to a standby request (10 s)
+	FailbackRetry  time.Duration // auto failback retry while not stable (1 s)
+	// FailedStartStandby is how long after a failed group start the node
+	// offers that set to the peer (ResourceManager sleeps 30 s).
+	FailedStartStandby time.Duration
+	// HeartbeatStartup keeps Heartbeat's fixed wait when both nodes start at
+	// once instead of resolving it at once (for side-by-side measurements).
+	HeartbeatStartup bool
+}
+
+// State is Heartbeat's resourcestate.
+type State int
+
+const (
+	StateInit State = iota
+	StateStarting
+	StateBothStarting
+	StateRscRcvd
+	StateStable
+	StateShutdown
+)
+
+func (s State) String() string {
+	return [...]string{"init", "starting", "both_starting", "rsc_rcvd", "stable", "shutdown"}[s]
+}
+
+type standbyPhase int
+
+const (
+	standbyNot   standbyPhase = iota
+	standbyMe                 // I asked; waiting for "other"
+	standbyOther              // the peer asked; waiting for its "done"
+	standbyDone               // my part finished; waiting for the peer's "done"
+)
+
+// Action is what the Machine asks its driver to do, in order.
+type Action interface{ isAction() }
+
+// Send a cluster message.
+type Send struct{ Msg *wire.Message }
+
+// Acquire starts the groups (Heartbeat's takegroup for each key, in order);
+// the driver reports back with JobDone(ID).
+type Acquire struct {
+	ID   int
+	Keys []string
+	Why  string
+}
+
+// Release stops the groups (givegroup for each key); JobDone(ID) follows.
+type Release struct {
+	ID   int
+	Keys []string
+	Why  string
+}
+
+// Exit tells the driver the shutdown is complete.
+type Exit struct{}
+
+func (Send) isAction()    {}
+func (Acquire) isAction() {}
+func (Release) isAction() {}
+func (Exit) isAction()    {}
+
+// continuation says what to do when a job finishes.
+type continuation struct {
+	kind string // see jobDone
+	set  Set
+	node string
+	key  string
+	dest string
+}
+
+// Machine is the ownership protocol of one node.
+type Machine struct {
+	cfg Config
+	log *slog.Logger
+
+	commUp    bool
+	state     State
+	iHold     Set
+	other     Set // what the peer says it holds, relative to the peer
+	otherOK   bool
+	alive     map[string]bool // peers currently not dead
+	heard     map[string]bool // peers heard at least once
+	deadAtUp  []string        // peers declared dead before comm up
+	rscrcvdAt time.Time       // when the deadlock breaker fires
+
+	retrySet       Set       // groups whose start failed: offered to the peer at retryAt
+	retryAt        time.Time // (ResourceManager: sleep 30; hb_standby local|foreign)
+	standby        standbyPhase
+	standbySet     Set // relative to the requester
+	standbyUntil   time.Time
+	needsFailback  bool
+	failbackActive bool
+	failbackAt     time.Time
+
+	jobs    map[int]continuation
+	nextJob int
+	out     []Action
+}
+
+// New returns a Machine in the INIT state.
+func New(cfg Config, log *slog.Logger) *Machine {
+	if cfg.RscrcvdDelay == 0 {
+		cfg.RscrcvdDelay = 10 * time.Second
+	}
+	if cfg.StandbyTimeout == 0 {
+		cfg.StandbyTimeout = 10 * time.Second
+	}
+	if cfg.FailedStartStandby == 0 {
+		cfg.FailedStartStandby = 30 * time.Second
+	}
+	if cfg.FailbackRetry == 0 {
+		cfg.FailbackRetry = time.Second
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Machine{cfg: cfg, log: log, alive: map[string]bool{}, heard: map[string]bool{}, jobs: map[int]continuation{}}
+}
+
+// Holding is what cl_status rscstatus prints: none, local, foreign, all, or
+// transition while groups are being started or stopped. In legacy mode
+// Heartbeat never updates i_hold; we report what the groups really are,
+// which is what an administrator asks rscstatus for.
+func (m *Machine) Holding() string {
+	if len(m.jobs) > 0 {
+		return "transition"
+	}
+	return m.iHold.String()
+}
+
+// Holds is the current i_hold.
+func (m *Machine) Holds() Set { return m.iHold }
+
+// State is the current resource state.
+func (m *Machine) State() State { return m.state }
+
+// Busy reports whether group jobs are running.
+func (m *Machine) Busy() bool { return len(m.jobs) > 0 }
+
+func (m *Machine) take() []Action {
+	out := m.out
+	m.out = nil
+	return out
+}
+
+func (m *Machine) send(msg *wire.Message) { m.out = append(m.out, Send{Msg: msg}) }
+
+func (m *Machine) job(acquire bool, keys []string, why string, c continuation) {
+	m.nextJob++
+	m.jobs[m.nextJob] = c
+	if acquire {
+		m.out = append(m.out, Acquire{ID: m.nextJob, Keys: keys, Why: why})
+	} else {
+		m.out = append(m.out, Release{ID: m.nextJob, Keys: keys, Why: why})
+	}
+}
+
+// keys returns the group keys of a set relative to node.
+func (m *Machine) keys(set Set, node string) []string {
+	var out []string
+	for _, g := range m.cfg.Groups {
+		own := g.Node == node
+		if (own && set&Local != 0) || (!own && set&Foreign != 0) {
+			out = append(out, g.Key)
+		}
+	}
+	return out
+}
+
+func (m *Machine) nodeKeys(node string) []string {
+	var out []string
+	for _, g := range m.cfg.Groups {
+		if g.Node == node {
+			out = append(out, g.Key)
+		}
+	}
+	return out
+}
+
+func (m *Machine) groupOf(key string) (Group, bool) {
+	for _, g := range m.cfg.Groups {
+		if g.Key == key {
+			return g, true
+		}
+	}
+	return Group{}, false
+}
+
+func (m *Machine) nice() bool { return m.cfg.Mode != Legacy }
+
+func (m *Machine) peerAlive() bool {
+	for _, a := range m.alive {
+		if a {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Machine) resourceMsg(stable bool, info string) *wire.Message {
+	msg := wire.New("resource")
+	msg.Set("rsc_hold", m.iHold.String())
+	msg.Set("rtype", "full")
+	if stable {
+		msg.Set("isstable", "1")
+	} else {
+		msg.Set("isstable", "0")
+	}
+	if info != "" {
+		msg.Set("info", info)
+	}
+	return msg
+}
+
+// Assume sets what this node holds when it starts with resources kept from
+// a previous run (a re-exec after an ha.cf change, Heartbeat's -R).
+func (m *Machine) Assume(set Set) { m.iHold = set }
+
+// PeerStatus records a peer's membership state (from status changes).
+func (m *Machine) PeerStatus(now time.Time, node, status string) []Action {
+	if node == m.cfg.Self {
+		return nil
+	}
+	if status != "dead" {
+		m.heard[node] = true
+		m.alive[node] = true
+	}
+	return m.take()
+}
+
+// CommUp is Heartbeat's comm_now_up: every node heard or declared dead.
+func (m *Machine) CommUp(now time.Time) []Action {
+	if m.commUp {
+		return nil
+	}
+	m.commUp = true
+	if !m.nice() {
+		m.log.Info("auto_failback legacy: acquiring our resources with ip-request")
+		m.reqOurResourcesLegacy()
+		for _, n := range m.deadAtUp {
+			m.takeoverFrom(n)
+		}
+		m.deadAtUp = nil
+		return m.take()
+	}
+	m.state = StateStarting
+	m.send(wire.New("starting"))
+	dead := m.deadAtUp
+	m.deadAtUp = nil
+	for _, n := range dead {
+		m.nodeDeadNice(now, n)
+	}
+	if len(dead) > 0 && !m.peerAlive() {
+		// Nobody to agree with: Heartbeat waits its 10 s deadlock timer
+		// here; the outcome is the same, so settle now.
+		m.becomeStable(now, false)
+	}
+	return m.take()
+}
+
+// NodeDead handles a peer declared dead (mark_node_dead and
+// hb_rsc_recover_dead_resources).
+func (m *Machine) NodeDead(now time.Time, node string) []Action {
+	if node == m.cfg.Self {
+		return nil
+	}
+	wasAlive := m.alive[node]
+	m.alive[node] = false
+	if !m.commUp {
+		if !slices.Contains(m.deadAtUp, node) {
+			m.deadAtUp = append(m.deadAtUp, node)
+		}
+		return m.take()
+	}
+	if !wasAlive && !m.heard[node] {
+		return m.take()
+	}
+	if m.standby != standbyNot {
+		m.log.Warn("peer died during a standby: standby cancelled", "node", node)
+		m.standby = standbyNot
+		m.failbackActive = false
+	}
+	if m.nice() {
+		m.nodeDeadNice(now, node)
+		if m.state != StateStable && m.state != StateShutdown && !m.peerAlive() {
+			m.becomeStable(now, false)
+		}
+	} else {
+		m.takeoverFrom(node)
+	}
+	return m.take()
+}
+
+func (m *Machine) nodeDeadNice(now time.Time, node string) {
+	if m.state == StateShutdown {
+		return
+	}
+	stonith := wire.New("stonith")
+	stonith.Set("node", node)
+	if m.heard[node] && m.other == None {
+		m.log.Info(fmt.Sprintf("Dead node %s gave up resources.", node), "node", node)
+		stonith.Set("result", "unneeded")
+	} else {
+		m.log.Warn("No STONITH device configured.", "node", node)
+		m.log.Warn("Shared disks are not protected.", "node", node)
+		stonith.Set("result", "n_stnth")
+	}
+	m.send(stonith)
+	if m.iHold == All {
+		m.otherOK = true
+		return
+	}
+	if m.iHold&Local == 0 {
+		m.reqOurResources(true)
+	}
+	if m.iHold&Foreign == 0 {
+		m.takeoverFrom(node)
+	}
+}
+
+// takeoverFrom is takeover_from_node: mach_down takes the dead node's groups.
+func (m *Machine) takeoverFrom(node string) {
+	keys := m.nodeKeys(node)
+	m.log.Info(fmt.Sprintf("Taking over resource group(s) of %s", node), "node", node, "groups", strings.Join(keys, " "))
+	if m.nice() {
+		m.iHold |= Foreign
+		m.other = None
+		m.otherOK = true
+		m.needsFailback = true
+	}
+	m.job(true, keys, "mach_down "+node, continuation{kind: "mach_down", node: node})
+}
+
+// reqOurResources is req_our_resources in the nice modes.
+func (m *Machine) reqOurResources(getAnyway bool) {
+	if !getAnyway && (m.other&Foreign != 0 || m.iHold&Local != 0) {
+		m.log.Info("Local Resource acquisition completed. (none)")
+		return
+	}
+	m.iHold |= Local
+	m.job(true, m.nodeKeys(m.cfg.Self), "req_our_resources", continuation{kind: "req_our_resources"})
+}
+
+// reqOurResourcesLegacy asks for each own group with ip-request, or takes
+// it when no other node is active (HA_DONTASK).
+func (m *Machine) reqOurResourcesLegacy() {
+	keys := m.nodeKeys(m.cfg.Self)
+	if len(keys) == 0 {
+		return
+	}
+	if !m.peerAlive() {
+		m.job(true, keys, "req_our_resources (no other node active)", continuation{kind: "legacy_take"})
+		return
+	}
+	for _, k := range keys {
+		req := wire.New("ip-request")
+		req.Set("ipaddr", k)
+		m.send(req)
+	}
+}
+
+func (m *Machine) becomeStable(now time.Time, getAnyway bool) {
+	if m.state == StateStable || m.state == StateShutdown {
+		return
+	}
+	m.reqOurResources(getAnyway)
+	m.state = StateStable
+	m.send(m.resourceMsg(true, ""))
+	m.tryFailback(now)
+}
+
+// Message handles a cluster message from a peer.
+func (m *Machine) Message(now time.Time, msg *wire.Message) []Action {
+	src := strings.ToLower(msg.Get("src"))
+	if src == m.cfg.Self || src == "" {
+		return nil
+	}
+	t := msg.Type()
+	if t == "shutdone" {
+		m.peerShutdone(now, src)
+		return m.take()
+	}
+	if !m.commUp || (m.state == StateShutdown && t != "starting") {
+		return nil
+	}
+	if dest := msg.Get("dest"); dest != "" && !strings.EqualFold(dest, m.cfg.Self) {
+		return nil
+	}
+	switch t {
+	case "starting":
+		m.peerStarting(src)
+	case "resource":
+		m.peerResource(now, msg)
+	case "ask_resources":
+		m.peerAsk(now, msg)
+	case "hb_takeover":
+		set := msg.Get("rsc_hold")
+		want := All
+		if set != "failback" {
+			s, err := ParseSet(set)
+			if err != nil {
+				m.log.Warn("hb_takeover with an unknown set ignored", "rsc_hold", set)
+				return nil
+			}
+			want = s.Swap()
+			if s == All {
+				want = All
+			}
+		}
+		m.log.Info("peer asks us to stand by", "node", src, "set", want)
+		if err := m.standbyRequest(now, want); err != nil {
+			m.log.Warn("hb_takeover from peer refused", "node", src, "err", err)
+		}
+	case "ip-request":
+		m.ipRequest(src, msg.Get("ipaddr"))
+	case "ip-request-resp":
+		key := msg.Get("ipaddr")
+		if _, ok := m.groupOf(key); !ok {
+			m.log.Warn("ip-request-resp for an unknown group ignored", "key", key)
+			return nil
+		}
+		m.job(true, []string{key}, "ip-request-resp from "+src, continuation{kind: "legacy_take"})
+	case "stonith":
+		m.log.Info("peer reports STONITH result", "node", msg.Get("node"), "result", msg.Get("result"), "from", src)
+	}
+	return m.take()
+}
+
+func (m *Machine) peerStarting(src string) {
+	m.log.Info("peer is starting", "node", src)
+	switch m.state {
+	case StateStarting:
+		m.state = StateBothStarting
+	case StateBothStarting, StateRscRcvd, StateStable, StateShutdown:
+	default:
+		return
+	}
+	m.otherOK = false
+	m.send(m.resourceMsg(m.state == StateStable, ""))
+}
+
+func (m *Machine) peerResource(now time.Time, msg *wire.Message) {
+	hold, err := ParseSet(msg.Get("rsc_hold"))
+	if err != nil {
+		m.log.Warn("resource message with an unknown rsc_hold ignored", "rsc_hold", msg.Get("rsc_hold"))
+		return
+	}
+	if msg.Get("rtype") == "full" || hold == None {
+		m.other = hold
+	} else {
+		m.other |= hold
+	}
+	if m.state == StateStarting || m.state == StateBothStarting {
+		m.state = StateRscRcvd
+		m.rscrcvdAt = now.Add(m.cfg.RscrcvdDelay)
+	}
+	switch msg.Get("isstable") {
+	case "1":
+		if !m.otherOK {
+			m.otherOK = true
+			m.send(m.resourceMsg(m.state == StateStable, ""))
+			m.tryFailback(now)
+		}
+	case "0":
+		m.otherOK = false
+	}
+	if m.state != StateStable && m.state != StateShutdown {
+		switch {
+		case m.otherOK:
+			m.becomeStable(now, false)
+		case m.state == StateRscRcvd && !m.cfg.HeartbeatStartup && msg.Get("isstable") == "0" && m.other == None:
+			// Both nodes are starting and neither holds anything. Heartbeat
+			// lets a 10 s timer break this tie; each side would then take
+			// only its own groups, which is safe to do now.
+			m.log.Info("both nodes starting and the peer holds nothing: acquiring our groups now")
+			m.becomeStable(now, false)
+		}
+	}
+	m.resolveDoubleHold(msg)
+}
+
+// resolveDoubleHold handles a healed partition: both nodes hold the same
+// groups. The node a group belongs to keeps it and the other releases its
+// copy, so the group is never down anywhere (Heartbeat restarts itself
+// instead and leaves the VIP nowhere for 15–25 s).
+func (m *Machine) resolveDoubleHold(msg *wire.Message) {
+	if m.state != StateStable || m.standby != standbyNot || len(m.jobs) > 0 {
+		return
+	}
+	// The peer holds its own groups (its local) while I also hold them
+	// (my foreign): release mine.
+	if m.iHold&Foreign != 0 && m.other&Local != 0 && msg.Get("isstable") == "1" {
+		m.log.Warn("the peer holds its own groups and so do we (healed partition): releasing our copies")
+		m.iHold &^= Foreign
+		m.needsFailback = false
+		m.send(m.resourceMsg(false, "standby"))
+		m.job(false, m.keys(Foreign, m.cfg.Self), "healed partition", continuation{kind: "partition_release"})
+	}
+}
+
+// peerAsk handles ask_resources (the standby protocol, §6.4).
+func (m *Machine) peerAsk(now time.Time, msg *wire.Message) {
+	set, err := ParseSet(msg.Get("rsc_hold"))
+	if err != nil {
+		m.log.Warn("ask_resources with an unknown set ignored", "rsc_hold", msg.Get("rsc_hold"))
+		return
+	}
+	switch msg.Get("info") {
+	case "me":
+		switch {
+		case m.standby != standbyNot:
+			m.log.Info("Standby in progress- new request from other node ignored")
+			return
+		case m.state != StateStable:
+			m.log.Info("Standby request from the other node ignored: local resources in flux", "state", m.state)
+			return
+		}
+		m.log.Info(fmt.Sprintf("%s resources are being moved to us at the peer's request", set.Swap()))
+		m.otherOK = false
+		m.standby = standbyOther
+		m.standbySet = set
+		m.standbyUntil = now.Add(time.Hour)
+		reply := wire.New("ask_resources")
+		reply.Set("rsc_hold", set.String())
+		reply.Set("info", "other")
+		m.send(reply)
+	case "other":
+		if m.standby != standbyMe {
+			return
+		}
+		m.goStandbyMe(set)
+	case "done":
+		switch m.standby {
+		case standbyOther:
+			// The requester has released: take the complementary groups.
+			mine := set.Swap()
+			if set == All {
+				mine = All
+			}
+			m.job(true, m.keys(mine, m.cfg.Self), "standby of the peer", continuation{kind: "standby_acquired", set: mine})
+		case standbyDone:
+			m.standby = standbyNot
+			m.failbackActive = false
+			m.send(m.resourceMsg(m.state == StateStable, ""))
+		}
+	}
+}
+
+// goStandbyMe releases the set after the peer agreed (go_standby(ME)).
+func (m *Machine) goStandbyMe(set Set) {
+	m.log.Info(fmt.Sprintf("Giving up %s HA resources (standby).", set))
+	m.iHold &^= set
+	m.send(m.resourceMsg(false, "standby"))
+	m.job(false, m.keys(set, m.cfg.Self), "standby", continuation{kind: "standby_released", set: set})
+}
+
+func (m *Machine) ipRequest(src, key string) {
+	g, ok := m.groupOf(key)
+	if !ok {
+		m.log.Warn("ip-request for an unknown group ignored", "key", key, "from", src)
+		return
+	}
+	m.log.Info("peer asks for its group (ip-request): releasing it", "key", key, "node", g.Node, "from", src)
+	m.job(false, []string{key}, "ip-request from "+src, continuation{kind: "ip_request", key: key, dest: src})
+}
+
+func (m *Machine) peerShutdone(now time.Time, src string) {
+	m.log.Info(fmt.Sprintf("Received shutdown notice from '%s'.", src), "node", src)
+	if !m.commUp || m.state == StateShutdown {
+		return
+	}
+	if m.standby != standbyNot {
+		m.standby = standbyNot
+		m.failbackActive = false
+	}
+	m.other = None
+	m.otherOK = true
+	if m.nice() && m.iHold == All {
+		return
+	}
+	m.takeoverFrom(src)
+	if m.nice() {
+		m.needsFailback = true
+		if m.iHold&Local == 0 {
+			m.reqOurResources(true)
+		}
+		if m.state != StateStable {
+			m.becomeStable(now, false)
+		}
+	}
+}
+
+// Standby is hb_standby on this node: move set (relative to us) to the peer.
+func (m *Machine) Standby(now time.Time, set Set) ([]Action, error) {
+	err := m.standbyRequest(now, set)
+	return m.take(), err
+}
+
+func (m *Machine) standbyRequest(now time.Time, set Set) error {
+	switch {
+	case !m.nice():
+		return fmt.Errorf("Standby mode only implemented when nice_failback on (auto_failback on|off)")
+	case !m.commUp:
+		return fmt.Errorf("not started yet (communications are not up)")
+	case m.standby != standbyNot:
+		return fmt.Errorf("Standby in progress")
+	case !m.peerAlive():
+		return fmt.Errorf("no other node is alive to take the resources")
+	case m.state != StateStable:
+		return fmt.Errorf("local resources in flux (state %s)", m.state)
+	case !m.otherOK:
+		return fmt.Errorf("Other side is in flux")
+	case m.iHold&set == None:
+		return fmt.Errorf("this node holds no %s resources", set)
+	}
+	m.standby = standbyMe
+	m.standbySet = set
+	m.standbyUntil = now.Add(m.cfg.StandbyTimeout)
+	ask := wire.New("ask_resources")
+	ask.Set("rsc_hold", set.String())
+	ask.Set("info", "me")
+	m.send(ask)
+	return nil
+}
+
+// Takeover is hb_takeover on this node: ask the peer to hand us set
+// (relative to us).
+func (m *Machine) Takeover(now time.Time, set string) ([]Action, error) {
+	if !m.nice() {
+		return nil, fmt.Errorf("Standby mode only implemented when nice_failback on (auto_failback on|off)")
+	}
+	if !m.peerAlive() {
+		return nil, fmt.Errorf("no other node is alive to take resources from")
+	}
+	if set == "" {
+		set = "all"
+	}
+	if _, err := ParseSet(set); err != nil {
+		return nil, err
+	}
+	msg := wire.New("hb_takeover")
+	msg.Set("rsc_hold", set)
+	m.send(msg)
+	return m.take(), nil
+}
+
+// tryFailback is §6.5: give a returned node its groups back.
+func (m *Machine) tryFailback(now time.Time) {
+	if m.cfg.Mode != AutoFailback || !m.needsFailback || m.iHold&Foreign == 0 || m.failbackActive {
+		return
+	}
+	if m.state != StateStable || !m.otherOK || m.standby != standbyNot || !m.peerAlive() {
+		m.failbackAt = now.Add(m.cfg.FailbackRetry)
+		return
+	}
+	m.log.Info("Initiating automatic failback: giving the peer back its groups")
+	m.failbackActive = true
+	if err := m.standbyRequest(now, Foreign); err != nil {
+		m.failbackActive = false
+		m.failbackAt = now.Add(m.cfg.FailbackRetry)
+	}
+}
+
+// Tick runs the timers.
+func (m *Machine) Tick(now time.Time) []Action {
+	if m.state == StateRscRcvd && !m.rscrcvdAt.IsZero() && !now.Before(m.rscrcvdAt) {
+		m.log.Info("no stable peer within the deadlock timeout: acquiring our resources")
+		m.becomeStable(now, false)
+	}
+	if m.standby == standbyMe && !now.Before(m.standbyUntil) {
+		m.log.Warn("No reply to standby request.  Standby request cancelled.")
+		m.standby = standbyNot
+		m.failbackActive = false
+		m.otherOK = true
+	}
+	if m.standby == standbyOther && !now.Before(m.standbyUntil) {
+		m.standby = standbyNot
+	}
+	if m.retrySet != None && !now.Before(m.retryAt) {
+		set := m.retrySet
+		m.retrySet = None
+		if err := m.standbyRequest(now, set); err != nil {
+			m.log.Warn("cannot hand the failed groups to the peer", "set", set, "err", err)
+		} else {
+			m.log.Info("handing the groups that failed to start to the peer", "set", set)
+		}
+	}
+	if !m.failbackAt.IsZero() && !now.Before(m.failbackAt) {
+		m.failbackAt = time.Time{}
+		m.tryFailback(now)
+	}
+	return m.take()
+}
+
+// Shutdown starts a graceful stop (§6.8): release every group, then shutdone.
+func (m *Machine) Shutdown(now time.Time) []Action {
+	if m.state == StateShutdown {
+		return nil
+	}
+	m.state = StateShutdown
+	m.standby = standbyNot
+	m.iHold = None
+	if m.nice() {
+		m.send(m.resourceMsg(false, "shutdown"))
+	}
+	var all []string
+	for _, g := range m.cfg.Groups {
+		all = append(all, g.Key)
+	}
+	m.job(false, all, "shutdown", continuation{kind: "shutdown"})
+	return m.take()
+}
+
+// JobDone reports a finished Acquire or Release; failed lists the group keys
+// that could not be started or stopped.
+func (m *Machine) JobDone(now time.Time, id int, failed []string) []Action {
+	c, ok := m.jobs[id]
+	if !ok {
+		return nil
+	}
+	delete(m.jobs, id)
+	switch c.kind {
+	case "req_our_resources":
+		msg := m.resourceMsg(true, "req_our_resources()")
+		m.send(msg)
+	case "mach_down":
+		if m.nice() {
+			msg := wire.New("resource")
+			msg.Set("rsc_hold", "foreign")
+			msg.Set("info", "mach_down")
+			m.send(msg)
+		}
+		m.log.Info(fmt.Sprintf("mach_down takeover complete for node %s.", c.node))
+	case "standby_released":
+		m.iHold &^= c.set
+		m.standby = standbyDone
+		done := wire.New("ask_resources")
+		done.Set("rsc_hold", c.set.String())
+		done.Set("info", "done")
+		m.send(done)
+		if c.set&Foreign != 0 {
+			m.needsFailback = false
+		}
+	case "standby_acquired":
+		m.iHold |= c.set
+		done := wire.New("ask_resources")
+		done.Set("rsc_hold", m.standbySet.String())
+		done.Set("info", "done")
+		m.send(done)
+		m.standby = standbyNot
+		if c.set&Foreign != 0 && m.standbySet != All {
+			// We hold the peer's groups because it asked us to: no failback.
+			m.needsFailback = false
+		}
+		m.send(m.resourceMsg(m.state == StateStable, ""))
+	case "partition_release":
+		m.send(m.resourceMsg(true, ""))
+	case "ip_request":
+		resp := wire.New("ip-request-resp")
+		resp.Set("dest", c.dest)
+		resp.Set("ipaddr", c.key)
+		resp.Set("weown", "yes")
+		resp.Set("ok", "OK")
+		m.send(resp)
+	case "shutdown":
+		m.send(func() *wire.Message { s := wire.New("shutdone"); s.Set("st", "dead"); return s }())
+		m.out = append(m.out, Exit{})
+	}
+	if len(failed) > 0 {
+		m.log.Error("resource groups failed", "groups", strings.Join(failed, " "), "during", c.kind)
+		if m.nice() && m.state != StateShutdown && (c.kind == "req_our_resources" || c.kind == "mach_down" || c.kind == "standby_acquired") {
+			for _, k := range failed {
+				if g, ok := m.groupOf(k); ok && g.Node == m.cfg.Self {
+					m.retrySet |= Local
+				} else if ok {
+					m.retrySet |= Foreign
+				}
+			}
+			m.retryAt = now.Add(m.cfg.FailedStartStandby)
+		}
+	}
+	return m.take()
+}

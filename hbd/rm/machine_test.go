@@ -1,0 +1,438 @@
+package rm
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"lvsha/hbd/wire"
+)
+
+// sim runs two Machines against each other with instant, in-order delivery
+// and instant group jobs, recording which groups each node really runs.
+type sim struct {
+	t       *testing.T
+	now     time.Time
+	nodes   map[string]*simNode
+	cut     bool      // the link between them is down
+	sent    []string  // "alpha:resource rsc_hold=local isstable=1"
+	pending []simItem // undelivered work
+}
+
+type simNode struct {
+	name    string
+	m       *Machine
+	up      bool
+	running map[string]bool
+	hold    bool // hold jobs instead of finishing them
+	exited  bool
+	held    []Action
+}
+
+type simItem struct {
+	to  string
+	msg *wire.Message
+	job *Action
+}
+
+var testGroups = []Group{{Key: "10.0.0.100", Node: "alpha"}, {Key: "web", Node: "alpha"}, {Key: "10.0.0.200", Node: "beta"}}
+
+func newSim(t *testing.T, mode Mode, mut func(*Config)) *sim {
+	s := &sim{t: t, now: time.Unix(1000, 0), nodes: map[string]*simNode{}}
+	for _, n := range []string{"alpha", "beta"} {
+		cfg := Config{Self: n, Nodes: []string{"alpha", "beta"}, Groups: testGroups, Mode: mode}
+		if mut != nil {
+			mut(&cfg)
+		}
+		s.nodes[n] = &simNode{name: n, m: New(cfg, nil), running: map[string]bool{}}
+	}
+	return s
+}
+
+func (s *sim) peer(n string) string {
+	if n == "alpha" {
+		return "beta"
+	}
+	return "alpha"
+}
+
+// act processes a node's actions: messages go to the peer (if both are up
+// and the link is), jobs change what runs and finish at once.
+func (s *sim) act(from string, acts []Action) {
+	n := s.nodes[from]
+	for _, a := range acts {
+		switch a := a.(type) {
+		case Send:
+			a.Msg.Set("src", from)
+			s.sent = append(s.sent, from+":"+describe(a.Msg))
+			p := s.nodes[s.peer(from)]
+			if p.up && !s.cut && n.up {
+				s.pending = append(s.pending, simItem{to: p.name, msg: a.Msg})
+			}
+		case Exit:
+			n.exited = true
+		case Acquire, Release:
+			aa := a
+			if n.hold {
+				n.held = append(n.held, aa)
+				continue
+			}
+			s.pending = append(s.pending, simItem{to: from, job: &aa})
+		}
+	}
+}
+
+func describe(m *wire.Message) string {
+	var parts []string
+	for _, k := range []string{"rsc_hold", "isstable", "info", "ipaddr", "result"} {
+		if v, ok := m.Lookup(k); ok {
+			parts = append(parts, k+"="+v)
+		}
+	}
+	return strings.TrimSpace(m.Type() + " " + strings.Join(parts, " "))
+}
+
+func (s *sim) runJob(n *simNode, a Action) {
+	switch a := a.(type) {
+	case Acquire:
+		for _, k := range a.Keys {
+			n.running[k] = true
+		}
+		s.act(n.name, n.m.JobDone(s.now, a.ID, nil))
+	case Release:
+		for _, k := range a.Keys {
+			delete(n.running, k)
+		}
+		s.act(n.name, n.m.JobDone(s.now, a.ID, nil))
+	}
+}
+
+// settle delivers everything pending.
+func (s *sim) settle() {
+	for i := 0; len(s.pending) > 0; i++ {
+		if i > 1000 {
+			s.t.Fatalf("no quiescence; sent: %v", s.sent)
+		}
+		it := s.pending[0]
+		s.pending = s.pending[1:]
+		n := s.nodes[it.to]
+		if !n.up {
+			continue
+		}
+		if it.job != nil {
+			s.runJob(n, *it.job)
+			continue
+		}
+		s.act(n.name, n.m.Message(s.now, it.msg))
+	}
+}
+
+// advance moves the clock in small steps, ticking both machines.
+func (s *sim) advance(d time.Duration) {
+	end := s.now.Add(d)
+	for s.now.Before(end) {
+		s.now = s.now.Add(50 * time.Millisecond)
+		for _, name := range []string{"alpha", "beta"} {
+			if n := s.nodes[name]; n.up {
+				s.act(name, n.m.Tick(s.now))
+			}
+		}
+		s.settle()
+	}
+}
+
+// start brings a node up: it hears the peer (if up) and comm comes up.
+func (s *sim) start(name string) {
+	n := s.nodes[name]
+	n.up = true
+	p := s.nodes[s.peer(name)]
+	if p.up && !s.cut {
+		s.act(name, n.m.PeerStatus(s.now, p.name, "active"))
+		s.act(p.name, p.m.PeerStatus(s.now, name, "up"))
+	} else {
+		s.act(name, n.m.NodeDead(s.now, p.name)) // initdead expired
+	}
+	s.act(name, n.m.CommUp(s.now))
+	s.settle()
+}
+
+// kill stops a node without a word (kill -9); the peer declares it dead.
+func (s *sim) kill(name string) {
+	n := s.nodes[name]
+	n.up = false
+	n.running = map[string]bool{} // its addresses are cleaned at restart
+	cfg := n.m.cfg
+	n.m = New(cfg, nil)
+	p := s.nodes[s.peer(name)]
+	s.act(p.name, p.m.NodeDead(s.now, name))
+	s.settle()
+}
+
+func (s *sim) running(name string) string {
+	var keys []string
+	for k := range s.nodes[name].running {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, " ")
+}
+
+func (s *sim) expect(alpha, beta string) {
+	s.t.Helper()
+	if a, b := s.running("alpha"), s.running("beta"); a != alpha || b != beta {
+		s.t.Fatalf("running: alpha %q beta %q, want alpha %q beta %q\nsent: %s", a, b, alpha, beta, strings.Join(s.sent, "\n      "))
+	}
+}
+
+const (
+	alphaGroups = "10.0.0.100 web"
+	betaGroups  = "10.0.0.200"
+	allGroups   = "10.0.0.100 10.0.0.200 web"
+)
+
+func TestBothStartTogetherTakeOwnGroupsAtOnce(t *testing.T) {
+	s := newSim(t, AutoFailback, nil)
+	s.nodes["alpha"].up, s.nodes["beta"].up = true, true
+	for _, n := range []string{"alpha", "beta"} {
+		s.act(n, s.nodes[n].m.PeerStatus(s.now, s.peer(n), "up"))
+	}
+	s.act("alpha", s.nodes["alpha"].m.CommUp(s.now))
+	s.act("beta", s.nodes["beta"].m.CommUp(s.now))
+	s.settle()
+	// No clock has passed: the simultaneous start is resolved without
+	// Heartbeat's 10 s deadlock timer.
+	s.expect(alphaGroups, betaGroups)
+	for _, n := range []string{"alpha", "beta"} {
+		if st := s.nodes[n].m.State(); st != StateStable {
+			t.Errorf("%s state %s, want stable", n, st)
+		}
+		if h := s.nodes[n].m.Holding(); h != "local" {
+			t.Errorf("%s rscstatus %s, want local", n, h)
+		}
+	}
+}
+
+func TestHeartbeatStartupWaitsForDeadlockTimer(t *testing.T) {
+	s := newSim(t, AutoFailback, func(c *Config) { c.HeartbeatStartup = true })
+	s.nodes["alpha"].up, s.nodes["beta"].up = true, true
+	for _, n := range []string{"alpha", "beta"} {
+		s.act(n, s.nodes[n].m.PeerStatus(s.now, s.peer(n), "up"))
+	}
+	s.act("alpha", s.nodes["alpha"].m.CommUp(s.now))
+	s.act("beta", s.nodes["beta"].m.CommUp(s.now))
+	s.settle()
+	s.expect("", "")
+	s.advance(9 * time.Second)
+	s.expect("", "")
+	s.advance(2 * time.Second)
+	s.expect(alphaGroups, betaGroups)
+}
+
+func TestFailoverAndFailback(t *testing.T) {
+	tests := []struct {
+		mode           Mode
+		afterStartA    string
+		afterStartB    string
+		afterReturnA   string
+		afterReturnB   string
+		rscstatusAfter string
+	}{
+		{AutoFailback, alphaGroups, betaGroups, alphaGroups, betaGroups, "local"},
+		{NiceFailback, allGroups, "", "", allGroups, "all"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			s := newSim(t, tc.mode, nil)
+			s.start("alpha") // beta is dead: alpha takes everything
+			s.expect(allGroups, "")
+			s.start("beta")
+			s.advance(2 * time.Second)
+			s.expect(tc.afterStartA, tc.afterStartB)
+			s.kill("alpha")
+			s.expect("", allGroups)
+			if h := s.nodes["beta"].m.Holding(); h != "all" {
+				t.Fatalf("beta rscstatus %s after takeover, want all", h)
+			}
+			s.start("alpha")
+			s.advance(3 * time.Second)
+			s.expect(tc.afterReturnA, tc.afterReturnB)
+			if h := s.nodes["beta"].m.Holding(); h != tc.rscstatusAfter {
+				t.Fatalf("beta rscstatus %s, want %s", h, tc.rscstatusAfter)
+			}
+		})
+	}
+}
+
+func TestStandbyAndTakeover(t *testing.T) {
+	tests := []struct {
+		name       string
+		do         func(s *sim) error
+		wantA      string
+		wantB      string
+		wantAState string
+	}{
+		{"standby all", func(s *sim) error { return s.standby("alpha", All) }, "", allGroups, "none"},
+		{"standby local", func(s *sim) error { return s.standby("alpha", Local) }, "", allGroups, "none"},
+		{"standby foreign moves nothing held", func(s *sim) error { return s.standby("alpha", Foreign) }, alphaGroups, betaGroups, "local"},
+		{"takeover all", func(s *sim) error { return s.takeover("beta", "all") }, "", allGroups, "none"},
+		{"takeover foreign", func(s *sim) error { return s.takeover("beta", "foreign") }, "", allGroups, "none"},
+		{"takeover local from beta's view", func(s *sim) error { return s.takeover("alpha", "local") }, alphaGroups, betaGroups, "local"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newSim(t, NiceFailback, nil)
+			s.start("alpha")
+			s.start("beta")
+			s.expect(allGroups, "")
+			s.standby("alpha", Foreign) // hand beta its own group first
+			s.expect(alphaGroups, betaGroups)
+			err := tc.do(s)
+			if tc.name == "standby foreign moves nothing held" {
+				if err == nil {
+					t.Fatal("standby of a set we do not hold was accepted")
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			s.expect(tc.wantA, tc.wantB)
+			if h := s.nodes["alpha"].m.Holding(); h != tc.wantAState {
+				t.Errorf("alpha rscstatus %s, want %s", h, tc.wantAState)
+			}
+			// And back: the moved groups return with the opposite request.
+			if tc.wantA == "" {
+				if err := s.takeover("alpha", "all"); err != nil {
+					t.Fatal(err)
+				}
+				s.expect(allGroups, "")
+				if h := s.nodes["beta"].m.Holding(); h != "none" {
+					t.Errorf("beta rscstatus %s after takeover back, want none", h)
+				}
+			}
+		})
+	}
+}
+
+func (s *sim) standby(n string, set Set) error {
+	acts, err := s.nodes[n].m.Standby(s.now, set)
+	s.act(n, acts)
+	s.settle()
+	return err
+}
+
+func (s *sim) takeover(n string, set string) error {
+	acts, err := s.nodes[n].m.Takeover(s.now, set)
+	s.act(n, acts)
+	s.settle()
+	return err
+}
+
+func TestStandbyRefusedWhileInFluxOrAlone(t *testing.T) {
+	s := newSim(t, AutoFailback, nil)
+	s.start("alpha")
+	if err := s.standby("alpha", All); err == nil || !strings.Contains(err.Error(), "no other node") {
+		t.Fatalf("standby with no peer: %v", err)
+	}
+	s.start("beta")
+	s.nodes["beta"].hold = true // beta's group jobs hang
+	if err := s.standby("alpha", All); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.standby("alpha", All); err == nil || !strings.Contains(err.Error(), "in progress") {
+		t.Fatalf("second standby: %v", err)
+	}
+	if h := s.nodes["beta"].m.Holding(); h != "transition" {
+		t.Fatalf("beta rscstatus while its jobs run: %s", h)
+	}
+}
+
+func TestStandbyNoReplyCancelled(t *testing.T) {
+	s := newSim(t, NiceFailback, nil)
+	s.start("alpha")
+	s.start("beta")
+	s.cut = true // the request is lost
+	if err := s.standby("alpha", All); err != nil {
+		t.Fatal(err)
+	}
+	s.advance(11 * time.Second)
+	if s.nodes["alpha"].m.standby != standbyNot {
+		t.Fatal("standby not cancelled after 10 s without a reply")
+	}
+	s.expect(allGroups, "")
+}
+
+func TestGracefulShutdownHandsOver(t *testing.T) {
+	s := newSim(t, AutoFailback, nil)
+	s.start("alpha")
+	s.start("beta")
+	s.expect(alphaGroups, betaGroups)
+	s.act("alpha", s.nodes["alpha"].m.Shutdown(s.now))
+	s.settle()
+	s.expect("", allGroups)
+	if !s.nodes["alpha"].exited {
+		t.Fatal("shutdown finished without Exit")
+	}
+	last := s.sent[len(s.sent)-1]
+	if !slices.ContainsFunc(s.sent, func(x string) bool { return x == "alpha:shutdone" }) {
+		t.Fatalf("no shutdone sent; last %s", last)
+	}
+	if !slices.ContainsFunc(s.sent, func(x string) bool { return x == "alpha:resource rsc_hold=none isstable=0 info=shutdown" }) {
+		t.Fatalf("no resource info=shutdown: %v", s.sent)
+	}
+}
+
+func TestLegacyIPRequest(t *testing.T) {
+	s := newSim(t, Legacy, nil)
+	s.start("beta")
+	s.expect("", allGroups)
+	s.start("alpha") // the preferred node always reclaims its groups
+	s.expect(alphaGroups, betaGroups)
+	if !slices.Contains(s.sent, "alpha:ip-request ipaddr=10.0.0.100") {
+		t.Fatalf("no ip-request: %v", s.sent)
+	}
+	if _, err := s.nodes["alpha"].m.Standby(s.now, All); err == nil {
+		t.Fatal("standby accepted in legacy mode")
+	}
+}
+
+func TestHealedPartitionKeepsEachGroupOnce(t *testing.T) {
+	s := newSim(t, NiceFailback, nil)
+	s.start("alpha")
+	s.start("beta")
+	s.standby("alpha", Foreign)
+	s.expect(alphaGroups, betaGroups)
+	// Both links cut: each declares the other dead and takes everything.
+	s.cut = true
+	s.act("alpha", s.nodes["alpha"].m.NodeDead(s.now, "beta"))
+	s.act("beta", s.nodes["beta"].m.NodeDead(s.now, "alpha"))
+	s.settle()
+	s.expect(allGroups, allGroups)
+	// Links back: the nodes exchange resource messages (status returns).
+	s.cut = false
+	for _, n := range []string{"alpha", "beta"} {
+		s.act(n, s.nodes[n].m.PeerStatus(s.now, s.peer(n), "active"))
+		s.act(n, []Action{Send{Msg: s.nodes[n].m.resourceMsg(true, "")}})
+	}
+	s.settle()
+	// Each group stays (without a gap) on the node it belongs to.
+	s.expect(alphaGroups, betaGroups)
+}
+
+func TestFailedStartOffersGroupToPeer(t *testing.T) {
+	s := newSim(t, NiceFailback, func(c *Config) { c.FailedStartStandby = time.Second })
+	s.start("alpha")
+	s.start("beta")
+	s.standby("alpha", Foreign)
+	// alpha's next acquisition of its own groups fails.
+	m := s.nodes["alpha"].m
+	m.retrySet = None
+	acts := m.JobDone(s.now, func() int { m.nextJob++; m.jobs[m.nextJob] = continuation{kind: "req_our_resources"}; return m.nextJob }(), []string{"web"})
+	s.act("alpha", acts)
+	s.settle()
+	if m.retrySet != Local {
+		t.Fatalf("retry set %s, want local", m.retrySet)
+	}
+	s.advance(2 * time.Second)
+	s.expect("", allGroups)
+}

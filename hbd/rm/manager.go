@@ -1,0 +1,294 @@
+package rm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"lvsha/hbd/membership"
+	"lvsha/hbd/wire"
+)
+
+// Options configure a Manager.
+type Options struct {
+	Machine Config
+	Exec    *Executor
+	// Send signs and sends a cluster message (daemon.Send).
+	Send func(*wire.Message) error
+	Log  *slog.Logger
+	Now  func() time.Time // defaults to time.Now
+	// Keep means groups found running at start belong to this node (a
+	// re-exec after an ha.cf change). Otherwise they are leftovers of a
+	// crashed run and are stopped before anything is acquired.
+	Keep bool
+	// JobTimeout bounds one group start or stop (all its resources).
+	JobTimeout time.Duration
+}
+
+// Manager drives a Machine: it feeds it messages and events from the daemon,
+// local requests from the control socket and the clock, sends what it asks
+// and runs its group jobs one at a time on a worker.
+type Manager struct {
+	opt  Options
+	m    *Machine
+	log  *slog.Logger
+	now  func() time.Time
+	hold atomic.Value // string: what rscstatus prints
+
+	mu      sync.Mutex
+	queue   []func()
+	wake    chan struct{}
+	jobs    chan Action
+	exited  chan struct{}
+	exitOne sync.Once
+
+	transitions atomic.Uint64
+	failures    atomic.Uint64
+}
+
+// NewManager builds a Manager; call Run to start it.
+func NewManager(opt Options) *Manager {
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.JobTimeout == 0 {
+		opt.JobTimeout = 10 * time.Minute
+	}
+	mg := &Manager{opt: opt, m: New(opt.Machine, opt.Log), log: opt.Log, now: opt.Now,
+		wake: make(chan struct{}, 1), jobs: make(chan Action, 64), exited: make(chan struct{})}
+	mg.hold.Store("none")
+	return mg
+}
+
+// post queues work for the loop. The queue is unbounded so the daemon,
+// which calls in while holding its own lock, never waits on us.
+func (mg *Manager) post(f func()) {
+	mg.mu.Lock()
+	mg.queue = append(mg.queue, f)
+	mg.mu.Unlock()
+	select {
+	case mg.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Message implements daemon.Handler.
+func (mg *Manager) Message(msg *wire.Message) {
+	switch msg.Type() {
+	case "starting", "resource", "ask_resources", "hb_takeover", "ip-request", "ip-request-resp", "shutdone", "stonith":
+	default:
+		return
+	}
+	mg.post(func() { mg.apply(mg.m.Message(mg.now(), msg)) })
+}
+
+// Event implements daemon.Handler.
+func (mg *Manager) Event(ev membership.Event) {
+	switch ev.Kind {
+	case membership.CommUp:
+		mg.post(func() { mg.apply(mg.m.CommUp(mg.now())) })
+	case membership.NodeDead:
+		mg.post(func() { mg.apply(mg.m.NodeDead(mg.now(), ev.Node)) })
+	case membership.NodeStatusChanged:
+		st := string(ev.Status)
+		mg.post(func() { mg.apply(mg.m.PeerStatus(mg.now(), ev.Node, st)) })
+	}
+}
+
+// State implements daemon.Resources: none, local, foreign, all or
+// transition.
+func (mg *Manager) State() string { return mg.hold.Load().(string) }
+
+// call runs f on the loop and waits for its error.
+func (mg *Manager) call(f func() ([]Action, error)) error {
+	done := make(chan error, 1)
+	mg.post(func() {
+		acts, err := f()
+		mg.apply(acts)
+		done <- err
+	})
+	select {
+	case err := <-done:
+		return err
+	case <-mg.exited:
+		return errors.New("resource manager stopped")
+	}
+}
+
+// Standby implements daemon.Resources (hb_standby).
+func (mg *Manager) Standby(set string) error {
+	s, err := ParseSet(set)
+	if err != nil {
+		return err
+	}
+	return mg.call(func() ([]Action, error) { return mg.m.Standby(mg.now(), s) })
+}
+
+// Takeover implements daemon.Resources (hb_takeover).
+func (mg *Manager) Takeover(set string) error {
+	return mg.call(func() ([]Action, error) { return mg.m.Takeover(mg.now(), set) })
+}
+
+// Shutdown releases every group and sends shutdone (Heartbeat's graceful
+// stop), returning when that is done or ctx ends.
+func (mg *Manager) Shutdown(ctx context.Context) error {
+	mg.post(func() { mg.apply(mg.m.Shutdown(mg.now())) })
+	select {
+	case <-mg.exited:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("shutdown: %w", ctx.Err())
+	}
+}
+
+// Counters reports resource transitions and failures for cl_status counters
+// and metrics.
+func (mg *Manager) Counters() map[string]uint64 {
+	return map[string]uint64{"rsc_transitions": mg.transitions.Load(), "rsc_failures": mg.failures.Load()}
+}
+
+// apply carries out the machine's actions in order.
+func (mg *Manager) apply(acts []Action) {
+	for _, a := range acts {
+		switch a := a.(type) {
+		case Send:
+			if err := mg.opt.Send(a.Msg); err != nil {
+				mg.log.Error("cannot send", "t", a.Msg.Type(), "err", err)
+			}
+		case Acquire, Release:
+			mg.jobs <- a
+		case Exit:
+			mg.exitOne.Do(func() { close(mg.exited) })
+		}
+	}
+	mg.hold.Store(mg.m.Holding())
+}
+
+// Run processes inputs until ctx ends.
+func (mg *Manager) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); mg.worker(ctx) }()
+	defer wg.Wait()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-mg.wake:
+			for {
+				mg.mu.Lock()
+				q := mg.queue
+				mg.queue = nil
+				mg.mu.Unlock()
+				if len(q) == 0 {
+					break
+				}
+				for _, f := range q {
+					f()
+				}
+			}
+		case <-tick.C:
+			mg.apply(mg.m.Tick(mg.now()))
+		}
+	}
+}
+
+// worker runs group jobs one at a time, first clearing leftovers of a
+// previous run.
+func (mg *Manager) worker(ctx context.Context) {
+	mg.startup(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-mg.jobs:
+			id, failed := mg.runJob(ctx, a)
+			mg.post(func() { mg.apply(mg.m.JobDone(mg.now(), id, failed)) })
+		}
+	}
+}
+
+func (mg *Manager) startup(ctx context.Context) {
+	ex := mg.opt.Exec
+	var own, foreign bool
+	for _, g := range mg.opt.Machine.Groups {
+		if !ex.Running(ctx, g.Key) {
+			continue
+		}
+		if mg.opt.Keep {
+			if g.Node == mg.opt.Machine.Self {
+				own = true
+			} else {
+				foreign = true
+			}
+			continue
+		}
+		mg.log.Warn("resource group is running but this node has just started: stopping it", "group", g.Key)
+		jctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
+		if err := ex.Give(jctx, g.Key); err != nil {
+			mg.log.Error("cannot stop a leftover group", "group", g.Key, "err", err)
+		}
+		cancel()
+	}
+	if mg.opt.Keep {
+		var set Set
+		if own {
+			set |= Local
+		}
+		if foreign {
+			set |= Foreign
+		}
+		mg.log.Info("keeping the resources of the previous run", "holding", set)
+		mg.post(func() { mg.m.Assume(set); mg.hold.Store(mg.m.Holding()) })
+	}
+}
+
+func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
+	var id int
+	var keys []string
+	var take bool
+	var why string
+	switch a := a.(type) {
+	case Acquire:
+		id, keys, take, why = a.ID, a.Keys, true, a.Why
+	case Release:
+		id, keys, why = a.ID, a.Keys, a.Why
+	}
+	verb := "release"
+	if take {
+		verb = "acquire"
+	}
+	start := mg.now()
+	var failed []string
+	for _, k := range keys {
+		jctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
+		var err error
+		if take {
+			err = mg.opt.Exec.Take(jctx, k)
+		} else {
+			err = mg.opt.Exec.Give(jctx, k)
+		}
+		cancel()
+		mg.transitions.Add(1)
+		if err != nil {
+			mg.failures.Add(1)
+			failed = append(failed, k)
+			mg.log.Error("resource group "+verb+" failed", "group", k, "err", err)
+		}
+	}
+	if len(keys) > 0 {
+		mg.log.Info("resource groups "+verb+"d", "groups", strings.Join(keys, " "), "why", why,
+			"took", mg.now().Sub(start).Round(time.Millisecond), "failed", len(failed))
+	}
+	return id, failed
+}
