@@ -1,0 +1,71 @@
+// Package dataplane is the table ldird keeps: virtual services and their
+// real servers. The director reconciles a desired table against what a
+// Dataplane reports and applies only the differences. Implementations: ipvs/
+// (the kernel, through moby/ipvs), userspace/ (an embedded L4 proxy for hosts
+// without IPVS) and Fake (in memory, for tests).
+package dataplane
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Service is a virtual service.
+type Service struct {
+	Protocol  string     // "tcp", "udp" or "fwm"
+	Addr      netip.Addr // zero for fwm
+	Port      uint16     // zero for fwm
+	FWMark    uint32     // fwm only
+	IPv6      bool       // address family (fwm services need it said)
+	Scheduler string     // rr wrr lc wlc lblc lblcr dh sh sed nq (ipvsadm names)
+	// Persistent > 0 makes the service persistent for that long;
+	// PersistentMask is the client netmask persistence groups by
+	// (ipvsadm -M; a prefix length, 0 means /32 or /128).
+	Persistent     time.Duration
+	PersistentMask int
+}
+
+// Key identifies a service: what ipvsadm shows before the scheduler.
+func (s Service) Key() string {
+	if s.Protocol == "fwm" {
+		if s.IPv6 {
+			return fmt.Sprintf("fwm %d ipv6", s.FWMark)
+		}
+		return fmt.Sprintf("fwm %d", s.FWMark)
+	}
+	return s.Protocol + " " + netip.AddrPortFrom(s.Addr, s.Port).String()
+}
+
+// Dest is a real server of a service.
+type Dest struct {
+	Addr   netip.Addr
+	Port   uint16
+	Weight int    // 0 = quiescent: no new connections, existing ones drain
+	Method string // "gate" (DR), "masq" (NAT) or "ipip" (tunnel)
+}
+
+// Key identifies a real server within its service.
+func (d Dest) Key() string { return netip.AddrPortFrom(d.Addr, d.Port).String() }
+
+// Dataplane is one table: the kernel's IPVS, or the userspace proxy.
+// Errors wrap ErrExist / ErrNotExist where the cause is that.
+type Dataplane interface {
+	Services() ([]Service, error)
+	Dests(svc Service) ([]Dest, error)
+	AddService(svc Service) error
+	UpdateService(svc Service) error
+	DelService(svc Service) error
+	AddDest(svc Service, d Dest) error
+	UpdateDest(svc Service, d Dest) error
+	DelDest(svc Service, d Dest) error
+	Close() error
+}
+
+var (
+	// ErrExist: the service or real server is already there.
+	ErrExist = errors.New("already exists")
+	// ErrNotExist: no such service or real server.
+	ErrNotExist = errors.New("does not exist")
+)
