@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +27,7 @@ import (
 	"lvsha/hbd/config"
 	"lvsha/hbd/ctl"
 	"lvsha/hbd/daemon"
+	"lvsha/hbd/rm"
 )
 
 // Version is what cl_status hbparameter -p hbversion reports: the Heartbeat
@@ -54,6 +56,14 @@ type options struct {
 	confDir, stateDir, pidFile, socket                        string
 	check, stop, status, reload, version, foreground, verbose bool
 	debug                                                     int
+
+	// Resource management.
+	initDir, ocfRoot, ldird string
+	rscTimeout              time.Duration
+	scriptAgents            bool // run IPaddr & co. as scripts instead of in-process
+	keepResources           bool // -R: groups found running are ours (re-exec)
+	heartbeatStartup        bool
+	onStopFailure           rm.StopFailure
 }
 
 type counter struct{ n *int }
@@ -80,6 +90,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(counter{&o.debug}, "d", "raise the debug level (repeatable)")
 	var ignored bool
 	fs.BoolVar(&ignored, "l", false, "accepted for compatibility (realtime is not used)")
+	fs.StringVar(&o.initDir, "init-dir", "/etc/init.d", "where LSB init scripts named in haresources are looked up")
+	fs.StringVar(&o.ocfRoot, "ocf-root", "/usr/lib/ocf", "OCF_ROOT for OCF agents")
+	fs.StringVar(&o.ldird, "ldird", "/usr/sbin/ldird", "ldird binary run by the ldirectord resource")
+	fs.DurationVar(&o.rscTimeout, "rsc-timeout", 60*time.Second, "bound on one resource start, stop or status call")
+	fs.BoolVar(&o.scriptAgents, "script-agents", false, "run IPaddr, IPaddr2, SendArp and ldirectord through resource.d scripts instead of the built-in agents")
+	fs.BoolVar(&o.keepResources, "R", false, "keep resources found running (used when hbd re-executes itself)")
+	fs.BoolVar(&o.heartbeatStartup, "heartbeat-startup", false, "wait Heartbeat's fixed 10 s when both nodes start at once (for comparisons)")
+	o.onStopFailure = rm.StopFailureReboot
+	fs.Var(stopFailureFlag{&o.onStopFailure}, "on-stop-failure", "when a resource cannot be stopped: reboot (Heartbeat's behaviour), exit, or ignore")
 	if err := fs.Parse(args); err != nil {
 		return exitUsage
 	}
@@ -223,7 +242,21 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		return exitFail
 	}
 	defer d.Close()
-	srv, err := api.NewServer(o.socket, daemon.NewBackend(d, cfg, Version), log)
+	backend := daemon.NewBackend(d, cfg, Version)
+	var mgr *rm.Manager
+	mgrDone := make(chan struct{})
+	if len(cfg.Groups) > 0 {
+		if mgr, err = newManager(o, cfg, node, d, log); err != nil {
+			log.Error("resources", "err", err)
+			return exitNotConfigured
+		}
+		d.AddHandler(mgr)
+		backend.SetResources(mgr)
+		go func() { mgr.Run(ctx); close(mgrDone) }()
+	} else {
+		close(mgrDone)
+	}
+	srv, err := api.NewServer(o.socket, backend, log)
 	if err != nil {
 		log.Error("control socket", "path", o.socket, "err", err)
 		return exitFail
@@ -255,15 +288,30 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 					os.Remove(o.socket)
 					os.Remove(o.pidFile)
 					self, _ := os.Executable()
-					log.Info("ha.cf changed: restarting with the new configuration")
-					err := syscall.Exec(self, os.Args, os.Environ())
+					log.Info("ha.cf changed: restarting with the new configuration, keeping resources")
+					argv := os.Args
+					if mgr != nil && !slices.Contains(argv[1:], "-R") {
+						argv = append([]string{argv[0], "-R"}, argv[1:]...)
+					}
+					err := syscall.Exec(self, argv, os.Environ())
 					log.Error("re-exec failed", "err", err)
 					return exitFail
 				}
 			case syscall.SIGTERM:
 				log.Info("received SIGTERM: shutting down")
+				if mgr != nil {
+					// Heartbeat's graceful stop: release every group, tell
+					// the peer (shutdone), then exit.
+					sctx, scancel := context.WithTimeout(context.Background(), 15*time.Minute)
+					if err := mgr.Shutdown(sctx); err != nil {
+						log.Error("resources not released cleanly", "err", err)
+					}
+					scancel()
+				}
 				cancel()
 				<-runErr
+				<-mgrDone
+				log.Info("hbd stopped")
 				return exitOK
 			}
 		}

@@ -2,7 +2,7 @@
 # Installs, by Debian package name, what the demo and the tests need when it is missing.
 # Packages that would start services on install are kept from doing so (policy-rc.d).
 set -euo pipefail
-want=(heartbeat iproute2 nftables tcpdump procps psmisc libxml2-utils resource-agents)
+want=(heartbeat iproute2 nftables tcpdump procps psmisc libxml2-utils resource-agents curl python3)
 case "${1:-test}" in
   demo) want=(iproute2 nftables procps curl) ;;
   bench) want+=(ldirectord ipvsadm) ;;

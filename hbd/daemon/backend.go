@@ -79,8 +79,17 @@ func (b *Backend) ClientStatus(_ context.Context, node, client string) (string, 
 	return "offline", nil
 }
 
-// Counters implements api.Backend.
-func (b *Backend) Counters() map[string]uint64 { return b.d.Counters() }
+// Counters implements api.Backend: the daemon's packet counters plus the
+// resource manager's, when it keeps any.
+func (b *Backend) Counters() map[string]uint64 {
+	out := b.d.Counters()
+	if c, ok := b.rsc.(interface{ Counters() map[string]uint64 }); ok {
+		for k, v := range c.Counters() {
+			out[k] += v
+		}
+	}
+	return out
+}
 
 var errNoResources = errors.New("resource management is not running on this node (no haresources groups)")
 

@@ -36,10 +36,12 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	if err := os.Symlink("hbd", clStatusBin); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	for _, name := range []string{"cl_status", "hb_standby", "hb_takeover"} {
+		if err := os.Symlink("hbd", filepath.Join(dir, name)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -90,9 +92,9 @@ func pair(t *testing.T, method, keyA, keyB string) (a, b *netns.Node) {
 
 // startHbd runs our daemon in the node in the foreground and waits for its
 // control socket.
-func startHbd(t *testing.T, n *netns.Node) *netns.Proc {
+func startHbd(t *testing.T, n *netns.Node, args ...string) *netns.Proc {
 	t.Helper()
-	p, err := n.Start(hbdBin, "-f")
+	p, err := n.Start(hbdBin, append([]string{"-f"}, args...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,6 +49,7 @@ type Node struct {
 	mu    sync.Mutex
 	procs []*Proc
 	seq   int
+	ports int // bridge ports made by JoinLAN
 }
 
 var (
@@ -668,4 +669,31 @@ func (n *Node) dumpLogs(procs []*Proc) {
 		}
 		n.t.Logf("netns: node %s: tail of %s:\n%s", n.Name, f, b)
 	}
+}
+
+// NewSwitch creates a node holding an Ethernet bridge br0: a LAN that
+// several nodes join with JoinLAN (a client and two directors sharing a
+// VIP subnet need one L2 segment, which a veth pair cannot give).
+func NewSwitch(t testing.TB, name string) *Node {
+	t.Helper()
+	sw := NewNode(t, name)
+	sw.MustRun("ip", "link", "add", "br0", "type", "bridge")
+	sw.MustRun("ip", "link", "set", "br0", "up")
+	return sw
+}
+
+// JoinLAN connects n to the switch's bridge with a veth pair: ifname inside
+// n carries addr (CIDR, with its broadcast set), the other end is a port of
+// br0.
+func JoinLAN(t testing.TB, sw, n *Node, ifname, addr string) {
+	t.Helper()
+	sw.mu.Lock()
+	sw.ports++
+	port := fmt.Sprintf("p%d", sw.ports)
+	sw.mu.Unlock()
+	sw.MustRun("ip", "link", "add", "dev", port, "type", "veth", "peer", "name", ifname, "netns", strconv.Itoa(n.pid))
+	sw.MustRun("ip", "link", "set", "dev", port, "master", "br0")
+	sw.MustRun("ip", "link", "set", "dev", port, "up")
+	n.MustRun("ip", "addr", "add", addr, "brd", "+", "dev", ifname)
+	n.MustRun("ip", "link", "set", "dev", ifname, "up")
 }
