@@ -1,0 +1,88 @@
+package check
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// connectChecker is checktype=connect: a TCP connect within checktimeout.
+// ldirectord's _check_real runs a ping instead for UDP virtual services (a
+// UDP connect() sends nothing), and fwm services connect over TCP.
+type connectChecker struct {
+	b    *base
+	ping *pingChecker
+}
+
+func newConnect(b *base) (*connectChecker, error) {
+	return &connectChecker{b: b, ping: newPing(b, b.checkTO)}, nil
+}
+
+func (c *connectChecker) Check(ctx context.Context, real Target) Result {
+	if c.b.spec.Protocol == "udp" {
+		return c.ping.Check(ctx, real)
+	}
+	start := time.Now()
+	ctx, cancel := withTimeout(ctx, c.b.checkTO)
+	defer cancel()
+	conn, err := c.b.dial(ctx, "tcp", real)
+	if err != nil {
+		return finish(start, err, "")
+	}
+	_ = conn.Close()
+	return finish(start, nil, "connected")
+}
+
+// combined is ldirectord's checktype=N: the first check is a negotiate; after
+// a successful negotiate, N connect checks follow; a failed connect forces the
+// next check to be a negotiate. State is kept per real (num_connects).
+type combined struct {
+	neg, conn Checker
+	n         int
+	mu        sync.Mutex
+	count     map[Target]int // connects done since the last good negotiate
+}
+
+func newCombined(neg, conn Checker, n int) *combined {
+	return &combined{neg: neg, conn: conn, n: n, count: make(map[Target]int)}
+}
+
+// forceNegotiate is ldirectord's 999999.
+const forceNegotiate = int(^uint(0) >> 1)
+
+func (c *combined) Check(ctx context.Context, real Target) Result {
+	c.mu.Lock()
+	k, seen := c.count[real]
+	if !seen {
+		k = forceNegotiate
+	}
+	c.mu.Unlock()
+	if k >= c.n {
+		r := c.neg.Check(ctx, real)
+		c.mu.Lock()
+		if r.OK {
+			c.count[real] = 0
+		} else {
+			c.count[real] = forceNegotiate
+		}
+		c.mu.Unlock()
+		return r
+	}
+	r := c.conn.Check(ctx, real)
+	c.mu.Lock()
+	if r.OK {
+		c.count[real] = k + 1
+	} else {
+		c.count[real] = forceNegotiate
+	}
+	c.mu.Unlock()
+	return r
+}
+
+// Forget drops the per-real state of a combined checker (used when a real is
+// removed so a long-lived checker does not grow).
+func (c *combined) Forget(real Target) {
+	c.mu.Lock()
+	delete(c.count, real)
+	c.mu.Unlock()
+}

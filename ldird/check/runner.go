@@ -1,0 +1,393 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// State of a real server as the scheduler sees it.
+type State int8
+
+const (
+	// Unknown: not checked yet and no state given by the caller.
+	Unknown State = iota
+	Up
+	Down
+)
+
+func (s State) String() string {
+	switch s {
+	case Up:
+		return "up"
+	case Down:
+		return "down"
+	}
+	return "unknown"
+}
+
+// DefaultInterval is ldirectord's checkinterval default.
+const DefaultInterval = 10 * time.Second
+
+// RealConfig is one real server to check.
+type RealConfig struct {
+	// Key identifies the real to the caller (e.g. ldirectord's real id
+	// string); events carry it back.
+	Key     string
+	Target  Target
+	Checker Checker
+	// Interval is checkinterval: the pause after a check completes before
+	// the next one starts (ldirectord sleeps after a pass). Default 10 s.
+	Interval time.Duration
+	// FailureCount is failurecount: consecutive failures of an up real before
+	// it goes down. A single success brings a real back up. Default 1.
+	FailureCount int
+	// Initial is the state known before any check, e.g. Up for a real found
+	// in the kernel table with weight > 0 at start (ldirectord's ld_start),
+	// so that with failurecount > 1 a restart does not take it down at once.
+	Initial State
+	// Timeout, if > 0, is a hard cap on each check on top of the checker's
+	// own checktimeout/negotiatetimeout.
+	Timeout time.Duration
+}
+
+// Event reports a check result.
+type Event struct {
+	Key    string
+	Target Target
+	State  State // Up or Down after this result
+	// Changed is true when State differs from the state before this check
+	// (always true for the first result of a real whose Initial was Unknown).
+	Changed bool
+	// Initial marks the first result after Add (the startup round).
+	Initial bool
+	// Failures is the number of consecutive failed checks.
+	Failures int
+	Result   Result
+}
+
+// Up reports whether the real is up after this event.
+func (e Event) Up() bool { return e.State == Up }
+
+// Status is a snapshot of one real.
+type Status struct {
+	State    State
+	Failures int
+	Checks   uint64 // completed checks
+	Last     Result
+}
+
+// RunnerOptions configures a Runner.
+type RunnerOptions struct {
+	// Notify receives events. It is called from the real's own goroutine
+	// (so concurrently for different reals) and must not block for long nor
+	// call Remove/Replace/Stop for the same runner.
+	Notify func(Event)
+	// EveryResult delivers every check result (for monitorfile), not only
+	// the first result of a real and state changes.
+	EveryResult bool
+	Logger      *slog.Logger
+}
+
+// Runner schedules checks: one goroutine per real, each on its own timer, so
+// a hung real never delays another.
+type Runner struct {
+	opts    RunnerOptions
+	log     *slog.Logger
+	mu      sync.Mutex
+	workers map[string]*worker
+	stopped bool
+}
+
+// ErrExists is returned by Add for a key that is already scheduled.
+var ErrExists = errors.New("real already scheduled")
+
+// ErrStopped is returned after Stop.
+var ErrStopped = errors.New("runner stopped")
+
+// NewRunner returns a Runner with no reals.
+func NewRunner(opts RunnerOptions) *Runner {
+	l := opts.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{opts: opts, log: l, workers: make(map[string]*worker)}
+}
+
+type worker struct {
+	r      *Runner
+	cfg    RealConfig
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	first  chan struct{} // closed after the first check
+	checks atomic.Uint64
+
+	mu       sync.Mutex
+	state    State
+	failures int
+	last     Result
+}
+
+func normalize(rc RealConfig) (RealConfig, error) {
+	if rc.Key == "" {
+		return rc, errors.New("real config without key")
+	}
+	if rc.Checker == nil {
+		return rc, fmt.Errorf("real %s: no checker", rc.Key)
+	}
+	if rc.Interval <= 0 {
+		rc.Interval = DefaultInterval
+	}
+	if rc.FailureCount <= 0 {
+		rc.FailureCount = 1
+	}
+	return rc, nil
+}
+
+// Add schedules a real; its first check starts at once.
+func (r *Runner) Add(rc RealConfig) error {
+	rc, err := normalize(rc)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return ErrStopped
+	}
+	if _, ok := r.workers[rc.Key]; ok {
+		return fmt.Errorf("%w: %s", ErrExists, rc.Key)
+	}
+	r.start(rc, rc.Initial, 0, true)
+	return nil
+}
+
+// Replace swaps the configuration of a scheduled real (reload) and keeps its
+// state and failure count, so a changed check does not make it flap. The
+// new check runs at once. An unknown key is added.
+func (r *Runner) Replace(rc RealConfig) error {
+	rc, err := normalize(rc)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	if r.stopped {
+		r.mu.Unlock()
+		return ErrStopped
+	}
+	old := r.workers[rc.Key]
+	delete(r.workers, rc.Key)
+	r.mu.Unlock()
+	state, failures, initial := rc.Initial, 0, true
+	if old != nil {
+		old.stop()
+		if old.cfg.Target != rc.Target {
+			forget(old.cfg.Checker, old.cfg.Target)
+		}
+		old.mu.Lock()
+		state, failures, initial = old.state, old.failures, false
+		old.mu.Unlock()
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped {
+		return ErrStopped
+	}
+	if _, ok := r.workers[rc.Key]; ok { // added concurrently
+		return fmt.Errorf("%w: %s", ErrExists, rc.Key)
+	}
+	r.start(rc, state, failures, initial)
+	return nil
+}
+
+// start launches a worker; r.mu is held.
+func (r *Runner) start(rc RealConfig, state State, failures int, initial bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &worker{r: r, cfg: rc, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		first: make(chan struct{}), state: state, failures: failures}
+	r.workers[rc.Key] = w
+	go w.run(initial)
+}
+
+// Remove stops checking a real (aborting a check in flight) and waits for
+// its goroutine; no event for key is delivered after it returns.
+func (r *Runner) Remove(key string) bool {
+	r.mu.Lock()
+	w := r.workers[key]
+	delete(r.workers, key)
+	r.mu.Unlock()
+	if w == nil {
+		return false
+	}
+	w.stop()
+	forget(w.cfg.Checker, w.cfg.Target)
+	return true
+}
+
+// forget drops per-real state a checker keeps (combined's num_connects).
+func forget(c Checker, t Target) {
+	if f, ok := c.(interface{ Forget(Target) }); ok {
+		f.Forget(t)
+	}
+}
+
+// Keys lists the scheduled reals, sorted.
+func (r *Runner) Keys() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	keys := make([]string, 0, len(r.workers))
+	for k := range r.workers {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Status returns a snapshot of one real.
+func (r *Runner) Status(key string) (Status, bool) {
+	r.mu.Lock()
+	w := r.workers[key]
+	r.mu.Unlock()
+	if w == nil {
+		return Status{}, false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return Status{State: w.state, Failures: w.failures, Checks: w.checks.Load(), Last: w.last}, true
+}
+
+// WaitStartup blocks until every real scheduled now has completed its first
+// check (the startup round), or ctx ends. A director publishes "down" only
+// after this, so a restart does not flap reals that are merely unchecked.
+func (r *Runner) WaitStartup(ctx context.Context) error {
+	r.mu.Lock()
+	firsts := make([]chan struct{}, 0, len(r.workers))
+	for _, w := range r.workers {
+		firsts = append(firsts, w.first)
+	}
+	r.mu.Unlock()
+	for _, f := range firsts {
+		select {
+		case <-f:
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the startup round: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Stop cancels every check and waits for all goroutines to end.
+func (r *Runner) Stop() {
+	r.mu.Lock()
+	r.stopped = true
+	ws := r.workers
+	r.workers = make(map[string]*worker)
+	r.mu.Unlock()
+	for _, w := range ws {
+		w.cancel()
+	}
+	for _, w := range ws {
+		<-w.done
+	}
+}
+
+func (w *worker) stop() {
+	w.cancel()
+	<-w.done
+}
+
+func (w *worker) run(initial bool) {
+	defer close(w.done)
+	firstDone := false
+	defer func() {
+		if !firstDone {
+			close(w.first)
+		}
+	}()
+	timer := time.NewTimer(w.cfg.Interval)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		w.checkOnce(initial)
+		if !firstDone {
+			firstDone = true
+			close(w.first)
+		}
+		initial = false
+		if w.ctx.Err() != nil {
+			return
+		}
+		timer.Reset(w.cfg.Interval)
+		select {
+		case <-w.ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+func (w *worker) checkOnce(initial bool) {
+	ctx := w.ctx
+	var cancel context.CancelFunc
+	if w.cfg.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
+	}
+	res := w.cfg.Checker.Check(ctx, w.cfg.Target)
+	if cancel != nil {
+		cancel()
+	}
+	if w.ctx.Err() != nil {
+		return // removed or stopped mid-check: the result means nothing
+	}
+	w.checks.Add(1)
+	ev := w.apply(res, initial)
+	if (ev.Changed || ev.Initial || w.r.opts.EveryResult) && w.r.opts.Notify != nil {
+		w.r.opts.Notify(ev)
+	}
+}
+
+// apply is ldirectord's service_set/_service_up/_service_down for one result.
+func (w *worker) apply(res Result, initial bool) Event {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last = res
+	prev := w.state
+	log := w.r.log
+	if res.OK {
+		if w.failures > 0 {
+			log.Info("resetting soft failure count", "real", w.cfg.Target.String(), "key", w.cfg.Key, "failures", w.failures)
+		}
+		w.failures = 0
+		w.state = Up
+	} else if w.state == Up {
+		w.failures++
+		if w.failures < w.cfg.FailureCount {
+			log.Warn("soft failure", "real", w.cfg.Target.String(), "key", w.cfg.Key,
+				"failure", w.failures, "of", w.cfg.FailureCount, "err", res.Err)
+		} else {
+			w.state = Down
+		}
+	} else {
+		// Already down (or unknown): ldirectord does not count further.
+		if w.state == Unknown {
+			w.failures = 1
+		}
+		w.state = Down
+	}
+	ev := Event{Key: w.cfg.Key, Target: w.cfg.Target, State: w.state, Changed: w.state != prev,
+		Initial: initial, Failures: w.failures, Result: res}
+	if ev.Changed {
+		if w.state == Up {
+			log.Info("real server up", "real", w.cfg.Target.String(), "key", w.cfg.Key, "detail", res.Detail)
+		} else {
+			log.Warn("real server down", "real", w.cfg.Target.String(), "key", w.cfg.Key, "err", res.Err)
+		}
+	}
+	return ev
+}
