@@ -81,14 +81,17 @@ func TestMixedClusterFailover(t *testing.T) {
 	tool(l.alpha, true, "hb_standby")
 	where("hb_standby on ours", l.beta, l.beta, 15*time.Second)
 	tool(l.alpha, true, "hb_takeover")
-	where("hb_takeover on ours", l.alpha, l.beta, 15*time.Second)
-	tool(l.beta, false, "hb_standby")
-	where("hb_standby on the real one", l.alpha, l.alpha, 15*time.Second)
+	where("hb_takeover on ours", l.alpha, l.alpha, 15*time.Second)
 	tool(l.beta, false, "hb_takeover")
-	where("hb_takeover on the real one", l.alpha, l.beta, 15*time.Second)
+	where("hb_takeover on the real one", l.beta, l.beta, 15*time.Second)
+	tool(l.beta, false, "hb_standby", "foreign")
+	where("hb_standby foreign on the real one", l.alpha, l.beta, 15*time.Second)
 
 	// Our node dies: the real one takes over; ours returns: failback.
 	ours.Kill()
+	// Its VIP stays in the kernel; clear it as a node reboot would (the
+	// restarted hbd would also clear it, but only when it starts).
+	l.alpha.Run(context.Background(), "ip", "addr", "del", vip+"/24", "dev", "eth0")
 	where("kill -9 of ours", l.beta, l.beta, 15*time.Second)
 	l.waitServer(t, "beta", 5*time.Second)
 	startHbd(t, l.alpha, "-on-stop-failure", "ignore")
