@@ -49,16 +49,28 @@ func targetOf(t *testing.T, a net.Addr) Target {
 	return Target{IP: ap.Addr(), Port: ap.Port(), Protocol: "tcp"}
 }
 
-// hungServer accepts connections and never writes; reads are drained.
-func hungServer(t *testing.T) Target {
-	return lineServer(t, func(c net.Conn, rd *bufio.Reader) {
+// hungServer accepts connections and never writes; reads are drained. The
+// returned function fails the test unless the checker closed its connection
+// (a timed-out check must not leave sockets behind).
+func hungServer(t *testing.T) (Target, func()) {
+	closed := make(chan struct{}, 16)
+	tg := lineServer(t, func(c net.Conn, rd *bufio.Reader) {
 		buf := make([]byte, 512)
 		for {
 			if _, err := rd.Read(buf); err != nil {
+				closed <- struct{}{}
 				return
 			}
 		}
 	})
+	return tg, func() {
+		t.Helper()
+		select {
+		case <-closed:
+		case <-time.After(3 * time.Second):
+			t.Errorf("checker left its connection to the hung real open")
+		}
+	}
 }
 
 // closedPort returns a loopback port nothing listens on.
@@ -119,3 +131,5 @@ func readLine(rd *bufio.Reader) (string, error) {
 	l, err := rd.ReadString('\n')
 	return strings.TrimRight(l, "\r\n"), err
 }
+
+var loop = netip.MustParseAddr("127.0.0.1")

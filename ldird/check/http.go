@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -46,8 +47,12 @@ func newHTTP(b *base) (*httpChecker, error) {
 			return nil, configErr("service http_proxy needs an absolute URL as request, got %q", b.spec.Request)
 		}
 	}
+	// The transport may finish a dial in the background after the request
+	// is cancelled; these bounds make sure such a dial to a hung real ends.
+	dialer := &net.Dialer{Timeout: b.negotiatTO}
 	tr := &http.Transport{
-		DialContext: b.dialer.DialContext,
+		DialContext:         dialer.DialContext,
+		TLSHandshakeTimeout: b.negotiatTO,
 		// ldirectord does not verify certificates (ssl_opts verify_hostname=>0).
 		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // matches ldirectord
 		// Each check must open a new connection, as LWP does: a kept-alive
