@@ -19,8 +19,8 @@ func TestNewConfigErrors(t *testing.T) {
 		{Type: "negotiate", Service: "gopher"},
 		{Type: "negotiate", Service: "oracle"},
 		{Type: "negotiate", Service: "mysql", Request: "/select 1"}, // no login
-		{Type: "negotiate", Service: "pgsql", Login: "u"},            // no request
-		{Type: "negotiate", Service: "http", Receive: "(?<=x)y"},     // lookbehind: not RE2
+		{Type: "negotiate", Service: "pgsql", Login: "u"},           // no request
+		{Type: "negotiate", Service: "http", Receive: "(?<=x)y"},    // lookbehind: not RE2
 		{Type: "negotiate", Service: "http", HTTPMethod: "POST"},
 		{Type: "negotiate", Service: "http_proxy", Request: "/index.html"},
 		{Type: "connect", Protocol: "sctp"},
