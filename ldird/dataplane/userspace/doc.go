@@ -1,0 +1,60 @@
+// Package userspace is an embedded L4 dataplane for hosts without IPVS:
+// each virtual service is a listening socket on its VIP:port, and every
+// connection (TCP) or client flow (UDP) is relayed to a real server chosen
+// with the IPVS scheduler of the same name.
+//
+// What differs from kernel IPVS, and why:
+//
+//   - It is a proxy. The forwarding methods gate, masq and ipip are
+//     accepted and read back as set, but all behave alike: the real sees
+//     the director's address as the source (like masq, without the client
+//     IP), and replies come back through the director. Reals need no VIP
+//     on lo and no ARP sysctls. No PROXY protocol.
+//   - Firewall-mark services and port 0 ("all ports") are refused: a
+//     socket cannot see marks or listen on every port.
+//   - Listeners bind with IP_FREEBIND / IPV6_FREEBIND, so a service can be
+//     added before IPaddr2 configures the VIP (a standby director).
+//   - DelService closes the listener at once; established TCP connections
+//     run on until they end (as IPVS keeps them). UDP sessions end with
+//     the service, since replies leave through its socket. DelDest and
+//     weight 0 never cut a connection either. Close ends everything.
+//   - On a failed connect the scheduler is asked once more, without the
+//     failed real (IPVS cannot: it forwards the SYN and never learns).
+//     A client is reset when no real is available.
+//
+// Schedulers follow the kernel's algorithms, list order (reals in the
+// order added) and tie-breaking, over connection counts kept by the proxy:
+//
+//   - rr, wrr: the ip_vs_rr walk and the ip_vs_wrr gcd/current-weight
+//     interleave (weights 3,2,1 give A A B A B C), including how a table
+//     change moves the position. Unlike the kernel, wrr never hands a
+//     connection to a weight-0 real right after a change.
+//   - lc, wlc, sed, nq: overhead = active*256 + inactive (lc, wlc) or
+//     active+1 (sed, nq), compared by cross-multiplying with the weights;
+//     first real wins ties. A TCP connection is active until its first
+//     half-close, then inactive; UDP sessions are inactive, as IPVS counts
+//     them, so sed and nq see UDP reals as idle.
+//   - sh: the kernel's 256-bucket table (each real fills weight buckets)
+//     and hash_32 of the client address, so a client maps to the same
+//     real as under IPVS. When that real is quiescent or down the next
+//     buckets are probed (IPVS's sh-fallback flag) instead of dropping.
+//   - dh: hashes the destination, which for a proxy is always the VIP:
+//     every connection goes to the one real the VIP's hash selects,
+//     probing onwards when it is unavailable.
+//   - lblc, lblcr: locality by destination address means nothing when the
+//     destination is always the VIP; they schedule as wlc, the fallback
+//     they use inside the kernel.
+//   - "" is ipvsadm's default, wlc (and reads back as "").
+//
+// Weight 0 (quiescent): no new connections, existing ones drain. With
+// persistence, a client's template keeps sending it to its real even at
+// weight 0 while the template lives, as IPVS does with the default
+// expire_quiescent_template=0; Options.ExpireQuiescentTemplate gives the
+// sysctl's other setting. A removed real ends its templates. A template
+// (keyed by the client address masked to PersistentMask bits) lives while
+// it has connections and for Persistent after the last one ends.
+//
+// Table changes build a new immutable snapshot of the service and publish
+// it with one atomic store; the data path takes one short lock per new
+// connection for the scheduler's state, as IPVS takes its sched_lock.
+package userspace

@@ -1,0 +1,64 @@
+package userspace
+
+import (
+	"sort"
+
+	"lvsha/ldird/dataplane"
+)
+
+// RealStats are one real server's counters, as ipvsadm --stats and -L
+// show them. Bytes of a TCP connection copied with splice (IdleTimeout 0)
+// are counted when that direction ends.
+type RealStats struct {
+	Dest          dataplane.Dest
+	ActiveConns   int64  // TCP connections with both directions open
+	InactiveConns int64  // half-closed TCP connections and UDP sessions
+	Conns         uint64 // connections (UDP sessions) scheduled to it since added
+	BytesIn       uint64 // client → real
+	BytesOut      uint64 // real → client
+}
+
+// ServiceStats are one service's totals (including reals since removed)
+// and its current reals' counters, sorted by key.
+type ServiceStats struct {
+	Service  dataplane.Service
+	Conns    uint64
+	BytesIn  uint64
+	BytesOut uint64
+	Reals    []RealStats
+}
+
+// Stats returns every service's counters, sorted by key.
+func (p *Proxy) Stats() []ServiceStats {
+	p.mu.Lock()
+	svcs := make([]*service, 0, len(p.svcs))
+	for _, s := range p.svcs {
+		svcs = append(svcs, s)
+	}
+	p.mu.Unlock()
+	out := make([]ServiceStats, 0, len(svcs))
+	for _, s := range svcs {
+		t := s.tab.Load()
+		ss := ServiceStats{
+			Service:  t.svc,
+			Conns:    s.stats.conns.Load(),
+			BytesIn:  s.stats.inBytes.Load(),
+			BytesOut: s.stats.outBytes.Load(),
+			Reals:    make([]RealStats, 0, len(t.reals)),
+		}
+		for _, e := range t.reals {
+			ss.Reals = append(ss.Reals, RealStats{
+				Dest:          e.d,
+				ActiveConns:   e.r.active.Load(),
+				InactiveConns: e.r.inactive.Load(),
+				Conns:         e.r.conns.Load(),
+				BytesIn:       e.r.inBytes.Load(),
+				BytesOut:      e.r.outBytes.Load(),
+			})
+		}
+		sort.Slice(ss.Reals, func(i, j int) bool { return ss.Reals[i].Dest.Key() < ss.Reals[j].Dest.Key() })
+		out = append(out, ss)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Service.Key() < out[j].Service.Key() })
+	return out
+}
