@@ -297,4 +297,3 @@ func TestSlapd(t *testing.T) {
 	// a wrong password for a DN that does not exist: bind fails
 	expectFail(t, mustNew(t, Spec{Type: "negotiate", Service: "ldap", Request: "/", Login: "cn=admin,dc=x", Passwd: "bad"}), tg)
 }
-
