@@ -112,9 +112,9 @@ func TestLeastConnSchedulers(t *testing.T) {
 		{"lc", []int{1, 1}, []int64{1, 1}, []int64{5, 0}, "B"}, // inactive breaks the tie
 		{"lc", []int{1, 1}, []int64{1, 0}, []int64{0, 255}, "B"},
 		{"lc", []int{1, 1}, []int64{1, 0}, []int64{0, 257}, "A"}, // 256 inactive = 1 active
-		{"wlc", []int{1, 3}, []int64{1, 2}, nil, "B"},           // 256*3 > 512*1
-		{"wlc", []int{1, 2}, []int64{1, 2}, nil, "A"},           // 256*2 > 512*1 false: tie → first
-		{"sed", []int{1, 3}, []int64{0, 1}, nil, "B"},           // (0+1)*3 > (1+1)*1
+		{"wlc", []int{1, 3}, []int64{1, 2}, nil, "B"},            // 256*3 > 512*1
+		{"wlc", []int{1, 2}, []int64{1, 2}, nil, "A"},            // 256*2 > 512*1 false: tie → first
+		{"sed", []int{1, 3}, []int64{0, 1}, nil, "B"},            // (0+1)*3 > (1+1)*1
 		{"sed", []int{1, 1}, []int64{0, 1}, nil, "A"},
 		{"nq", []int{1, 9}, []int64{0, 0}, nil, "A"}, // first idle
 		{"nq", []int{1, 9}, []int64{1, 0}, nil, "B"}, // idle beats weight
