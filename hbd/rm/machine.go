@@ -143,6 +143,9 @@ type Machine struct {
 	alive     map[string]bool // peers currently not dead
 	heard     map[string]bool // peers heard at least once
 	deadAtUp  []string        // peers declared dead before comm up
+	early     []string        // peers whose "starting" arrived before our comm up
+	startedAt time.Time       // when we last sent "starting"
+
 	rscrcvdAt time.Time       // when the deadlock breaker fires
 
 	retrySet       Set       // groups whose start failed: offered to the peer at retryAt
@@ -307,6 +310,13 @@ func (m *Machine) CommUp(now time.Time) []Action {
 	}
 	m.state = StateStarting
 	m.send(wire.New("starting"))
+	m.startedAt = now
+	for _, n := range m.early {
+		if m.alive[n] {
+			m.peerStarting(n)
+		}
+	}
+	m.early = nil
 	dead := m.deadAtUp
 	m.deadAtUp = nil
 	for _, n := range dead {
@@ -441,6 +451,15 @@ func (m *Machine) Message(now time.Time, msg *wire.Message) []Action {
 	if t == "shutdone" {
 		m.peerShutdone(now, src)
 		return m.take()
+	}
+	if !m.commUp && t == "starting" {
+		// The peer came up a moment before us; its starting would be
+		// lost (Heartbeat registers the handler only at comm up) and
+		// both sides would wait for each other. Answer it at comm up.
+		if !slices.Contains(m.early, src) {
+			m.early = append(m.early, src)
+		}
+		return nil
 	}
 	if !m.commUp || (m.state == StateShutdown && t != "starting") {
 		return nil
@@ -725,6 +744,12 @@ func (m *Machine) tryFailback(now time.Time) {
 
 // Tick runs the timers.
 func (m *Machine) Tick(now time.Time) []Action {
+	if m.state == StateStarting && m.peerAlive() && now.Sub(m.startedAt) >= time.Second {
+		// Nobody answered our starting (lost, or sent before the peer's
+		// comm up): say it again.
+		m.startedAt = now
+		m.send(wire.New("starting"))
+	}
 	if m.state == StateRscRcvd && !m.rscrcvdAt.IsZero() && !now.Before(m.rscrcvdAt) {
 		m.log.Info("no stable peer within the deadlock timeout: acquiring our resources")
 		m.becomeStable(now, false)

@@ -436,3 +436,33 @@ func TestFailedStartOffersGroupToPeer(t *testing.T) {
 	s.advance(2 * time.Second)
 	s.expect("", allGroups)
 }
+
+func TestStartingBeforeCommUpIsAnswered(t *testing.T) {
+	s := newSim(t, AutoFailback, nil)
+	s.nodes["alpha"].up, s.nodes["beta"].up = true, true
+	for _, n := range []string{"alpha", "beta"} {
+		s.act(n, s.nodes[n].m.PeerStatus(s.now, s.peer(n), "up"))
+	}
+	// alpha's comm comes up and its starting reaches beta before beta's
+	// own comm up.
+	s.act("alpha", s.nodes["alpha"].m.CommUp(s.now))
+	s.settle()
+	s.act("beta", s.nodes["beta"].m.CommUp(s.now))
+	s.settle()
+	s.expect(alphaGroups, betaGroups)
+}
+
+func TestLostStartingIsRepeated(t *testing.T) {
+	s := newSim(t, AutoFailback, nil)
+	s.nodes["alpha"].up, s.nodes["beta"].up = true, true
+	for _, n := range []string{"alpha", "beta"} {
+		s.act(n, s.nodes[n].m.PeerStatus(s.now, s.peer(n), "up"))
+	}
+	s.cut = true // both starting messages are lost
+	s.act("alpha", s.nodes["alpha"].m.CommUp(s.now))
+	s.act("beta", s.nodes["beta"].m.CommUp(s.now))
+	s.settle()
+	s.cut = false
+	s.advance(1500 * time.Millisecond)
+	s.expect(alphaGroups, betaGroups)
+}
