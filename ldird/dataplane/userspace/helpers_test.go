@@ -62,8 +62,8 @@ func freePort(t *testing.T, proto, addr string) uint16 {
 // backend is a TCP real: it greets with its name, echoes lines, and after
 // the client's half-close says "<name> bye" and closes.
 type backend struct {
-	name string
-	ln   net.Listener
+	name  string
+	ln    net.Listener
 	mu    sync.Mutex
 	seen  []netip.Addr // peer addresses, to check the director is the source
 	conns []net.Conn   // closed at cleanup, so a failed test does not wait
