@@ -78,11 +78,11 @@ func cpuTime() time.Duration {
 // loopback against the same exchange straight to the server. Everything
 // (clients, proxy, server) runs in this process, so the proxy's own cost
 // is the difference in cpu-ns/op between the proxied and direct cases.
-// Modes: splice (IdleTimeout 0, io.Copy → splice(2)) and buffered
-// (IdleTimeout set: a read/write loop that can watch for idleness).
+// Modes: splice (Options.Splice: io.Copy → splice(2)), buffered (the
+// default read/write loop) and idle (the loop plus an idle watch).
 func BenchmarkTCPProxy(b *testing.B) {
 	for _, kind := range []string{"keepalive", "newconn"} {
-		for _, mode := range []string{"direct", "splice", "buffered"} {
+		for _, mode := range []string{"direct", "splice", "buffered", "idle"} {
 			b.Run(kind+"/"+mode, func(b *testing.B) {
 				benchProxy(b, kind == "newconn", mode)
 			})
@@ -95,7 +95,10 @@ func benchProxy(b *testing.B, newConn bool, mode string) {
 	target := srv
 	if mode != "direct" {
 		opts := Options{}
-		if mode == "buffered" {
+		switch mode {
+		case "splice":
+			opts.Splice = true
+		case "idle":
 			opts.IdleTimeout = time.Minute
 		}
 		p := New(opts)

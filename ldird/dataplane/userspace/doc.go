@@ -54,6 +54,12 @@
 // (keyed by the client address masked to PersistentMask bits) lives while
 // it has connections and for Persistent after the last one ends.
 //
+// TCP is relayed with a read/write loop (32 KiB pooled buffers), which
+// counts bytes as they pass and lets Options.IdleTimeout see activity;
+// Options.Splice switches to io.Copy between the sockets (splice(2)).
+// A FIN from either side is passed on as a half-close; a reset or error
+// on either side resets both.
+//
 // Table changes build a new immutable snapshot of the service and publish
 // it with one atomic store; the data path takes one short lock per new
 // connection for the scheduler's state, as IPVS takes its sched_lock.

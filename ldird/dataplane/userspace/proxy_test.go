@@ -419,23 +419,34 @@ func TestNoRealsResets(t *testing.T) {
 }
 
 func TestHalfCloseAndBytes(t *testing.T) {
-	p := newTestProxy(t, Options{})
-	svc, bs := tcpService(t, p, "127.0.0.10", "rr", 1)
-	c := dialVia(t, "", svc)
-	payload := strings.Repeat("x", 100000)
-	c.echo(t, payload)
-	c.finish(t) // half-close, the real still answers, then EOF
-	d := bs[0].dest(1)
-	waitFor(t, "byte counters", func() bool {
-		st := realStats(p, svc, d)
-		return st.ActiveConns == 0 && st.InactiveConns == 0 && st.BytesIn == uint64(len(payload)+1)
-	})
-	st := realStats(p, svc, d)
-	if want := uint64(len("A\n") + len(payload) + 1 + len("A bye\n")); st.BytesOut != want {
-		t.Fatalf("bytes out %d, want %d", st.BytesOut, want)
-	}
-	if st.Conns != 1 {
-		t.Fatalf("conns %d", st.Conns)
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"loop", Options{}},
+		{"splice", Options{Splice: true}},
+		{"idle-watch", Options{IdleTimeout: time.Minute}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newTestProxy(t, tc.opts)
+			svc, bs := tcpService(t, p, "127.0.0.10", "rr", 1)
+			c := dialVia(t, "", svc)
+			payload := strings.Repeat("x", 100000)
+			c.echo(t, payload)
+			c.finish(t) // half-close, the real still answers, then EOF
+			d := bs[0].dest(1)
+			waitFor(t, "byte counters", func() bool {
+				st := realStats(p, svc, d)
+				return st.ActiveConns == 0 && st.InactiveConns == 0 && st.BytesIn == uint64(len(payload)+1)
+			})
+			st := realStats(p, svc, d)
+			if want := uint64(len("A\n") + len(payload) + 1 + len("A bye\n")); st.BytesOut != want {
+				t.Fatalf("bytes out %d, want %d", st.BytesOut, want)
+			}
+			if st.Conns != 1 {
+				t.Fatalf("conns %d", st.Conns)
+			}
+		})
 	}
 }
 

@@ -7,8 +7,8 @@ import (
 )
 
 // RealStats are one real server's counters, as ipvsadm --stats and -L
-// show them. Bytes of a TCP connection copied with splice (IdleTimeout 0)
-// are counted when that direction ends.
+// show them. Bytes are counted as they pass, except with Options.Splice,
+// where a direction's bytes are counted when it ends.
 type RealStats struct {
 	Dest          dataplane.Dest
 	ActiveConns   int64  // TCP connections with both directions open

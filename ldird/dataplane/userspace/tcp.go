@@ -128,6 +128,7 @@ func (s *service) relay(c, b *net.TCPConn, r *real) {
 		}
 	}
 	var w *idleWatch
+	splice := p.opts.Splice && p.opts.IdleTimeout <= 0
 	if p.opts.IdleTimeout > 0 {
 		w = newIdleWatch(p.opts.IdleTimeout, func() {
 			p.log.Debug("idle timeout", "service", s.key, "real", r.key)
@@ -140,10 +141,10 @@ func (s *service) relay(c, b *net.TCPConn, r *real) {
 	go func() {
 		defer p.wg.Done()
 		defer close(done)
-		pipe(b, c, w, &r.inBytes, &s.stats.inBytes)
+		pipe(b, c, splice, w, &r.inBytes, &s.stats.inBytes)
 		halfDone()
 	}()
-	pipe(c, b, w, &r.outBytes, &s.stats.outBytes)
+	pipe(c, b, splice, w, &r.outBytes, &s.stats.outBytes)
 	halfDone()
 	<-done
 	c.Close()
@@ -151,17 +152,18 @@ func (s *service) relay(c, b *net.TCPConn, r *real) {
 	r.inactive.Add(-1)
 }
 
-// pipe copies src to dst. Without an idle watch it is io.Copy between two
-// *net.TCPConn, which the runtime turns into splice(2).
-func pipe(dst, src *net.TCPConn, w *idleWatch, rc, sc *atomic.Uint64) {
+// pipe copies src to dst: with splice, io.Copy between two *net.TCPConn
+// (the runtime uses splice(2)); otherwise a read/write loop that counts
+// bytes as they pass and feeds the idle watch, if any.
+func pipe(dst, src *net.TCPConn, splice bool, w *idleWatch, rc, sc *atomic.Uint64) {
 	var err error
-	if w == nil {
+	if splice {
 		var n int64
 		n, err = io.Copy(dst, src)
 		rc.Add(uint64(n))
 		sc.Add(uint64(n))
 	} else {
-		err = w.copy(dst, src, rc, sc)
+		err = copyLoop(dst, src, w, rc, sc)
 	}
 	if err != nil {
 		abort(dst, src)
@@ -208,14 +210,16 @@ func (w *idleWatch) fire() {
 
 func (w *idleWatch) stop() { w.t.Stop() }
 
-func (w *idleWatch) copy(dst, src *net.TCPConn, rc, sc *atomic.Uint64) error {
+func copyLoop(dst, src *net.TCPConn, w *idleWatch, rc, sc *atomic.Uint64) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
 	buf := *bp
 	for {
 		n, rerr := src.Read(buf)
 		if n > 0 {
-			w.ticks.Add(1)
+			if w != nil {
+				w.ticks.Add(1)
+			}
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return werr
 			}
