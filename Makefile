@@ -35,7 +35,7 @@ demo: build
 
 bench: build
 	./scripts/deps.sh bench
-	$(GO) run ./bench
+	$(GO) test -tags bench -count=1 -v -timeout 90m ./bench/
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
