@@ -55,6 +55,7 @@ bash /share/run.sh >/share/output 2>&1 </dev/null
 rc=$?
 echo $rc >/share/rc
 echo "LVSHA-VM-EXIT $rc"
+cd /
 umount /share
 poweroff -f
 `

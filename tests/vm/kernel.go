@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 )
 
 // ExtractVmlinux returns the uncompressed kernel inside a bzImage.
@@ -138,6 +139,12 @@ func kernelImage(dir, bzPath string, logf func(string, ...any)) (string, error) 
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
+	// A marker remembers an image that cannot be booted uncompressed, so
+	// the next run does not unpack it again only to find that out.
+	noPVH := out + ".nopvh"
+	if _, err := os.Stat(noPVH); err == nil {
+		return bzPath, nil
+	}
 	bz, err := os.ReadFile(bzPath)
 	if err != nil {
 		return "", fmt.Errorf("kernel image: %w", err)
@@ -145,7 +152,7 @@ func kernelImage(dir, bzPath string, logf func(string, ...any)) (string, error) 
 	raw, err := ExtractVmlinux(bz)
 	if err != nil {
 		logf("vm: booting %s compressed (slower): %v", bzPath, err)
-		return bzPath, nil
+		return bzPath, os.WriteFile(noPVH, []byte(err.Error()+"\n"), 0o644)
 	}
 	if err := writeAtomic(out, raw, 0o644); err != nil {
 		return "", err
@@ -154,7 +161,14 @@ func kernelImage(dir, bzPath string, logf func(string, ...any)) (string, error) 
 	if err != nil || !ok {
 		logf("vm: %s has no PVH note (%v); booting the bzImage (slower)", out, err)
 		os.Remove(out)
-		return bzPath, nil
+		return bzPath, os.WriteFile(noPVH, []byte("no PVH note\n"), 0o644)
+	}
+	// Images of other kernel builds are dead weight (tens of MB each).
+	old, _ := filepath.Glob(filepath.Join(dir, "vmlinux-*"))
+	for _, o := range old {
+		if o != out {
+			os.Remove(o)
+		}
 	}
 	return out, nil
 }

@@ -149,7 +149,7 @@ func (k *Kit) Boot(ctx context.Context, share string) (Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, BootTimeout)
 	defer cancel()
 	args := []string{
-		"-M", "pc", "-accel", "tcg", "-cpu", "max", "-m", "1024", "-smp", "1",
+		"-M", "pc", "-accel", "tcg", "-cpu", "qemu64", "-m", "1024", "-smp", "1",
 		"-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot",
 		"-kernel", k.Kernel, "-initrd", k.Initramfs,
 		// quiet console; panic=-1 turns a panic into an exit (with -no-reboot).
