@@ -11,6 +11,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN)/hbd ./hbd
+	$(GO) build -o $(BIN)/ocf-agent ./resources/cmd/ocf-agent
 	@for l in $(HBD_LINKS); do ln -sf hbd $(BIN)/$$l; done
 
 deps:
@@ -41,6 +42,9 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BIN)/hbd $(DESTDIR)$(PREFIX)/sbin/hbd
 	@for l in $(HBD_LINKS); do ln -sf ../sbin/hbd $(DESTDIR)$(PREFIX)/bin/$$l; done
+	install -d $(DESTDIR)/usr/lib/ocf/resource.d/lvsha
+	install -m 755 $(BIN)/ocf-agent $(DESTDIR)/usr/lib/ocf/resource.d/lvsha/ocf-agent
+	@for a in IPaddr IPaddr2 SendArp ldirectord; do ln -sf ocf-agent $(DESTDIR)/usr/lib/ocf/resource.d/lvsha/$$a; done
 
 clean:
 	rm -rf $(BIN)

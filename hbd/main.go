@@ -27,6 +27,7 @@ import (
 	"lvsha/hbd/config"
 	"lvsha/hbd/ctl"
 	"lvsha/hbd/daemon"
+	"lvsha/hbd/metrics"
 	"lvsha/hbd/rm"
 )
 
@@ -64,6 +65,7 @@ type options struct {
 	keepResources           bool // -R: groups found running are ours (re-exec)
 	heartbeatStartup        bool
 	onStopFailure           rm.StopFailure
+	metricsAddr             string
 }
 
 type counter struct{ n *int }
@@ -97,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.scriptAgents, "script-agents", false, "run IPaddr, IPaddr2, SendArp and ldirectord through resource.d scripts instead of the built-in agents")
 	fs.BoolVar(&o.keepResources, "R", false, "keep resources found running (used when hbd re-executes itself)")
 	fs.BoolVar(&o.heartbeatStartup, "heartbeat-startup", false, "wait Heartbeat's fixed 10 s when both nodes start at once (for comparisons)")
+	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9694); off when empty")
 	o.onStopFailure = rm.StopFailureReboot
 	fs.Var(stopFailureFlag{&o.onStopFailure}, "on-stop-failure", "when a resource cannot be stopped: reboot (Heartbeat's behaviour), exit, or ignore")
 	if err := fs.Parse(args); err != nil {
@@ -262,12 +265,20 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 		return exitFail
 	}
 	go srv.Serve(ctx)
+	if o.metricsAddr != "" {
+		go func() {
+			if err := metrics.Serve(ctx, o.metricsAddr, backend, log); err != nil {
+				log.Error("metrics", "err", err)
+			}
+		}()
+	}
 	loadedAt := time.Now()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
+	notifySystemd(ctx, d, log)
 	for {
 		select {
 		case err := <-runErr:

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"lvsha/hbd/config"
@@ -64,6 +65,8 @@ type Daemon struct {
 
 	rx   chan media.Packet
 	kick chan struct{}
+
+	loopAt atomic.Int64 // unix nanoseconds of the loop's last pass (watchdog)
 }
 
 // New prepares a node: identity, generation, media. It opens sockets but
@@ -144,6 +147,16 @@ func (d *Daemon) AddHandler(h Handler) {
 	d.mu.Unlock()
 }
 
+// LoopAge is how long ago the daemon loop last ran (the systemd watchdog
+// is fed only while it keeps running).
+func (d *Daemon) LoopAge() time.Duration {
+	at := d.loopAt.Load()
+	if at == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, at))
+}
+
 // Generation is this run's heartbeat generation.
 func (d *Daemon) Generation() uint64 { return d.gen }
 
@@ -185,6 +198,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	nextStatus := time.Now()
 	for {
 		now := time.Now()
+		d.loopAt.Store(now.UnixNano())
 		if !now.Before(nextStatus) {
 			d.sendStatus()
 			nextStatus = now.Add(d.ha.Keepalive)

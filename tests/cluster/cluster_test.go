@@ -174,7 +174,7 @@ const deathBound = deadtime + 700*time.Millisecond
 // up, alive again.
 func TestTwoHbdNodes(t *testing.T) {
 	a, b := pair(t, "sha1", "two-node-key", "two-node-key")
-	startHbd(t, a)
+	startHbd(t, a, "-metrics", "127.0.0.1:9694")
 	startHbd(t, b)
 	for _, p := range [][2]*netns.Node{{a, b}, {b, a}} {
 		waitStatus(t, p[0], true, p[1].Name, "active", 5*time.Second)
@@ -188,6 +188,17 @@ func TestTwoHbdNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := waitLink(t, a, true, "beta", "eth1", "dead", 5*time.Second)
+	// The opt-in metrics endpoint agrees with cl_status.
+	m, _, code, err := a.Run(context.Background(), "curl", "-s", "--max-time", "2", "http://127.0.0.1:9694/metrics")
+	if err != nil || code != 0 {
+		t.Fatalf("metrics: exit %d %v", code, err)
+	}
+	for _, want := range []string{`hbd_link_up{link="eth1",node="beta"} 0`, `hbd_link_up{link="eth2",node="beta"} 1`,
+		`hbd_node_status{node="beta",status="active"} 1`, `hbd_resources_holding{holding="none"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Fatalf("metrics lack %s:\n%s", want, m)
+		}
+	}
 	t.Logf("eth1 cut: alpha saw link beta/eth1 dead after %v", d)
 	if got, _ := cl(a, true, "hblinkstatus", "beta", "eth2"); got != "up" {
 		t.Fatalf("eth2 = %q after cutting eth1", got)
