@@ -248,8 +248,9 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	backend := daemon.NewBackend(d, cfg, Version)
 	var mgr *rm.Manager
 	mgrDone := make(chan struct{})
+	pinger := startPing(ctx, cfg, d, backend, log)
 	if len(cfg.Groups) > 0 {
-		if mgr, err = newManager(o, cfg, node, d, log); err != nil {
+		if mgr, err = newManager(o, cfg, node, d, log, pinger); err != nil {
 			log.Error("resources", "err", err)
 			return exitNotConfigured
 		}
@@ -279,6 +280,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
 	notifySystemd(ctx, d, log)
+	runRespawns(ctx, cfg.HA.Respawns, log)
 	for {
 		select {
 		case err := <-runErr:

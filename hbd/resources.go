@@ -4,14 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"lvsha/hbd/config"
 	"lvsha/hbd/daemon"
+	"lvsha/hbd/ping"
 	"lvsha/hbd/rm"
+	"lvsha/hbd/wire"
 	"lvsha/resources"
 )
 
@@ -30,7 +34,7 @@ func (a agentResource) Running(ctx context.Context) (bool, error) {
 }
 
 // newManager builds the resource manager for the haresources groups.
-func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, log *slog.Logger) (*rm.Manager, error) {
+func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, log *slog.Logger, pinger *ping.Pinger) (*rm.Manager, error) {
 	res := &resources.Resolver{HADir: o.confDir, InitDir: o.initDir, OCFRoot: o.ocfRoot,
 		Timeout: o.rscTimeout, Logger: log, Native: !o.scriptAgents, LdirdPath: o.ldird}
 	ex := &rm.Executor{Groups: map[string][]rm.Resource{}, Log: log, StopRetries: 10, StopRetryDelay: time.Second}
@@ -64,7 +68,12 @@ func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, lo
 		}
 	}
 	mode := rm.ParseMode(cfg.HA.AutoFailback)
+	var reach func() int
+	if pinger != nil {
+		reach = func() int { n, _ := pinger.Reachable(); return n }
+	}
 	return rm.NewManager(rm.Options{
+		Ping:    reach,
 		Machine: rm.Config{Self: node, Nodes: cfg.HA.Nodes, Groups: groups, Mode: mode, HeartbeatStartup: o.heartbeatStartup},
 		Exec:    ex,
 		Send:    d.Send,
@@ -90,4 +99,50 @@ func (f stopFailureFlag) Set(s string) error {
 	}
 	*f.v = v
 	return nil
+}
+
+// startPing watches ha.cf's ping nodes, lists them for cl_status and adds
+// our reachability to each heartbeat (the built-in ipfail). nil when there
+// are none.
+func startPing(ctx context.Context, cfg *config.Config, d *daemon.Daemon, b *daemon.Backend, log *slog.Logger) *ping.Pinger {
+	var targets []ping.Target
+	for _, m := range cfg.HA.Media {
+		if !m.IsPing() {
+			continue
+		}
+		t := ping.Target{Name: m.LinkName()}
+		for _, ip := range m.Hosts {
+			if a, ok := netip.AddrFromSlice(ip); ok {
+				t.Addrs = append(t.Addrs, a.Unmap())
+			}
+		}
+		targets = append(targets, t)
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	conn, err := ping.Open(targets)
+	if err != nil {
+		log.Error("ping nodes disabled", "err", err)
+		return nil
+	}
+	deadping := cfg.HA.Deadping
+	if deadping == 0 {
+		deadping = cfg.HA.Deadtime
+	}
+	p := ping.New(targets, cfg.HA.Keepalive, deadping, conn, log.With("component", "ping"))
+	go p.Run(ctx)
+	b.SetPing(func() []daemon.PingNode {
+		var out []daemon.PingNode
+		for _, s := range p.Status() {
+			out = append(out, daemon.PingNode{Name: s.Name, Up: s.Up})
+		}
+		return out
+	})
+	d.SetStatusExtra(func(m *wire.Message) {
+		n, _ := p.Reachable()
+		m.Set(rm.PingField, strconv.Itoa(n))
+	})
+	log.Info("ping nodes watched; their reachability decides who holds resources (ipfail built in)", "nodes", len(targets))
+	return p
 }

@@ -24,7 +24,17 @@ type Backend struct {
 	cfg     *config.Config
 	version string
 	rsc     Resources
+	ping    func() []PingNode
 }
+
+// PingNode is a ping node (or group) as cl_status lists it.
+type PingNode struct {
+	Name string
+	Up   bool
+}
+
+// SetPing attaches the ping-node watcher. Call before serving.
+func (b *Backend) SetPing(f func() []PingNode) { b.ping = f }
 
 // NewBackend adapts d for api.Server.
 func NewBackend(d *Daemon, cfg *config.Config, version string) *Backend {
@@ -47,6 +57,15 @@ func (b *Backend) Nodes() []api.NodeInfo {
 			n.Links = append(n.Links, api.LinkInfo{Name: l.Name, Status: st})
 		}
 		out = append(out, n)
+	}
+	if b.ping != nil {
+		for _, p := range b.ping() {
+			st := "dead"
+			if p.Up {
+				st = "ping"
+			}
+			out = append(out, api.NodeInfo{Name: p.Name, Type: "ping", Status: st, Weight: 100})
+		}
 	}
 	return out
 }

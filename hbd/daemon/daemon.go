@@ -67,6 +67,8 @@ type Daemon struct {
 	kick chan struct{}
 
 	loopAt atomic.Int64 // unix nanoseconds of the loop's last pass (watchdog)
+
+	statusExtra func(*wire.Message) // adds lvsha fields to our status (ping reachability)
 }
 
 // New prepares a node: identity, generation, media. It opens sockets but
@@ -144,6 +146,14 @@ func openMedia(ctx context.Context, ha *config.HACF, log *slog.Logger) ([]media.
 func (d *Daemon) AddHandler(h Handler) {
 	d.mu.Lock()
 	d.handlers = append(d.handlers, h)
+	d.mu.Unlock()
+}
+
+// SetStatusExtra registers a function that adds fields to each status
+// heartbeat (Heartbeat ignores fields it does not know). Call before Run.
+func (d *Daemon) SetStatusExtra(f func(*wire.Message)) {
+	d.mu.Lock()
+	d.statusExtra = f
 	d.mu.Unlock()
 }
 
@@ -393,6 +403,9 @@ func (d *Daemon) sendStatus() {
 	msg.Set("st", string(d.mem.OwnStatus()))
 	msg.Set("dt", strconv.FormatInt(d.ha.Deadtime.Milliseconds(), 16))
 	msg.Set("protocol", "1")
+	if d.statusExtra != nil {
+		d.statusExtra(msg)
+	}
 	d.sendLocked(msg)
 }
 

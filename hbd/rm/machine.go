@@ -62,6 +62,9 @@ type Config struct {
 	// FailedStartStandby is how long after a failed group start the node
 	// offers that set to the peer (ResourceManager sleeps 30 s).
 	FailedStartStandby time.Duration
+	// PingHysteresis is how long the peer must reach more ping nodes than
+	// we do before we hand it our resources (2 s).
+	PingHysteresis time.Duration
 	// HeartbeatStartup keeps Heartbeat's fixed wait when both nodes start at
 	// once instead of resolving it at once (for side-by-side measurements).
 	HeartbeatStartup bool
@@ -146,8 +149,9 @@ type Machine struct {
 	early     []string        // peers whose "starting" arrived before our comm up
 	startedAt time.Time       // when we last sent "starting"
 
-	rscrcvdAt time.Time       // when the deadlock breaker fires
+	rscrcvdAt time.Time // when the deadlock breaker fires
 
+	worseSince     time.Time // since when the peer reaches more ping nodes than we do
 	retrySet       Set       // groups whose start failed: offered to the peer at retryAt
 	retryAt        time.Time // (ResourceManager: sleep 30; hb_standby local|foreign)
 	standby        standbyPhase
@@ -172,6 +176,9 @@ func New(cfg Config, log *slog.Logger) *Machine {
 	}
 	if cfg.FailedStartStandby == 0 {
 		cfg.FailedStartStandby = 30 * time.Second
+	}
+	if cfg.PingHysteresis == 0 {
+		cfg.PingHysteresis = 2 * time.Second
 	}
 	if cfg.FailbackRetry == 0 {
 		cfg.FailbackRetry = time.Second
@@ -740,6 +747,31 @@ func (m *Machine) tryFailback(now time.Time) {
 		m.failbackActive = false
 		m.failbackAt = now.Add(m.cfg.FailbackRetry)
 	}
+}
+
+// Connectivity is the built-in ipfail: mine and peer are the ping nodes
+// each side reaches. When the peer reaches more than we do and we hold
+// resources, hand them over (hb_standby all), as ipfail did; the peer's own
+// comparison does the rest. Called on every tick with fresh figures.
+func (m *Machine) Connectivity(now time.Time, mine, peer int) []Action {
+	if mine >= peer || m.iHold == None || !m.nice() {
+		m.worseSince = time.Time{}
+		return nil
+	}
+	if m.worseSince.IsZero() {
+		m.worseSince = now
+	}
+	// A moment of hysteresis: the peer's figure arrives with its next
+	// heartbeat, ours with the next ping round.
+	if now.Sub(m.worseSince) < m.cfg.PingHysteresis || m.state != StateStable || m.standby != standbyNot || !m.otherOK || !m.peerAlive() {
+		return nil
+	}
+	m.log.Warn(fmt.Sprintf("ipfail: we reach %d ping nodes, the peer %d: giving our resources to the peer", mine, peer))
+	m.worseSince = time.Time{}
+	if err := m.standbyRequest(now, m.iHold); err != nil {
+		m.log.Warn("cannot hand resources to the better-connected peer", "err", err)
+	}
+	return m.take()
 }
 
 // Tick runs the timers.

@@ -466,3 +466,28 @@ func TestLostStartingIsRepeated(t *testing.T) {
 	s.advance(1500 * time.Millisecond)
 	s.expect(alphaGroups, betaGroups)
 }
+
+func TestIpfailGivesResourcesToBetterConnectedPeer(t *testing.T) {
+	s := newSim(t, NiceFailback, func(c *Config) { c.PingHysteresis = time.Second })
+	s.start("alpha")
+	s.start("beta")
+	s.expect(allGroups, "")
+	a := s.nodes["alpha"].m
+	// Equal reachability: nothing moves.
+	s.act("alpha", a.Connectivity(s.now, 2, 2))
+	s.advance(2 * time.Second)
+	s.expect(allGroups, "")
+	// alpha loses a ping node; beta still sees both. Not before the
+	// hysteresis, then everything moves to beta.
+	s.act("alpha", a.Connectivity(s.now, 1, 2))
+	s.settle()
+	s.expect(allGroups, "")
+	s.now = s.now.Add(1100 * time.Millisecond)
+	s.act("alpha", a.Connectivity(s.now, 1, 2))
+	s.settle()
+	s.expect("", allGroups)
+	// beta, now holding everything, is not moved back while it is better.
+	s.act("beta", s.nodes["beta"].m.Connectivity(s.now, 2, 1))
+	s.settle()
+	s.expect("", allGroups)
+}

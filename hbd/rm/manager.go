@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,14 @@ type Options struct {
 	Keep bool
 	// JobTimeout bounds one group start or stop (all its resources).
 	JobTimeout time.Duration
+	// Ping, when set, reports how many ping nodes this node reaches; the
+	// peer's figure comes in its status heartbeats (PingField).
+	Ping func() int
 }
+
+// PingField is the status field carrying a node's ping-node reachability.
+// Heartbeat ignores it; between two hbd nodes it drives the built-in ipfail.
+const PingField = "lvsha_ping"
 
 // Manager drives a Machine: it feeds it messages and events from the daemon,
 // local requests from the control socket and the clock, sends what it asks
@@ -49,6 +57,8 @@ type Manager struct {
 
 	transitions atomic.Uint64
 	failures    atomic.Uint64
+
+	peerPing map[string]int // loop goroutine only
 }
 
 // NewManager builds a Manager; call Run to start it.
@@ -65,6 +75,7 @@ func NewManager(opt Options) *Manager {
 	mg := &Manager{opt: opt, m: New(opt.Machine, opt.Log), log: opt.Log, now: opt.Now,
 		wake: make(chan struct{}, 1), jobs: make(chan Action, 64), exited: make(chan struct{})}
 	mg.hold.Store("none")
+	mg.peerPing = map[string]int{}
 	return mg
 }
 
@@ -82,6 +93,15 @@ func (mg *Manager) post(f func()) {
 
 // Message implements daemon.Handler.
 func (mg *Manager) Message(msg *wire.Message) {
+	if msg.Type() == "status" {
+		if v, ok := msg.Lookup(PingField); ok {
+			if n, err := strconv.Atoi(v); err == nil {
+				src := strings.ToLower(msg.Get("src"))
+				mg.post(func() { mg.peerPing[src] = n })
+			}
+		}
+		return
+	}
 	switch msg.Type() {
 	case "starting", "resource", "ask_resources", "hb_takeover", "ip-request", "ip-request-resp", "shutdone", "stonith":
 	default:
@@ -198,7 +218,13 @@ func (mg *Manager) Run(ctx context.Context) {
 				}
 			}
 		case <-tick.C:
-			mg.apply(mg.m.Tick(mg.now()))
+			now := mg.now()
+			mg.apply(mg.m.Tick(now))
+			if mg.opt.Ping != nil {
+				for _, n := range mg.peerPing { // two-node pairs: the one peer
+					mg.apply(mg.m.Connectivity(now, mg.opt.Ping(), n))
+				}
+			}
 		}
 	}
 }

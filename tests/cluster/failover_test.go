@@ -249,3 +249,41 @@ func TestStandbyTakeoverAndOneLinkDown(t *testing.T) {
 		t.Fatalf("with one link down the client got %q", got)
 	}
 }
+
+// TestPingNodesMoveResources: ping nodes (the built-in ipfail). Both
+// directors ping the client; when alpha can no longer reach it and beta
+// can, alpha hands its groups to beta.
+func TestPingNodesMoveResources(t *testing.T) {
+	l := directors(t, "off")
+	for _, n := range []*netns.Node{l.alpha, l.beta} {
+		cf, _ := n.ReadFile("/etc/ha.d/ha.cf")
+		n.WriteFile("/etc/ha.d/ha.cf", append(cf, []byte("ping 10.42.0.10\n")...), 0o644)
+	}
+	startDirector(t, l.alpha)
+	startDirector(t, l.beta)
+	waitRsc(t, l.alpha, true, "local", 10*time.Second)
+	l.waitServer(t, "alpha", 5*time.Second)
+	for _, n := range []*netns.Node{l.alpha, l.beta} {
+		netns.Eventually(t, 5*time.Second, 50*time.Millisecond, func() (bool, string) {
+			st, _ := cl(n, true, "nodestatus", "10.42.0.10")
+			typ, _ := cl(n, true, "nodetype", "10.42.0.10")
+			return st == "ping" && typ == "ping", fmt.Sprintf("%s: ping node status %q type %q", n.Name, st, typ)
+		})
+	}
+	// alpha loses the ping node (its echo requests are dropped).
+	l.alpha.MustRun("nft", "add table inet hbtest")
+	l.alpha.MustRun("nft", "add chain inet hbtest out { type filter hook output priority 0 ; }")
+	l.alpha.MustRun("nft", "add rule inet hbtest out ip daddr 10.42.0.10 icmp type echo-request drop")
+	start := time.Now()
+	l.waitServer(t, "beta", 15*time.Second)
+	t.Logf("alpha lost the ping node: groups on beta after %v", time.Since(start).Round(time.Millisecond))
+	if st, _ := cl(l.alpha, true, "nodestatus", "10.42.0.10"); st != "dead" {
+		t.Fatalf("alpha's ping node status %q, want dead", st)
+	}
+	waitRsc(t, l.alpha, true, "none", 5*time.Second)
+	onlyOneVIP(t, l, l.beta, time.Second)
+	// Back to equal reachability: nothing moves again.
+	l.alpha.MustRun("nft", "delete table inet hbtest")
+	time.Sleep(3 * time.Second)
+	onlyOneVIP(t, l, l.beta, time.Second)
+}
