@@ -5,7 +5,7 @@ PREFIX  ?= /usr
 DESTDIR ?=
 HBD_LINKS := cl_status hb_standby hb_takeover
 
-.PHONY: all build test unit integration lint demo bench install clean deps
+.PHONY: all build test unit integration lint demo bench install clean deps fuzz soak
 
 all: build
 
@@ -22,6 +22,14 @@ deps:
 test: deps build
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
+	./scripts/fuzz.sh 10s
+
+# Every fuzzer for a short bounded time (part of make test) or a long one.
+fuzz:
+	./scripts/fuzz.sh 10s
+
+soak:
+	./scripts/fuzz.sh $${FUZZTIME:-10m}
 
 unit:
 	$(GO) test -count=1 -short ./...
