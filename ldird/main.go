@@ -1,0 +1,386 @@
+// Command ldird is an ldirectord replacement: it reads ldirectord.cf,
+// health-checks the real servers and keeps the IPVS table (or ldird's
+// userspace proxy) in line with their health.
+//
+// Usage, as ldirectord 4.12:
+//
+//	ldird [-d|--debug] [-t|--test] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status
+//	ldird -h|--help|-?
+//	ldird -v|--version
+//
+// A bare config name is looked up in /etc/ha.d/, then /etc/ha.d/conf/,
+// then taken as a path; without one, /etc/ha.d/ldirectord.cf. The pid file
+// is /var/run/ldirectord.<name>.pid, where <name> is the basename of the
+// configfile argument, or "ldirectord" when none is given (ldirectord's
+// naming, so its init scripts and resource agents work unchanged).
+//
+// Exit codes (ldirectord's):
+//
+//	0    success; start when already running; stop or try-restart when not
+//	     running; status: running
+//	1    config file not found; reload when not running; start failed (for
+//	     example IPVS unavailable: use "dataplane = userspace"); stop did not
+//	     end the daemon within 60 s; status: stopped with a stale pid file;
+//	     -t: the configuration has errors
+//	2    the configuration has errors (every error is printed as
+//	     file:line: message)
+//	3    status: stopped
+//	255  usage error (unknown option, missing or unknown command)
+//
+// Differences from ldirectord, on purpose:
+//
+//   - -t/--test checks the configuration (including what the checks refuse,
+//     such as a receive pattern that does not compile), prints every error
+//     and exits 1 if there is any, 0 otherwise. The command is optional.
+//   - -h prints the usage and exits 0 (ldirectord runs perldoc).
+//   - stop waits until the daemon has gone (cleanstop done), up to 60 s.
+//   - status also prints the table in the layout of `ipvsadm -L -n`, and
+//     then, per configured real, its health, weight in the table and last
+//     check result and latency (asked of the daemon over its control
+//     socket /var/run/ldird.<name>.sock).
+//   - stop and status work with a broken configuration file (they do not
+//     need it; ldirectord refuses with exit 2 and cannot be stopped).
+//   - -d and supervised=yes stay in the foreground and also write the pid
+//     file, so stop, reload and status work on them.
+//   - A reload (SIGHUP, reload, autoreload) with errors keeps the running
+//     configuration, globals included, and logs every error with
+//     file:line; ldirectord resets the globals.
+//   - autoreload watches the file with inotify (its directory, and those
+//     of symlink targets): changes apply within milliseconds, not at the
+//     next check pass.
+//   - The global directive "dataplane = ipvs|userspace" (default ipvs)
+//     chooses the kernel table or ldird's userspace proxy.
+//
+// Environment: LDIRD_RUNDIR replaces /var/run (pid file and socket), for
+// tests and unprivileged runs.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"lvsha/ldird/config"
+	"lvsha/ldird/director"
+)
+
+// Version is what -v prints first.
+const Version = "ldird (lvsha) 1.0, compatible with Linux Director v1.186-ha (ldirectord 4.12)"
+
+const usageText = `Usage: ldird [-d|--debug] [-t|--test] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status
+       ldird -h|--help|-?
+       ldird -v|--version
+
+  -d, --debug    stay in the foreground and log to stderr at debug level
+  -t, --test     check the configuration, print every error (exit 1 if any)
+  -h, --help     this text
+  -v, --version  version
+
+A bare configfile name is looked up in /etc/ha.d/ and /etc/ha.d/conf/;
+the default is /etc/ha.d/ldirectord.cf.
+`
+
+// Exit codes.
+const (
+	exitOK        = 0
+	exitFail      = 1
+	exitConfig    = 2
+	exitStopped   = 3
+	exitUsage     = 255
+	stopWaitLimit = 60 * time.Second
+)
+
+var commands = map[string]bool{"start": true, "stop": true, "restart": true, "try-restart": true,
+	"reload": true, "force-reload": true, "status": true}
+
+// invocation is a parsed command line.
+type invocation struct {
+	debug, test bool
+	config      string // as given (or the default name)
+	cfgName     string // pid file name part
+	cmd         string
+	argv        []string
+}
+
+func main() {
+	os.Exit(run(os.Args, os.Stdout, os.Stderr))
+}
+
+func run(argv []string, stdout, stderr io.Writer) int {
+	inv, code, done := parseArgs(argv[1:], stdout, stderr)
+	if done {
+		return code
+	}
+	inv.argv = argv
+	if os.Getenv(envDaemonChild) == "1" {
+		return daemonChild(inv, stderr)
+	}
+	return dispatch(inv, stdout, stderr)
+}
+
+// parseArgs follows ldirectord's Getopt::Long setup: bundling, no
+// abbreviations, options before the arguments.
+func parseArgs(args []string, stdout, stderr io.Writer) (inv invocation, code int, done bool) {
+	usage := func(msg string) (invocation, int, bool) {
+		if msg != "" {
+			fmt.Fprintln(stderr, "ldird: "+msg)
+		}
+		fmt.Fprint(stderr, usageText)
+		return inv, exitUsage, true
+	}
+	var help, version bool
+	i := 0
+	for ; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			i++
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			break
+		}
+		if strings.HasPrefix(a, "--") {
+			switch a {
+			case "--debug":
+				inv.debug = true
+			case "--test":
+				inv.test = true
+			case "--help":
+				help = true
+			case "--version":
+				version = true
+			default:
+				return usage("unknown option " + a)
+			}
+			continue
+		}
+		for _, c := range a[1:] {
+			switch c {
+			case 'd':
+				inv.debug = true
+			case 't':
+				inv.test = true
+			case 'h', '?':
+				help = true
+			case 'v':
+				version = true
+			default:
+				return usage(fmt.Sprintf("unknown option -%c", c))
+			}
+		}
+	}
+	if help {
+		fmt.Fprint(stdout, usageText)
+		return inv, exitOK, true
+	}
+	if version {
+		fmt.Fprintln(stdout, Version)
+		return inv, exitOK, true
+	}
+	rest := args[i:]
+	inv.config, inv.cfgName = config.DefaultName, "ldirectord"
+	switch {
+	case inv.test && len(rest) == 1 && !commands[rest[0]]:
+		inv.config, inv.cfgName = rest[0], filepath.Base(rest[0])
+	case inv.test && len(rest) == 0:
+	case len(rest) == 1:
+		inv.cmd = rest[0]
+	case len(rest) == 2:
+		inv.config, inv.cfgName, inv.cmd = rest[0], filepath.Base(rest[0]), rest[1]
+	case len(rest) == 0:
+		return usage("no command given")
+	default:
+		return usage("too many arguments")
+	}
+	if inv.cmd != "" && !commands[inv.cmd] {
+		return usage("unknown command " + inv.cmd)
+	}
+	return inv, 0, false
+}
+
+func runDir() string {
+	if d := os.Getenv("LDIRD_RUNDIR"); d != "" {
+		return d
+	}
+	return "/var/run"
+}
+
+func pidPath(cfgName string) string {
+	return filepath.Join(runDir(), "ldirectord."+cfgName+".pid")
+}
+
+func sockPath(cfgName string) string {
+	return filepath.Join(runDir(), "ldird."+cfgName+".sock")
+}
+
+// loadConfig locates and parses the configuration; it prints what is
+// wrong and returns the exit code when it fails.
+func loadConfig(inv invocation, stderr io.Writer, fileChecks bool) (path string, cfg *config.Config, data []byte, code int) {
+	path, err := config.Locate(inv.config)
+	if err != nil {
+		fmt.Fprintf(stderr, "Config file %s not found\n", inv.config)
+		return "", nil, nil, exitFail
+	}
+	data, err = os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "Config file %s: %v\n", path, err)
+		return "", nil, nil, exitFail
+	}
+	cfg, err = config.ParseBytes(path, data, config.Options{FileChecks: fileChecks})
+	if err == nil {
+		err = director.Validate(cfg)
+	}
+	if err != nil {
+		printErrors(stderr, err)
+		return path, nil, data, exitConfig
+	}
+	return path, cfg, data, exitOK
+}
+
+func printErrors(w io.Writer, err error) {
+	var es config.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			fmt.Fprintf(w, "Error: %s\n", e)
+		}
+		return
+	}
+	fmt.Fprintf(w, "Error: %v\n", err)
+}
+
+// runningPid returns the pid of the running daemon for cfgName, or 0; stale
+// reports a pid file whose process is gone or is not ldird/ldirectord.
+func runningPid(cfgName string) (pid int, stale bool) {
+	b, err := os.ReadFile(pidPath(cfgName))
+	if err != nil {
+		return 0, false
+	}
+	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return 0, true
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return 0, true
+	}
+	s := string(cmdline)
+	if !strings.Contains(s, "ldird") && !strings.Contains(s, "ldirectord") {
+		return 0, true
+	}
+	// A zombie still has /proc but is no daemon any more.
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := strings.LastIndexByte(string(st), ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
+			return 0, true
+		}
+	}
+	return pid, false
+}
+
+func dispatch(inv invocation, stdout, stderr io.Writer) int {
+	if inv.test {
+		path, cfg, _, code := loadConfig(inv, stderr, false)
+		if code != exitOK {
+			if code == exitConfig {
+				return exitFail
+			}
+			return code
+		}
+		for _, w := range cfg.Warnings {
+			fmt.Fprintf(stderr, "Warning: %s\n", w)
+		}
+		fmt.Fprintf(stdout, "%s: configuration OK (%d virtual services)\n", path, len(cfg.Virtuals))
+		return exitOK
+	}
+	cfgShown := inv.config
+	if p, err := config.Locate(inv.config); err == nil {
+		cfgShown = p
+	}
+	pid, stale := runningPid(inv.cfgName)
+	switch inv.cmd {
+	case "status":
+		if pid == 0 {
+			fmt.Fprintf(stdout, "ldirectord is stopped for %s\n", cfgShown)
+			if stale {
+				fmt.Fprintf(stderr, "ldirectord stale pid file %s for %s\n", pidPath(inv.cfgName), cfgShown)
+				return exitFail
+			}
+			return exitStopped
+		}
+		fmt.Fprintf(stderr, "ldirectord for %s is running with pid: %d\n", cfgShown, pid)
+		if err := queryStatus(sockPath(inv.cfgName), stdout); err != nil {
+			fmt.Fprintf(stderr, "ldird: table unavailable: %v\n", err)
+		}
+		return exitOK
+	case "stop":
+		if pid == 0 {
+			return exitOK
+		}
+		return stopAndWait(pid, inv.cfgName, stderr)
+	case "reload", "force-reload":
+		if _, _, _, code := loadConfig(inv, stderr, false); code != exitOK {
+			return code
+		}
+		if pid == 0 {
+			fmt.Fprintf(stderr, "ldirectord is stopped for %s\n", cfgShown)
+			return exitFail
+		}
+		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+			fmt.Fprintf(stderr, "ldird: signal %d: %v\n", pid, err)
+			return exitFail
+		}
+		return exitOK
+	case "try-restart", "restart":
+		if pid == 0 && inv.cmd == "try-restart" {
+			return exitOK
+		}
+		path, cfg, data, code := loadConfig(inv, stderr, true)
+		if code != exitOK {
+			return code
+		}
+		if pid != 0 {
+			if code := stopAndWait(pid, inv.cfgName, stderr); code != exitOK {
+				return code
+			}
+		}
+		return start(inv, path, cfg, data, stderr)
+	case "start":
+		path, cfg, data, code := loadConfig(inv, stderr, true)
+		if code != exitOK {
+			return code
+		}
+		if pid != 0 {
+			return exitOK
+		}
+		return start(inv, path, cfg, data, stderr)
+	}
+	return exitUsage
+}
+
+// stopAndWait sends SIGTERM and waits for the process to end.
+func stopAndWait(pid int, cfgName string, stderr io.Writer) int {
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		if errors.Is(err, syscall.ESRCH) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "ldird: signal %d: %v\n", pid, err)
+		return exitFail
+	}
+	deadline := time.Now().Add(stopWaitLimit)
+	for time.Now().Before(deadline) {
+		if p, _ := runningPid(cfgName); p != pid {
+			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, fs.ErrNotExist) || p == 0 {
+				return exitOK
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fmt.Fprintf(stderr, "ldird: pid %d still running %v after SIGTERM\n", pid, stopWaitLimit)
+	return exitFail
+}
