@@ -59,7 +59,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -274,13 +273,21 @@ func runningPid(cfgName string) (pid int, stale bool) {
 	if !strings.Contains(s, "ldird") && !strings.Contains(s, "ldirectord") {
 		return 0, true
 	}
-	// A zombie still has /proc but is no daemon any more.
-	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		if i := strings.LastIndexByte(string(st), ')'); i > 0 && i+2 < len(st) && st[i+2] == 'Z' {
-			return 0, true
-		}
+	if !alive(pid) {
+		return 0, true
 	}
 	return pid, false
+}
+
+// alive reports whether pid exists and is not a zombie (an orphaned daemon
+// may stay a zombie where PID 1 does not reap, e.g. in containers).
+func alive(pid int) bool {
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(st), ')')
+	return !(i > 0 && i+2 < len(st) && (st[i+2] == 'Z' || st[i+2] == 'X'))
 }
 
 func dispatch(inv invocation, stdout, stderr io.Writer) int {
@@ -374,10 +381,8 @@ func stopAndWait(pid int, cfgName string, stderr io.Writer) int {
 	}
 	deadline := time.Now().Add(stopWaitLimit)
 	for time.Now().Before(deadline) {
-		if p, _ := runningPid(cfgName); p != pid {
-			if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, fs.ErrNotExist) || p == 0 {
-				return exitOK
-			}
+		if !alive(pid) {
+			return exitOK
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
