@@ -136,7 +136,8 @@ func newDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, e
 	}
 	v, err := ipvs.New()
 	if err != nil {
-		return nil, "", fmt.Errorf("cannot use IPVS: %w (set `dataplane = userspace` in the configuration to run without IPVS)", err)
+		// ipvs.New's error already says to use `dataplane = userspace`.
+		return nil, "", fmt.Errorf("cannot use IPVS: %w", err)
 	}
 	return v, "", nil
 }
@@ -154,7 +155,7 @@ func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, std
 	fail := func(err error) int {
 		log.Error("Exiting with exit_status 1: "+err.Error(), "err", err)
 		report(err)
-		if inv.debug || cfg.Global.Supervised {
+		if cfg.Global.Supervised && !inv.debug { // -d already logged it on stderr
 			fmt.Fprintf(stderr, "ldird: %v\n", err)
 		}
 		return exitFail
