@@ -1,7 +1,8 @@
 // Package resources runs the resources of a haresources group: Heartbeat
 // resource.d scripts, LSB init scripts, OCF agents (through the classic
 // OCF::agent::instance form) and Go-native versions of IPaddr, IPaddr2,
-// SendArp and ldirectord. hbd's resource manager sees only Agent.
+// SendArp and ldirectord, plus DRRealServer (the LVS-DR real-server set-up).
+// hbd's resource manager sees only Agent.
 package resources
 
 import (
@@ -72,7 +73,7 @@ type Resolver struct {
 	OCFRoot   string        // /usr/lib/ocf
 	Timeout   time.Duration // per call; DefaultTimeout when zero
 	Logger    *slog.Logger  // slog.Default() when nil
-	Native    bool          // use Go-native IPaddr/IPaddr2/SendArp/ldirectord in-process
+	Native    bool          // use Go-native IPaddr/IPaddr2/SendArp/ldirectord/DRRealServer in-process
 	LdirdPath string        // ldird binary for the native ldirectord agent (DefaultLdirdPath)
 
 	// StateDir holds pseudo-resource files of native agents (SendArp), as
@@ -199,6 +200,17 @@ func (r *Resolver) resolveNative(token, name string, args []string) (Agent, bool
 			p["configfile"] = args[0]
 		}
 		a, err := NewLdirectord(p, opts)
+		if err != nil {
+			return nil, true, err
+		}
+		a.Token = token
+		return a, true, nil
+	case "DRRealServer":
+		p, err := DRRealServerParamsFromArgs(args)
+		if err != nil {
+			return nil, true, err
+		}
+		a, err := NewDRRealServer(p, opts)
 		if err != nil {
 			return nil, true, err
 		}

@@ -1,6 +1,7 @@
 // Command ocf-agent is lvsha's Go-native resource agents packaged as OCF
 // agents: install it (or symlinks to it) as
-// /usr/lib/ocf/resource.d/<provider>/{IPaddr,IPaddr2,SendArp,ldirectord}.
+// /usr/lib/ocf/resource.d/<provider>/{IPaddr,IPaddr2,SendArp,ldirectord,
+// DRRealServer}.
 // It picks the agent from the name it is run as; `ocf-agent AGENT ACTION`
 // also works. Configuration comes from the OCF environment
 // (OCF_RESKEY_*), the exit codes are OCF's.
@@ -137,6 +138,8 @@ func build(name string, p map[string]string, env map[string]string, opts resourc
 			a.FailHaveBinary = env["OCF_TESTER_FAIL_HAVE_BINARY"] == "1"
 		}
 		return a, err
+	case "DRRealServer":
+		return resources.NewDRRealServer(p, opts)
 	}
 	return nil, fmt.Errorf("unknown agent %s", name)
 }

@@ -52,6 +52,9 @@ func TestDispatchAndCodes(t *testing.T) {
 		{[]string{"IPaddr2", "validate-all"}, []string{"OCF_RESKEY_ip=10.0.0.1", "OCF_RESKEY_nic=nosuchnic0"}, 6},
 		{[]string{"SendArp", "monitor"}, []string{"OCF_RESKEY_ip=10.0.0.1", "OCF_RESKEY_nic=lo", "HA_RSCTMP=" + t.TempDir()}, 7},
 		{[]string{"ldirectord", "monitor"}, []string{"OCF_RESKEY_configfile=/nonexistent.cf"}, 5},
+		{[]string{"DRRealServer", "validate-all"}, []string{"OCF_RESKEY_vip=10.0.0.300"}, 6},
+		{[]string{"DRRealServer", "monitor"}, nil, 6}, // no vip
+		{[]string{"DRRealServer", "start"}, []string{"OCF_RESKEY_vip=10.0.0.1", "OCF_RESKEY_arp_ignore=9"}, 6},
 	} {
 		out.Reset()
 		errOut.Reset()
@@ -130,6 +133,8 @@ exit 1
 		{"IPaddr", []string{"ip=10.70.0.12", "cidr_netmask=24", "ARP_REPEAT=2", "ARP_INTERVAL_MS=50"}},
 		{"SendArp", []string{"ip=10.70.0.13", "nic=veth0"}},
 		{"ldirectord", []string{"configfile=" + conf, "ldirectord=" + fake}},
+		{"DRRealServer", []string{"vip=10.70.0.50,fd00:70::50"}}, // no default route: "all" only
+		{"DRRealServer", []string{"vip=10.70.0.51", "nic=veth0", "state_dir=" + dir}},
 	} {
 		args := []string{"-n", "test"}
 		for _, o := range c.opts {

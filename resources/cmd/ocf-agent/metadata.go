@@ -117,6 +117,30 @@ var metas = map[string]agentMeta{
 				long: "Accepted for compatibility; this agent sends the ARPs before start returns."},
 		},
 	},
+	"DRRealServer": {
+		short: "LVS direct-routing real server: VIPs on lo, no ARP for them",
+		long: "Configures this host as a real server of an LVS direct-routing (LVS-DR) service: " +
+			"each VIP is added to the loopback interface as a host address (/32, /128 for IPv6) so the " +
+			"server accepts the packets the director forwards unchanged, and net.ipv4.conf.*.arp_ignore " +
+			"and arp_announce are set so the server neither answers nor announces ARP for the VIPs. " +
+			"The previous sysctl values are saved in state_dir and restored by stop (when no other " +
+			"instance, or the lvs-realserver script, still needs them). IPv6 has no ARP: a /128 on lo " +
+			"is not answered by neighbour discovery on other interfaces, so nothing else is needed. " +
+			"Monitor: running when every VIP is on lo and the sysctls hold, not running when no VIP is on " +
+			"lo, failed when only some are, or when a sysctl was reset. This is a Go-native lvsha agent.",
+		params: []param{
+			{name: "vip", typ: "string", required: true, unique: true, short: "Virtual service addresses",
+				long: "The VIP(s) of the LVS-DR services this server answers for: IPv4 and/or IPv6 addresses, separated by commas or spaces."},
+			{name: "nic", typ: "string", short: "Interface(s) facing the director",
+				long: "Interface(s) whose arp_ignore/arp_announce are set in addition to \"all\" (comma or space separated). If empty, the interface(s) of the IPv4 default route."},
+			{name: "arp_ignore", typ: "integer", def: "1", short: "Value of arp_ignore",
+				long: "Value written to net.ipv4.conf.{all,NIC}.arp_ignore: 1 answers ARP only for addresses on the receiving interface (0, 1, 2, 3 or 8)."},
+			{name: "arp_announce", typ: "integer", def: "2", short: "Value of arp_announce",
+				long: "Value written to net.ipv4.conf.{all,NIC}.arp_announce: 2 never uses a VIP as the source of ARP requests (0, 1 or 2)."},
+			{name: "state_dir", typ: "string", def: "", short: "State directory",
+				long: "Where the saved sysctl values and the started instances are recorded (empty: HA_RSCTMP, /run/resource-agents). Use the same directory as the lvs-realserver script so both share the saved values."},
+		},
+	},
 	"ldirectord": {
 		short: "Wrapper OCF Resource Agent for ldirectord",
 		long: "It's a simple OCF RA wrapper for ldirectord and uses the ldirectord interface to " +
