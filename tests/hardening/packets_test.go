@@ -1,0 +1,234 @@
+package hardening
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"lvsha/hbd/wire"
+	"lvsha/tests/netns"
+)
+
+func ring(idx int, m wire.Method, key string) *wire.Keyring {
+	return &wire.Keyring{Send: idx, Keys: map[int]wire.Key{idx: {Index: idx, Method: m, Secret: key}}}
+}
+
+// forge builds a packet claiming to come from src with the given control
+// fields, signed with r.
+func forge(t *testing.T, r *wire.Keyring, typ, src string, gen, seq uint64, extra ...string) []byte {
+	t.Helper()
+	m := wire.New(typ)
+	for i := 0; i+1 < len(extra); i += 2 {
+		m.Set(extra[i], extra[i+1])
+	}
+	m.Set("src", src)
+	m.Set("seq", strconv.FormatUint(seq, 16))
+	m.Set("hg", strconv.FormatUint(gen, 16))
+	m.Set("ts", strconv.FormatInt(time.Now().Unix(), 16))
+	m.Set("ttl", "2")
+	b, err := wire.Encode(m, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// capture waits for a genuine status heartbeat of beta on the heartbeat
+// LAN, as an attacker on the wire would see it.
+func capture(t *testing.T, c *net.UDPConn, real *wire.Keyring) (pkt []byte, msg *wire.Message) {
+	t.Helper()
+	buf := make([]byte, 70000)
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		n, _, err := c.ReadFromUDP(buf)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			t.Fatal(err)
+		}
+		m, err := wire.Decode(buf[:n], real)
+		if err == nil && m.Get("src") == "beta" && m.Type() == "status" {
+			return append([]byte(nil), buf[:n]...), m
+		}
+	}
+	t.Fatal("no status heartbeat of beta captured on the heartbeat LAN within 5 s")
+	return nil, nil
+}
+
+// TestForgedAndReplayedPackets: an attacker on the heartbeat LAN (eth1 is a
+// bridge it is plugged into) sends packets that must change nothing: wrong
+// key, wrong method, unknown key index, a byte-for-byte replay of beta's
+// heartbeat, an old generation, a duplicate sequence number, truncated,
+// the largest UDP datagram, garbage, and a flood. Each is counted by reason
+// (cl_status counters and /metrics) and hbd keeps running.
+func TestForgedAndReplayedPackets(t *testing.T) {
+	l := directors(t, withAttacker())
+	pa := startHbd(t, l.alpha, "-metrics", "127.0.0.1:9694")
+	pb := startHbd(t, l.beta)
+	l.waitStable()
+	for _, link := range []string{"eth1", "eth2"} {
+		waitLink(t, l.alpha, "beta", link, "up", 5*time.Second)
+		waitLink(t, l.beta, "alpha", link, "up", 5*time.Second)
+	}
+	before := l.snapshot()
+	t.Logf("state before the attack: %v", before)
+
+	real := ring(1, wire.MethodMD5, secret)
+	sock := udpIn(t, l.attacker, "0.0.0.0:694")
+	captured, cmsg := capture(t, sock, real)
+	gen, _ := strconv.ParseUint(cmsg.Get("hg"), 16, 64)
+	seq, _ := strconv.ParseUint(cmsg.Get("seq"), 16, 64)
+	t.Logf("captured beta's status: %d bytes, generation %d, seq %d", len(captured), gen, seq)
+	time.Sleep(3 * keepalive) // beta has sent newer heartbeats: the capture is now a replay
+
+	// The largest datagram UDP over IPv4 carries (65507 bytes, sent as IP
+	// fragments): a validly framed message padded out, signed with a wrong
+	// key. hbd reads up to MAXMSG (256 KiB), so nothing is cut short, and a
+	// datagram over MAXMSG cannot be sent over IPv4 at all.
+	big := func() []byte {
+		pad := 65507 - len(forge(t, ring(1, wire.MethodMD5, "x"), "status", "beta", gen, seq+5000, "st", "dead", "pad", ""))
+		b := forge(t, ring(1, wire.MethodMD5, "x"), "status", "beta", gen, seq+5000, "st", "dead", "pad", strings.Repeat("A", pad))
+		pad -= len(b) - 65507 // the length prefix grew by a few digits
+		return forge(t, ring(1, wire.MethodMD5, "x"), "status", "beta", gen, seq+5000, "st", "dead", "pad", strings.Repeat("A", pad))
+	}()
+	if len(big) != 65507 {
+		t.Fatalf("oversized packet is %d bytes", len(big))
+	}
+	garbage := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef, 0x00, '%', '#'}, 150)
+
+	const copies = 5
+	cases := []struct {
+		name    string
+		pkt     []byte
+		counter string // must grow by at least copies
+	}{
+		// A forged "beta is dead" signed with another secret.
+		{"wrong_key", forge(t, ring(1, wire.MethodMD5, "not-the-secret"), "status", "beta", gen, seq+1000, "st", "dead", "dt", "3e8"), "rx_dropped_bad_auth"},
+		// The right secret with sha1 where md5 is configured.
+		{"wrong_method", forge(t, ring(1, wire.MethodSHA1, secret), "status", "beta", gen, seq+1001, "st", "dead"), "rx_dropped_bad_auth"},
+		{"unknown_key_index", forge(t, ring(7, wire.MethodMD5, secret), "status", "beta", gen, seq+1002, "st", "dead"), "rx_dropped_unknown_key_index"},
+		// Byte for byte what beta sent a few heartbeats ago.
+		{"replay", captured, "rx_dropped_old_status_seq"},
+		// Properly signed (an insider, or a capture from beta's previous
+		// run) but from an older generation: "beta is dead".
+		{"old_generation", forge(t, real, "status", "beta", gen-1, seq+2000, "st", "dead", "dt", "3e8"), "rx_dropped_old_generation"},
+		// A sequence number beta already used, on a non-status message.
+		{"duplicate_seq", forge(t, real, "hb_takeover", "beta", gen, seq, "rsc_hold", "all"), "rx_duplicates"},
+		{"unknown_node", forge(t, real, "status", "mallory", gen, 1, "st", "active"), "rx_dropped_unknown_node"},
+		{"truncated", captured[:len(captured)/2], "rx_dropped_truncated"},
+		{"truncated_trailer", captured[:len(captured)-3], "rx_dropped_truncated"},
+		{"oversized", big, "rx_dropped_bad_auth"},
+		{"garbage", garbage, "rx_dropped_bad_framing"},
+		{"empty", nil, "rx_dropped_bad_framing"},
+		{"classic_without_auth", []byte(">>>\nt=status\nst=dead\nsrc=beta\nseq=ffff\nhg=" + strconv.FormatUint(gen, 16) + "\nts=1\n<<<\n"), "rx_dropped_missing_auth"},
+	}
+	target := &net.UDPAddr{IP: net.IPv4(10, 51, 1, 1), Port: 694} // alpha's eth1
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c0 := counters(t, l.alpha)
+			for i := 0; i < copies; i++ {
+				if _, err := sock.WriteToUDP(c.pkt, target); err != nil {
+					t.Fatalf("send %d bytes: %v", len(c.pkt), err)
+				}
+			}
+			netns.Eventually(t, 3*time.Second, 50*time.Millisecond, func() (bool, string) {
+				d := counters(t, l.alpha)[c.counter] - c0[c.counter]
+				return d >= copies, fmt.Sprintf("%s grew by %d, want >= %d", c.counter, d, copies)
+			})
+			c1 := counters(t, l.alpha)
+			t.Logf("%d x %d bytes: %s +%d, rx_accepted +%d", copies, len(c.pkt), c.counter, c1[c.counter]-c0[c.counter], c1["rx_accepted"]-c0["rx_accepted"])
+			if s := l.snapshot(); !reflect.DeepEqual(s, before) {
+				t.Log(l.alpha.MustRun("ip", "-o", "addr"))
+				t.Fatalf("state changed:\n before %v\n after  %v", before, s)
+			}
+			if pa.Exited() || pb.Exited() {
+				t.Fatal("hbd exited")
+			}
+		})
+	}
+
+	// A flood of forged packets (bad MAC) for 3 s as fast as one sender
+	// goes: hbd must keep hearing beta. The receive queue (4096) may
+	// overflow; overflow is counted as rx_dropped_queue_full.
+	t.Run("flood", func(t *testing.T) {
+		c0 := counters(t, l.alpha)
+		pkt := cases[0].pkt
+		stop := time.Now().Add(3 * time.Second)
+		sent := 0
+		done := make(chan struct{})
+		var samples, bad int
+		var badState string
+		go func() {
+			defer close(done)
+			for time.Now().Before(stop) {
+				samples++
+				if st, _ := cl(l.alpha, "nodestatus", "beta"); st != "active" {
+					bad++
+					badState = st
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}()
+		for time.Now().Before(stop) {
+			if _, err := sock.WriteToUDP(pkt, target); err == nil {
+				sent++
+			}
+		}
+		<-done
+		time.Sleep(500 * time.Millisecond)
+		c1 := counters(t, l.alpha)
+		t.Logf("flood: %d packets sent in 3 s; alpha counted bad_auth +%d, queue_full +%d, accepted +%d; beta seen not active in %d of %d samples",
+			sent, c1["rx_dropped_bad_auth"]-c0["rx_dropped_bad_auth"], c1["rx_dropped_queue_full"]-c0["rx_dropped_queue_full"],
+			c1["rx_accepted"]-c0["rx_accepted"], bad, samples)
+		if bad > 0 {
+			t.Errorf("during the flood alpha saw beta %q", badState)
+		}
+		if s := l.snapshot(); !reflect.DeepEqual(s, before) {
+			t.Fatalf("state changed by the flood:\n before %v\n after  %v", before, s)
+		}
+		if pa.Exited() || pb.Exited() {
+			t.Fatal("hbd exited")
+		}
+	})
+
+	// Metrics say the same by reason.
+	out, _, code, err := l.alpha.Run(context.Background(), "curl", "-s", "--max-time", "2", "http://127.0.0.1:9694/metrics")
+	if err != nil || code != 0 {
+		t.Fatalf("metrics: exit %d %v", code, err)
+	}
+	final := counters(t, l.alpha)
+	for _, reason := range []string{"bad_auth", "unknown_key_index", "old_status_seq", "old_generation", "unknown_node", "truncated", "bad_framing", "missing_auth"} {
+		line := fmt.Sprintf(`hbd_packets_dropped_total{reason="%s"} `, reason)
+		i := strings.Index(out, line)
+		if i < 0 {
+			t.Errorf("metrics lack %s", line)
+			continue
+		}
+		v, _ := strconv.ParseUint(strings.Fields(out[i+len(line):])[0], 10, 64)
+		if v < copies || v > final["rx_dropped_"+reason] {
+			t.Errorf("metrics %s%d, cl_status counters rx_dropped_%s %d", line, v, reason, final["rx_dropped_"+reason])
+		}
+	}
+	for _, n := range []*netns.Node{l.alpha, l.beta} {
+		if log := readLogs(n); strings.Contains(log, "panic") || strings.Contains(log, "is dead") {
+			t.Errorf("%s's log shows a panic or a death:\n%s", n.Name, tail(log, 3000))
+		}
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
