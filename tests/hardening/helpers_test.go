@@ -298,6 +298,9 @@ func (l *lan) waitStable() {
 	waitRsc(l.t, l.beta, "local", 5*time.Second)
 	l.waitServer("alpha", 5*time.Second)
 	l.waitOneHolder(l.alpha, 2*time.Second)
+	// Let the starting/resource exchange finish: a standby asked for
+	// earlier can be ignored by a peer still settling.
+	time.Sleep(time.Second)
 }
 
 // counters reads `cl_status counters` (an lvsha extension).
