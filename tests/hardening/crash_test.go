@@ -53,7 +53,7 @@ func TestCrashLoop(t *testing.T) {
 		if got := l.get(time.Second); got != survivor.Name {
 			t.Fatalf("kill %d: after %s's restart the client got %q", i, victim.Name, got)
 		}
-		t.Logf("kill %d of %s: %s holds the VIP after %v, answers the client after %v (VIP then on %v); %s restarted, leftover cleared after %v, total %v",
+		t.Logf("kill %d of %s: %s holds the VIP after %v, answers the client after %v (VIP then on %v); %s restarted, leftover cleared after %v, both settled after %v",
 			i, victim.Name, survivor.Name, took.Round(time.Millisecond), served.Round(time.Millisecond), leftover,
 			victim.Name, cleared.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
 		holder = survivor
