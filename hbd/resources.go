@@ -33,6 +33,15 @@ func (a agentResource) Running(ctx context.Context) (bool, error) {
 	return st != resources.Stopped, nil
 }
 
+// Announce re-announces the resource where its agent can (native IP
+// agents); other agents have nothing to announce.
+func (a agentResource) Announce(ctx context.Context) error {
+	if an, ok := a.Agent.(resources.Announcer); ok {
+		return an.Announce(ctx)
+	}
+	return nil
+}
+
 // newManager builds the resource manager for the haresources groups.
 func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, log *slog.Logger, pinger *ping.Pinger) (*rm.Manager, error) {
 	res := &resources.Resolver{HADir: o.confDir, InitDir: o.initDir, OCFRoot: o.ocfRoot,

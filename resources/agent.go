@@ -50,6 +50,13 @@ type Agent interface {
 	String() string // the haresources token, for logs
 }
 
+// Announcer is an Agent that can tell its neighbours again where it runs
+// (the native IP agents' gratuitous ARP / unsolicited NA), used when a
+// healed partition leaves them pointing at a copy that goes away.
+type Announcer interface {
+	Announce(ctx context.Context) error
+}
+
 // Defaults used when the Resolver fields are zero.
 const (
 	DefaultHADir     = "/etc/ha.d"

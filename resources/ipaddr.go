@@ -380,6 +380,27 @@ func (a *IPAgent) Start(ctx context.Context) error {
 	return a.announce(ctx, nic, a.ARPCount, a.ARPBackground)
 }
 
+// Announce sends the start-time announcement again (gratuitous ARP, or
+// unsolicited NA for IPv6) if the address is served here: after a healed
+// partition the neighbours may still point at the peer's copy that is
+// being removed. Not served is not an error (there is nothing to announce).
+func (a *IPAgent) Announce(ctx context.Context) error {
+	t, err := a.findif()
+	if err != nil {
+		return err
+	}
+	cur, err := a.served(t)
+	if err != nil || cur == nil {
+		return err
+	}
+	nic := t.link.Attrs().Name
+	if strings.HasPrefix(nic, "lo") {
+		return nil
+	}
+	a.opts.Logger.Info("announcing the address again", "resource", a.Token, "nic", nic, "ip", a.IP)
+	return a.announce(ctx, nic, a.ARPCount, false)
+}
+
 func (a *IPAgent) announce(ctx context.Context, nic string, count int, background bool) error {
 	a.mu.Lock()
 	if a.cancelBG != nil {

@@ -118,6 +118,9 @@ func (u *UDP) Stats() Stats {
 	return Stats{Sent: u.sent.Load(), SendErrors: u.sendErr.Load(), Received: u.recv.Load(), ReadErrors: u.readErr.Load()}
 }
 
+// rcvBuf is the receive buffer asked for on every heartbeat socket.
+const rcvBuf = 2 << 20
+
 // listen opens a UDP socket on addr bound to device iface, with the options
 // Heartbeat sets: SO_REUSEADDR and SO_REUSEPORT so several media can share a
 // port, SO_BINDTODEVICE so each link hears only its own interface.
@@ -131,6 +134,12 @@ func listen(ctx context.Context, network, addr, iface string, extra func(fd int)
 			}
 			if serr = unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
 				return
+			}
+			// A burst (a flood of forged packets, a retransmission storm)
+			// must not push real heartbeats out of a small default
+			// buffer. Root may exceed rmem_max; otherwise the kernel caps it.
+			if unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvBuf) != nil {
+				_ = unix.SetsockoptInt(f, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvBuf)
 			}
 			if iface != "" {
 				if serr = unix.BindToDevice(f, iface); serr != nil {

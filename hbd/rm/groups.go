@@ -18,6 +18,12 @@ type Resource interface {
 	String() string
 }
 
+// Announcer is a Resource that can re-announce itself to its neighbours
+// (gratuitous ARP for an address).
+type Announcer interface {
+	Announce(ctx context.Context) error
+}
+
 // StopFailure says what to do when a resource cannot be stopped and is
 // still running after every retry: the peer cannot safely start it.
 type StopFailure string
@@ -132,6 +138,26 @@ func (e *Executor) stop(ctx context.Context, key string, r Resource) error {
 		e.OnStopFailure(key, r, err)
 	}
 	return err
+}
+
+// Announce re-announces the running resources of a group that can (its
+// addresses), left to right; errors are joined, none stops the others.
+func (e *Executor) Announce(ctx context.Context, key string) error {
+	rs, ok := e.Groups[key]
+	if !ok {
+		return fmt.Errorf("%w %q", ErrUnknownGroup, key)
+	}
+	var errs []error
+	for _, r := range rs {
+		an, ok := r.(Announcer)
+		if !ok {
+			continue
+		}
+		if err := an.Announce(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("announce %s: %w", r, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Running reports whether any resource of the group runs.

@@ -119,10 +119,18 @@ type Release struct {
 // Exit tells the driver the shutdown is complete.
 type Exit struct{}
 
-func (Send) isAction()    {}
-func (Acquire) isAction() {}
-func (Release) isAction() {}
-func (Exit) isAction()    {}
+// Announce asks the driver to re-announce the running groups' addresses
+// (gratuitous ARP) without stopping or starting anything; no JobDone.
+type Announce struct {
+	Keys []string
+	Why  string
+}
+
+func (Send) isAction()     {}
+func (Acquire) isAction()  {}
+func (Release) isAction()  {}
+func (Exit) isAction()     {}
+func (Announce) isAction() {}
 
 // continuation says what to do when a job finishes.
 type continuation struct {
@@ -138,16 +146,22 @@ type Machine struct {
 	cfg Config
 	log *slog.Logger
 
-	commUp    bool
-	state     State
-	iHold     Set
-	other     Set // what the peer says it holds, relative to the peer
-	otherOK   bool
-	alive     map[string]bool // peers currently not dead
-	heard     map[string]bool // peers heard at least once
-	deadAtUp  []string        // peers declared dead before comm up
-	early     []string        // peers whose "starting" arrived before our comm up
-	startedAt time.Time       // when we last sent "starting"
+	commUp  bool
+	state   State
+	iHold   Set
+	other   Set // what the peer says it holds, relative to the peer
+	otherOK bool
+	// peerStable is the isstable of the peer's last full resource
+	// message: a healed partition is only resolved against a settled peer.
+	peerStable bool
+	// announcing: the peer was seen holding a copy of our groups; we have
+	// re-announced them once and do it again when its copy is gone.
+	announcing bool
+	alive      map[string]bool // peers currently not dead
+	heard      map[string]bool // peers heard at least once
+	deadAtUp   []string        // peers declared dead before comm up
+	early      []string        // peers whose "starting" arrived before our comm up
+	startedAt  time.Time       // when we last sent "starting"
 
 	rscrcvdAt time.Time // when the deadlock breaker fires
 
@@ -345,6 +359,7 @@ func (m *Machine) NodeDead(now time.Time, node string) []Action {
 	}
 	wasAlive := m.alive[node]
 	m.alive[node] = false
+	m.announcing = false
 	if !m.commUp {
 		if !slices.Contains(m.deadAtUp, node) {
 			m.deadAtUp = append(m.deadAtUp, node)
@@ -538,6 +553,9 @@ func (m *Machine) peerResource(now time.Time, msg *wire.Message) {
 	} else {
 		m.other |= hold
 	}
+	if v, ok := msg.Lookup("isstable"); ok {
+		m.peerStable = v == "1"
+	}
 	if m.state == StateStarting || m.state == StateBothStarting {
 		m.state = StateRscRcvd
 		m.rscrcvdAt = now.Add(m.cfg.RscrcvdDelay)
@@ -564,26 +582,69 @@ func (m *Machine) peerResource(now time.Time, msg *wire.Message) {
 			m.becomeStable(now, false)
 		}
 	}
-	m.resolveDoubleHold(msg)
+	m.resolveDoubleHold()
 }
 
 // resolveDoubleHold handles a healed partition: both nodes hold the same
 // groups. The node a group belongs to keeps it and the other releases its
 // copy, so the group is never down anywhere (Heartbeat restarts itself
-// instead and leaves the VIP nowhere for 15–25 s).
-func (m *Machine) resolveDoubleHold(msg *wire.Message) {
-	if m.state != StateStable || m.standby != standbyNot || len(m.jobs) > 0 {
+// instead and leaves the VIP nowhere for 15–25 s). It works from the peer's
+// last resource message and runs again whenever our own jobs finish, so a
+// message that arrived while we were busy is not lost.
+func (m *Machine) resolveDoubleHold() {
+	if !m.nice() || m.state != StateStable || m.standby != standbyNot || len(m.jobs) > 0 || !m.peerStable || !m.peerAlive() {
 		return
 	}
-	// The peer holds its own groups (its local) while I also hold them
-	// (my foreign): release mine.
-	if m.iHold&Foreign != 0 && m.other&Local != 0 && msg.Get("isstable") == "1" {
+	// Neighbours (the client's ARP cache) may point at the peer's copy of
+	// the groups we keep: announce ours before the peer drops its copy and
+	// once more after, so the address never goes unanswered.
+	ours := m.iHold&Local != 0 && m.other&Foreign != 0
+	if keys := m.nodeKeys(m.cfg.Self); len(keys) > 0 {
+		switch {
+		case ours && !m.announcing:
+			m.announcing = true
+			m.out = append(m.out, Announce{Keys: keys, Why: "healed partition: the peer holds a copy of our groups"})
+		case !ours && m.announcing:
+			m.announcing = false
+			m.out = append(m.out, Announce{Keys: keys, Why: "healed partition: the peer released its copy"})
+		}
+	}
+	switch {
+	case m.iHold&Foreign != 0 && m.other&Local != 0:
+		// The peer holds its own groups (its local) while we also hold
+		// them (our foreign): release ours.
 		m.log.Warn("the peer holds its own groups and so do we (healed partition): releasing our copies")
 		m.iHold &^= Foreign
 		m.needsFailback = false
 		m.send(m.resourceMsg(false, "standby"))
 		m.job(false, m.keys(Foreign, m.cfg.Self), "healed partition", continuation{kind: "partition_release"})
+	case ours:
+		// The peer holds our groups while we do too: tell it what we
+		// hold, so it releases its copies by the rule above. It answers
+		// only a full stable message, so this cannot ping-pong: once it
+		// has released, its foreign is empty.
+		m.log.Warn("the peer holds our groups and so do we (healed partition): telling it we hold them")
+		m.send(m.resourceMsg(true, ""))
 	}
+}
+
+// PeerReturned handles a peer heard again after we declared it dead with
+// no restart in between (a healed partition): announce what we hold so each
+// side can see a doubly held group and resolve it.
+func (m *Machine) PeerReturned(now time.Time, node string) []Action {
+	if node == m.cfg.Self {
+		return nil
+	}
+	m.heard[node] = true
+	m.alive[node] = true
+	if !m.commUp || m.state == StateShutdown {
+		return m.take()
+	}
+	if m.nice() && m.state == StateStable {
+		m.log.Info("peer returned after a partition: announcing what we hold", "node", node, "holds", m.iHold)
+		m.send(m.resourceMsg(true, ""))
+	}
+	return m.take()
 }
 
 // peerAsk handles ask_resources (the standby protocol, §6.4).
@@ -898,5 +959,6 @@ func (m *Machine) JobDone(now time.Time, id int, failed []string) []Action {
 			m.retryAt = now.Add(m.cfg.FailedStartStandby)
 		}
 	}
+	m.resolveDoubleHold()
 	return m.take()
 }

@@ -13,12 +13,15 @@ import (
 // sim runs two Machines against each other with instant, in-order delivery
 // and instant group jobs, recording which groups each node really runs.
 type sim struct {
-	t       *testing.T
-	now     time.Time
-	nodes   map[string]*simNode
-	cut     bool      // the link between them is down
-	sent    []string  // "alpha:resource rsc_hold=local isstable=1"
-	pending []simItem // undelivered work
+	t         *testing.T
+	now       time.Time
+	nodes     map[string]*simNode
+	cut       bool      // the link between them is down
+	oneway    string    // messages from this node are lost (asymmetric loss)
+	noGap     bool      // a release must leave the group running on the peer
+	announced []string  // "alpha:web": re-announcements of running groups
+	sent      []string  // "alpha:resource rsc_hold=local isstable=1"
+	pending   []simItem // undelivered work
 }
 
 type simNode struct {
@@ -68,11 +71,17 @@ func (s *sim) act(from string, acts []Action) {
 			a.Msg.Set("src", from)
 			s.sent = append(s.sent, from+":"+describe(a.Msg))
 			p := s.nodes[s.peer(from)]
-			if p.up && !s.cut && n.up {
+			if p.up && !s.cut && n.up && s.oneway != from {
 				s.pending = append(s.pending, simItem{to: p.name, msg: a.Msg})
 			}
 		case Exit:
 			n.exited = true
+		case Announce:
+			for _, k := range a.Keys {
+				if n.running[k] {
+					s.announced = append(s.announced, from+":"+k)
+				}
+			}
 		case Acquire, Release:
 			aa := a
 			if n.hold {
@@ -104,6 +113,9 @@ func (s *sim) runJob(n *simNode, a Action) {
 	case Release:
 		for _, k := range a.Keys {
 			delete(n.running, k)
+			if p := s.nodes[s.peer(n.name)]; s.noGap && !p.running[k] {
+				s.t.Fatalf("%s released %s while %s does not run it: the group is down everywhere", n.name, k, p.name)
+			}
 		}
 		s.act(n.name, n.m.JobDone(s.now, a.ID, nil))
 	}
@@ -261,6 +273,9 @@ func TestFailoverAndFailback(t *testing.T) {
 			if h := s.nodes["beta"].m.Holding(); h != tc.rscstatusAfter {
 				t.Fatalf("beta rscstatus %s, want %s", h, tc.rscstatusAfter)
 			}
+			if len(s.announced) > 0 {
+				t.Errorf("re-announcements outside a healed partition: %v", s.announced)
+			}
 		})
 	}
 }
@@ -309,6 +324,9 @@ func TestStandbyAndTakeover(t *testing.T) {
 				if h := s.nodes["beta"].m.Holding(); h != "none" {
 					t.Errorf("beta rscstatus %s after takeover back, want none", h)
 				}
+			}
+			if len(s.announced) > 0 {
+				t.Errorf("re-announcements outside a healed partition: %v", s.announced)
 			}
 		})
 	}
@@ -397,26 +415,85 @@ func TestLegacyIPRequest(t *testing.T) {
 }
 
 func TestHealedPartitionKeepsEachGroupOnce(t *testing.T) {
-	s := newSim(t, NiceFailback, nil)
-	s.start("alpha")
-	s.start("beta")
-	s.standby("alpha", Foreign)
-	s.expect(alphaGroups, betaGroups)
-	// Both links cut: each declares the other dead and takes everything.
-	s.cut = true
-	s.act("alpha", s.nodes["alpha"].m.NodeDead(s.now, "beta"))
-	s.act("beta", s.nodes["beta"].m.NodeDead(s.now, "alpha"))
-	s.settle()
-	s.expect(allGroups, allGroups)
-	// Links back: the nodes exchange resource messages (status returns).
-	s.cut = false
-	for _, n := range []string{"alpha", "beta"} {
-		s.act(n, s.nodes[n].m.PeerStatus(s.now, s.peer(n), "active"))
-		s.act(n, []Action{Send{Msg: s.nodes[n].m.resourceMsg(true, "")}})
+	for _, mode := range []Mode{NiceFailback, AutoFailback} {
+		for _, tc := range []struct {
+			name   string
+			oneway string // "" cuts both directions
+		}{{"split", ""}, {"alpha_unheard", "alpha"}, {"beta_unheard", "beta"}} {
+			t.Run(mode.String()+"/"+tc.name, func(t *testing.T) {
+				s := newSim(t, mode, nil)
+				s.start("alpha")
+				s.start("beta")
+				if mode == NiceFailback {
+					s.standby("alpha", Foreign) // beta's group to beta
+				}
+				s.expect(alphaGroups, betaGroups)
+				// The partition: a node that hears nothing from its peer
+				// declares it dead and takes its groups.
+				if tc.oneway == "" {
+					s.cut = true
+					s.act("alpha", s.nodes["alpha"].m.NodeDead(s.now, "beta"))
+					s.act("beta", s.nodes["beta"].m.NodeDead(s.now, "alpha"))
+					s.settle()
+					s.expect(allGroups, allGroups)
+				} else {
+					s.oneway = tc.oneway
+					other := s.peer(tc.oneway)
+					s.act(other, s.nodes[other].m.NodeDead(s.now, tc.oneway))
+					s.settle()
+					if got := s.running(other); got != allGroups {
+						t.Fatalf("%s runs %q after declaring %s dead", other, got, tc.oneway)
+					}
+				}
+				s.advance(2 * time.Second)
+				// The links return: whoever declared the peer dead hears it
+				// again (same generation). Nothing else prompts a message.
+				s.cut, s.oneway, s.noGap = false, "", true
+				for _, n := range []string{"alpha", "beta"} {
+					if tc.oneway == "" || n != tc.oneway {
+						s.act(n, s.nodes[n].m.PeerReturned(s.now, s.peer(n)))
+						s.act(n, s.nodes[n].m.PeerStatus(s.now, s.peer(n), "active"))
+					}
+				}
+				s.settle()
+				// Each group stays, without a gap, on the node it belongs to.
+				s.expect(alphaGroups, betaGroups)
+				// The keeper told the neighbours again (before the peer's
+				// copy went and after) wherever the peer held a copy.
+				want := map[string][]string{
+					"":      {"alpha:10.0.0.100", "alpha:web", "beta:10.0.0.200"},
+					"alpha": {"alpha:10.0.0.100", "alpha:web"},
+					"beta":  {"beta:10.0.0.200"},
+				}[tc.oneway]
+				for _, w := range want {
+					if c := slices.Index(s.announced, w); c < 0 || !slices.Contains(s.announced[c+1:], w) {
+						t.Errorf("%s announced %d times, want 2 (before and after the peer's release): %v", w, count(s.announced, w), s.announced)
+					}
+				}
+				s.advance(3 * time.Second)
+				s.expect(alphaGroups, betaGroups)
+				for _, n := range []string{"alpha", "beta"} {
+					if h := s.nodes[n].m.Holding(); h != "local" {
+						t.Errorf("%s rscstatus %s after the heal, want local", n, h)
+					}
+				}
+				// And the cluster still works: a standby moves everything
+				// (stop, then start: a gap is the protocol's).
+				s.noGap = false
+				s.standby("alpha", All)
+				s.expect("", allGroups)
+			})
+		}
 	}
-	s.settle()
-	// Each group stays (without a gap) on the node it belongs to.
-	s.expect(alphaGroups, betaGroups)
+}
+
+func count(xs []string, x string) (n int) {
+	for _, y := range xs {
+		if y == x {
+			n++
+		}
+	}
+	return n
 }
 
 func TestFailedStartOffersGroupToPeer(t *testing.T) {

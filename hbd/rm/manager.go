@@ -48,12 +48,15 @@ type Manager struct {
 	now  func() time.Time
 	hold atomic.Value // string: what rscstatus prints
 
-	mu      sync.Mutex
-	queue   []func()
-	wake    chan struct{}
-	jobs    chan Action
-	exited  chan struct{}
-	exitOne sync.Once
+	mu    sync.Mutex
+	queue []func()
+	wake  chan struct{}
+	jobs  chan Action
+	// announce feeds the announcer, apart from the job worker: an ARP
+	// burst takes about a second and must not hold up a group move.
+	announce chan Announce
+	exited   chan struct{}
+	exitOne  sync.Once
 
 	transitions atomic.Uint64
 	failures    atomic.Uint64
@@ -73,7 +76,7 @@ func NewManager(opt Options) *Manager {
 		opt.JobTimeout = 10 * time.Minute
 	}
 	mg := &Manager{opt: opt, m: New(opt.Machine, opt.Log), log: opt.Log, now: opt.Now,
-		wake: make(chan struct{}, 1), jobs: make(chan Action, 64), exited: make(chan struct{})}
+		wake: make(chan struct{}, 1), jobs: make(chan Action, 64), announce: make(chan Announce, 4), exited: make(chan struct{})}
 	mg.hold.Store("none")
 	mg.peerPing = map[string]int{}
 	return mg
@@ -117,6 +120,8 @@ func (mg *Manager) Event(ev membership.Event) {
 		mg.post(func() { mg.apply(mg.m.CommUp(mg.now())) })
 	case membership.NodeDead:
 		mg.post(func() { mg.apply(mg.m.NodeDead(mg.now(), ev.Node)) })
+	case membership.NodeReturned:
+		mg.post(func() { mg.apply(mg.m.PeerReturned(mg.now(), ev.Node)) })
 	case membership.NodeStatusChanged:
 		st := string(ev.Status)
 		mg.post(func() { mg.apply(mg.m.PeerStatus(mg.now(), ev.Node, st)) })
@@ -185,6 +190,12 @@ func (mg *Manager) apply(acts []Action) {
 			}
 		case Acquire, Release:
 			mg.jobs <- a
+		case Announce:
+			select {
+			case mg.announce <- a:
+			default:
+				mg.log.Warn("an announcement is already queued: skipped", "groups", strings.Join(a.Keys, " "), "why", a.Why)
+			}
 		case Exit:
 			mg.exitOne.Do(func() { close(mg.exited) })
 		}
@@ -197,6 +208,8 @@ func (mg *Manager) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); mg.worker(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); mg.announcer(ctx) }()
 	defer wg.Wait()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -240,6 +253,28 @@ func (mg *Manager) worker(ctx context.Context) {
 		case a := <-mg.jobs:
 			id, failed := mg.runJob(ctx, a)
 			mg.post(func() { mg.apply(mg.m.JobDone(mg.now(), id, failed)) })
+		}
+	}
+}
+
+// announcer re-announces groups (healed partitions), one burst at a time.
+func (mg *Manager) announcer(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case a := <-mg.announce:
+			for _, k := range a.Keys {
+				if !mg.opt.Exec.Running(ctx, k) {
+					continue
+				}
+				mg.log.Info("re-announcing resource group", "group", k, "why", a.Why)
+				jctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
+				if err := mg.opt.Exec.Announce(jctx, k); err != nil {
+					mg.log.Warn("re-announcement failed", "group", k, "err", err)
+				}
+				cancel()
+			}
 		}
 	}
 }

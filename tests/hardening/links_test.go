@@ -156,7 +156,13 @@ func TestAsymmetricLoss(t *testing.T) {
 	}
 	ra, _ = cl(l.alpha, "rscstatus")
 	rb, _ = cl(l.beta, "rscstatus")
-	t.Logf("after recovery: alpha holds %q, beta holds %q; client served by %q", ra, rb, l.get(time.Second))
+	served := l.get(time.Second)
+	t.Logf("after recovery: alpha holds %q, beta holds %q; client served by %q", ra, rb, served)
+	if served != one[0] {
+		// The holder must have re-announced the VIP: the client's ARP
+		// entry pointed at the peer's copy, which is gone.
+		t.Errorf("client served by %q, want the one holder %q", served, one[0])
+	}
 	if pa.Exited() || pb.Exited() {
 		t.Fatal("hbd exited")
 	}
