@@ -339,12 +339,14 @@ func reload(o options, loadedAt time.Time, d *daemon.Daemon, log *slog.Logger) (
 	next, err := config.Load(o.confDir, config.Options{NodeName: node, IfaceExists: ifaceExists})
 	if err != nil {
 		log.Error("reload refused: configuration has errors; keeping the running configuration", "err", err.Error())
+		d.Count("reloads_failed")
 		return false
 	}
 	if fileChanged(filepath.Join(o.confDir, "ha.cf"), loadedAt) || fileChanged(filepath.Join(o.confDir, "haresources"), loadedAt) {
 		return true
 	}
 	d.ReloadKeys(next.Keys)
+	d.Count("reloads_ok")
 	log.Info("reloaded authkeys")
 	return false
 }

@@ -226,6 +226,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 }
 
+// Count adds one to a named counter (cl_status counters, metrics); the
+// daemon's own counters are rx_*/tx_*, main adds reloads_ok/reloads_failed.
+func (d *Daemon) Count(name string) { d.count(name) }
+
 func (d *Daemon) count(name string) {
 	d.mu.Lock()
 	d.counters[name]++
