@@ -340,7 +340,11 @@ func (d *Daemon) handleEvents(evs []membership.Event) {
 		case membership.LinkDead:
 			d.log.Info(fmt.Sprintf("Link %s:%s dead.", ev.Node, ev.Link), "node", ev.Node, "link", ev.Link)
 		case membership.LateHeartbeat:
-			d.log.Warn(fmt.Sprintf("Late heartbeat: Node %s: interval %d ms", ev.Node, ev.Interval.Milliseconds()), "node", ev.Node)
+			if ev.OverDeadtime {
+				d.log.Error(fmt.Sprintf("Late heartbeat: Node %s: interval %d ms (> deadtime)", ev.Node, ev.Interval.Milliseconds()), "node", ev.Node)
+			} else {
+				d.log.Warn(fmt.Sprintf("Late heartbeat: Node %s: interval %d ms", ev.Node, ev.Interval.Milliseconds()), "node", ev.Node)
+			}
 		case membership.DeadtimeChanged:
 			d.log.Info(fmt.Sprintf("node %s advertises deadtime %d ms", ev.Node, ev.Interval.Milliseconds()), "node", ev.Node)
 		case membership.CommUp:

@@ -101,7 +101,7 @@ const (
 	NodeReturned                       // same generation after we declared it dead: a partition healed
 	LinkUp
 	LinkDead
-	LateHeartbeat   // silent for more than warntime
+	LateHeartbeat   // a status arrived more than warntime after the previous one (Interval)
 	CommUp          // every node heard or declared dead: start resource handling
 	DeadtimeChanged // the peer advertises another dt (Interval); it governs its death
 )
@@ -117,7 +117,10 @@ type Event struct {
 	Link     string
 	Status   Status
 	Old      Status
-	Interval time.Duration // LateHeartbeat: time since last heard; DeadtimeChanged: the new dt
+	Interval time.Duration // LateHeartbeat: time since the previous status; DeadtimeChanged: the new dt
+	// OverDeadtime: a LateHeartbeat whose interval exceeds the node's
+	// deadtime (Heartbeat logs it as critical, "(> deadtime)").
+	OverDeadtime bool
 }
 
 // Rexmit is a retransmission request the daemon should send:
@@ -157,12 +160,49 @@ type node struct {
 	last   time.Time
 	dead   time.Duration // from the peer's dt
 	links  []link
-	warned bool
+	// lastStatus is when the newest status arrived: Heartbeat's
+	// local_lastupdate, from which a late heartbeat's interval is measured.
+	lastStatus time.Time
+	// recent remembers, per recent status seq, the links it arrived on, so
+	// a copy delayed on a slow link is known for a duplicate (it refreshes
+	// that link) while a replay on the same link is still dropped.
+	recent [recentStatus]seenStatus
 
 	gen, lastSeq, statusSeq uint64
 	seqKnown, genKnown      bool
 	protocol                bool
 	missing                 map[uint64]time.Time // seq -> next request time
+}
+
+// recentStatus is how many status sequence numbers a node remembers the
+// links of: at keepalive 100 ms, a copy up to 6 s late on a slow link.
+const recentStatus = 64
+
+type seenStatus struct {
+	seq   uint64
+	links uint64 // bit per link index
+}
+
+func (n *node) sawStatus(seq uint64, link int) (first bool) {
+	if link < 0 || link >= 64 {
+		return false
+	}
+	e := &n.recent[seq%recentStatus]
+	if e.seq != seq {
+		*e = seenStatus{seq: seq}
+	}
+	bit := uint64(1) << link
+	first = e.links&bit == 0
+	e.links |= bit
+	return first
+}
+
+func (n *node) seenStatusOn(seq uint64, link int) (known, onThisLink bool) {
+	e := n.recent[seq%recentStatus]
+	if e.seq != seq || e.links == 0 || link < 0 || link >= 64 {
+		return false, false
+	}
+	return true, e.links&(uint64(1)<<link) != 0
 }
 
 // Membership is the state machine. It is not safe for concurrent use: the
@@ -232,12 +272,23 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 	}
 	unsequenced := strings.HasPrefix(t, "NS_")
 	if !unsequenced {
-		if reason, verdict := m.sequence(now, n, t, msg, &r); verdict != Accept {
+		prevStatus := n.statusSeq
+		if reason, verdict := m.sequence(now, n, t, linkIdx, msg, &r); verdict != Accept {
 			if verdict == Duplicate {
 				m.touchLink(now, n, linkIdx, &r)
 			}
 			r.Verdict, r.Reason = verdict, reason
 			return r
+		}
+		if t == "status" && n.statusSeq > prevStatus {
+			// A new status: was it late? (Heartbeat measures on arrival.)
+			if !n.lastStatus.IsZero() {
+				if iv := now.Sub(n.lastStatus); iv > m.cfg.Warntime {
+					r.Events = append(r.Events, Event{Kind: LateHeartbeat, Node: n.name, Interval: iv, OverDeadtime: iv > n.dead})
+				}
+			}
+			n.lastStatus = now
+			n.sawStatus(n.statusSeq, linkIdx)
 		}
 	} else if t == "NS_nak_rexmit" && m.forUs(msg) {
 		// The origin cannot resend it: stop asking.
@@ -246,7 +297,7 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 		}
 	}
 	m.touchLink(now, n, linkIdx, &r)
-	n.heard, n.last, n.warned = true, now, false
+	n.heard, n.last = true, now
 	if t == "status" {
 		m.status(n, msg, &r)
 	}
@@ -261,7 +312,7 @@ func (m *Membership) forUs(msg *wire.Message) bool {
 }
 
 // sequence applies generation and sequence rules (should_drop_message).
-func (m *Membership) sequence(now time.Time, n *node, t string, msg *wire.Message, r *Result) (string, Verdict) {
+func (m *Membership) sequence(now time.Time, n *node, t string, linkIdx int, msg *wire.Message, r *Result) (string, Verdict) {
 	seq, err := strconv.ParseUint(msg.Get("seq"), 16, 64)
 	if err != nil {
 		return ReasonBadSeq, Drop
@@ -279,6 +330,7 @@ func (m *Membership) sequence(now time.Time, n *node, t string, msg *wire.Messag
 		// A new incarnation: forget what we knew of its sequence.
 		restarted := n.heard
 		n.gen, n.seqKnown, n.statusSeq = gen, false, 0
+		n.lastStatus, n.recent = time.Time{}, [recentStatus]seenStatus{}
 		clear(n.missing)
 		if restarted {
 			r.Events = append(r.Events, Event{Kind: NodeRestarted, Node: n.name})
@@ -294,6 +346,14 @@ func (m *Membership) sequence(now time.Time, n *node, t string, msg *wire.Messag
 				return "", Duplicate
 			}
 			if seq == n.statusSeq {
+				n.sawStatus(seq, linkIdx)
+				return "", Duplicate
+			}
+			// Older than the newest status: the copy of one that came
+			// first over another link (this one is slower) proves this
+			// link works; anything else is stale or a replay.
+			if known, here := n.seenStatusOn(seq, linkIdx); known && !here {
+				n.sawStatus(seq, linkIdx)
 				return "", Duplicate
 			}
 			return ReasonOldStatus, Drop
@@ -369,7 +429,7 @@ func (m *Membership) touchLink(now time.Time, n *node, idx int, r *Result) {
 	}
 }
 
-// Tick applies timers: link and node death, late heartbeats, comm up. It
+// Tick applies timers: link and node death, comm up. It
 // returns the events and the retransmission requests now due.
 func (m *Membership) Tick(now time.Time) ([]Event, []Rexmit) {
 	var evs []Event
@@ -391,14 +451,9 @@ func (m *Membership) Tick(now time.Time) ([]Event, []Rexmit) {
 			}
 			continue
 		}
-		silent := now.Sub(n.last)
-		switch {
-		case silent > n.dead:
+		if now.Sub(n.last) > n.dead {
 			evs = append(evs, m.markDead(n))
 			continue
-		case silent > m.cfg.Warntime && !n.warned:
-			n.warned = true
-			evs = append(evs, Event{Kind: LateHeartbeat, Node: n.name, Interval: silent})
 		}
 		rx = append(rx, m.dueRexmits(now, n)...)
 	}

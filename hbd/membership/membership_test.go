@@ -158,24 +158,86 @@ func TestNodeDeathAtAdvertisedDeadtime(t *testing.T) {
 	t.Fatal("never declared dead")
 }
 
-func TestLateHeartbeatWarnsOnce(t *testing.T) {
-	m := New(cfg(), t0)
-	var seq uint64
-	feed(m, &seq, 0, 200, 0)
-	var late int
-	for ms := 210; ms < 1000; ms += 10 {
-		evs, _ := m.Tick(at(ms))
-		for _, e := range evs {
-			if e.Kind == LateHeartbeat {
-				late++
-				if e.Interval <= 500*time.Millisecond {
-					t.Fatalf("late after %v", e.Interval)
+// TestLateHeartbeat: as Heartbeat, the warning comes when the late status
+// arrives and gives the real interval since the previous one; silence alone
+// warns nothing (it ends in death), a gap under warntime warns nothing.
+func TestLateHeartbeat(t *testing.T) {
+	tests := []struct {
+		name     string
+		gap      int // ms between two statuses
+		want     int // late warnings
+		critical bool
+	}{
+		{"under warntime", 400, 0, false},
+		{"over warntime", 700, 1, false},
+		{"over deadtime", 1200, 1, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := New(cfg(), t0)
+			var seq uint64
+			evs := feed(m, &seq, 0, 200, 0)
+			// Silence: ticks see nothing late.
+			for ms := 210; ms < 200+tc.gap; ms += 10 {
+				e, _ := m.Tick(at(ms))
+				evs = append(evs, e...)
+			}
+			for _, e := range evs {
+				if e.Kind == LateHeartbeat {
+					t.Fatalf("late heartbeat during the silence: %+v", e)
 				}
 			}
+			seq++
+			r := m.Receive(at(200+tc.gap), 0, status(seq, 7, "active"))
+			evs = append(r.Events, feed(m, &seq, 300+tc.gap, 800+tc.gap, 0)...)
+			var late []Event
+			for _, e := range evs {
+				if e.Kind == LateHeartbeat {
+					late = append(late, e)
+				}
+			}
+			if len(late) != tc.want {
+				t.Fatalf("%d late warnings, want %d: %+v", len(late), tc.want, late)
+			}
+			if tc.want == 1 {
+				if late[0].Interval != time.Duration(tc.gap)*time.Millisecond || late[0].OverDeadtime != tc.critical {
+					t.Fatalf("late %+v, want interval %d ms, over deadtime %v", late[0], tc.gap, tc.critical)
+				}
+			}
+		})
+	}
+}
+
+// TestSlowLinkCopiesAreDuplicates: a status that came first over eth2 and
+// then, late, over eth1 refreshes eth1 (the link works, it is only slow),
+// while the same packet again on a link it already came over is stale.
+func TestSlowLinkCopiesAreDuplicates(t *testing.T) {
+	m := New(cfg(), t0)
+	var seq uint64
+	feed(m, &seq, 0, 8000, 1) // eth2 only: 81 statuses, more than remembered
+	late := status(seq-3, 7, "active")
+	r := m.Receive(at(8010), 0, late) // three statuses behind, over eth1
+	if r.Verdict != Duplicate || !hasEvent(r.Events, LinkUp) {
+		t.Fatalf("late copy on the slow link: %+v %v, want a duplicate bringing eth1 up", r, kinds(r.Events))
+	}
+	for _, link := range []int{0, 1} {
+		if r := m.Receive(at(8020), link, status(seq-3, 7, "active")); r.Verdict != Drop || r.Reason != ReasonOldStatus {
+			t.Fatalf("the same copy again on link %d: %+v, want dropped as %s", link, r, ReasonOldStatus)
 		}
 	}
-	if late != 1 {
-		t.Fatalf("%d late warnings, want 1", late)
+	// Too old to be remembered: stale, whatever the link.
+	if r := m.Receive(at(8030), 0, status(1, 7, "active")); r.Verdict != Drop || r.Reason != ReasonOldStatus {
+		t.Fatalf("a status from the start on eth1: %+v", r)
+	}
+	// A slow link stays up on its late copies alone.
+	for ms := 8100; ms < 11000; ms += 100 {
+		seq++
+		m.Receive(at(ms), 1, status(seq, 7, "active"))
+		m.Receive(at(ms+50), 0, status(seq-3, 7, "active"))
+		evs, _ := m.Tick(at(ms + 60))
+		if hasEvent(evs, LinkDead) {
+			t.Fatalf("eth1 declared dead at %d ms while its copies arrive 300 ms late: %v", ms, kinds(evs))
+		}
 	}
 }
 

@@ -8,14 +8,11 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"lvsha/tests/netns"
 )
@@ -33,8 +30,8 @@ func TestDelayHarness(t *testing.T) {
 	a, b := netns.NewNode(t, "qa"), netns.NewNode(t, "qb")
 	netns.Connect(t, a, b, "eth1", "10.53.1")
 	d := delayIn(t, b, 7, 0, "eth1")
-	rx := udpInNS(t, b, "10.53.1.2:694")
-	tx := udpInNS(t, a, "10.53.1.1:0")
+	rx := udpIn(t, b, "10.53.1.2:694")
+	tx := udpIn(t, a, "10.53.1.1:0")
 	checkThreadsInHostNS(t)
 	to := &net.UDPAddr{IP: net.ParseIP("10.53.1.2"), Port: 694}
 
@@ -135,67 +132,6 @@ func TestDelayHarness(t *testing.T) {
 		t.Errorf("reordered without a reader: %v", order)
 	}
 	t.Logf("queue without a reader: 3 of 3 datagrams passed (--queue-bypass)")
-}
-
-// udpInNS opens a UDP socket in node n's network namespace. Unlike udpIn
-// it returns the thread to the test binary's namespace and unlocks it
-// instead of letting it end: the kernel sends a child's PDEATHSIG when the
-// *thread* that forked it exits, and every node holder and process that
-// tests/netns starts carries PDEATHSIG=SIGKILL, so ending a thread that
-// once forked one of them kills it (seen here: a node's holder gone
-// mid-test, "nsenter: cannot open /proc/PID/ns/uts").
-func udpInNS(t *testing.T, n *netns.Node, laddr string) *net.UDPConn {
-	t.Helper()
-	type res struct {
-		c   *net.UDPConn
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{err: err}
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", n.PID()))
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{err: err}
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- res{err: fmt.Errorf("setns: %w", err)}
-			return
-		}
-		pc, lerr := net.ListenPacket("udp4", laddr)
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// The thread cannot go back: let it end with this goroutine
-			// (still locked) rather than serve others in the node's
-			// namespace.
-			if lerr == nil {
-				pc.Close()
-			}
-			ch <- res{err: fmt.Errorf("setns back: %w", err)}
-			return
-		}
-		runtime.UnlockOSThread()
-		if lerr != nil {
-			ch <- res{err: lerr}
-			return
-		}
-		ch <- res{c: pc.(*net.UDPConn)}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("udp socket in %s: %v", n.Name, r.err)
-	}
-	t.Cleanup(func() { r.c.Close() })
-	return r.c
 }
 
 // checkThreadsInHostNS fails the test if any thread of the test binary is

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -368,10 +367,13 @@ func nftDelete(t *testing.T, n *netns.Node, table string) {
 	n.MustRun("nft", "delete", "table", "inet", table)
 }
 
-// udpIn opens a UDP socket inside the node's network namespace: the
-// socket is created by a thread that entered the namespace (and is then
-// thrown away, never reused by other goroutines), and keeps working from
-// any thread afterwards.
+// udpIn opens a UDP socket in node n's network namespace (it keeps
+// working from any thread afterwards). It returns the thread to the test
+// binary's namespace and unlocks it instead of letting it end: the kernel sends a child's PDEATHSIG when the
+// *thread* that forked it exits, and every node holder and process that
+// tests/netns starts carries PDEATHSIG=SIGKILL, so ending a thread that
+// once forked one of them kills it (seen here: a node's holder gone
+// mid-test, "nsenter: cannot open /proc/PID/ns/uts").
 func udpIn(t *testing.T, n *netns.Node, laddr string) *net.UDPConn {
 	t.Helper()
 	type res struct {
@@ -380,32 +382,40 @@ func udpIn(t *testing.T, n *netns.Node, laddr string) *net.UDPConn {
 	}
 	ch := make(chan res, 1)
 	go func() {
-		// No UnlockOSThread: the thread ends with this goroutine, so its
-		// changed namespace never leaks into the rest of the test binary.
 		runtime.LockOSThread()
-		f, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", n.PID()))
+		orig, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
+			runtime.UnlockOSThread()
 			ch <- res{err: err}
 			return
 		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+		defer orig.Close()
+		target, err := os.Open(fmt.Sprintf("/proc/%d/ns/net", n.PID()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			ch <- res{err: err}
+			return
+		}
+		defer target.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			ch <- res{err: fmt.Errorf("setns: %w", err)}
 			return
 		}
-		a, err := net.ResolveUDPAddr("udp4", laddr)
-		if err != nil {
-			ch <- res{err: err}
+		pc, lerr := net.ListenPacket("udp4", laddr)
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// The thread cannot go back: let it end with this goroutine
+			// (still locked) rather than serve others in the node's
+			// namespace.
+			if lerr == nil {
+				pc.Close()
+			}
+			ch <- res{err: fmt.Errorf("setns back: %w", err)}
 			return
 		}
-		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-			var serr error
-			c.Control(func(fd uintptr) { serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_BROADCAST, 1) })
-			return serr
-		}}
-		pc, err := lc.ListenPacket(context.Background(), "udp4", a.String())
-		if err != nil {
-			ch <- res{err: err}
+		runtime.UnlockOSThread()
+		if lerr != nil {
+			ch <- res{err: lerr}
 			return
 		}
 		ch <- res{c: pc.(*net.UDPConn)}
