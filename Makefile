@@ -11,6 +11,7 @@ all: build
 
 build:
 	$(GO) build -o $(BIN)/hbd ./hbd
+	$(GO) build -o $(BIN)/ldird ./ldird
 	$(GO) build -o $(BIN)/ocf-agent ./resources/cmd/ocf-agent
 	@for l in $(HBD_LINKS); do ln -sf hbd $(BIN)/$$l; done
 

@@ -1,15 +1,33 @@
 #!/usr/bin/env bash
 # Installs, by Debian package name, what the demo and the tests need when it is missing.
+#   deps.sh test    what `make test` needs (the default)
+#   deps.sh demo    what `make demo` (scripts/demo.sh) calls
+#   deps.sh bench   test's list plus the reference ldirectord and ipvsadm
+# "a|b" means either package will do (the first is installed when neither is):
+# busybox and busybox-static conflict, and tests/vm installs busybox-static.
 # Packages that would start services on install are kept from doing so (policy-rc.d).
 set -euo pipefail
-want=(heartbeat iproute2 nftables tcpdump procps psmisc libxml2-utils resource-agents curl python3)
+# groff-base and man-db: tests/install renders every man page (groff -ww, man -l).
+want=(heartbeat iproute2 nftables tcpdump procps psmisc libxml2-utils resource-agents curl python3
+  groff-base man-db)
 case "${1:-test}" in
-  demo) want=(iproute2 nftables procps curl) ;;
+  test) ;;
+  # demo.sh: ip and genl (iproute2), curl (the client), busybox httpd (the web
+  # servers), modprobe (kmod: load ip_vs where it is a module), timeout/date/seq
+  # (coreutils), awk, sed and grep.
+  demo) want=(iproute2 curl 'busybox-static|busybox' kmod coreutils mawk sed grep) ;;
   bench) want+=(ldirectord ipvsadm) ;;
+  *) echo "usage: deps.sh [test|demo|bench]" >&2; exit 2 ;;
 esac
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
-for p in "${want[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+for alts in "${want[@]}"; do
+  ok=0
+  IFS='|' read -r -a choices <<<"$alts"
+  for p in "${choices[@]}"; do installed "$p" && { ok=1; break; }; done
+  # awk may come from another package (gawk, original-awk): any awk will do.
+  [ $ok = 0 ] && [ "$alts" = mawk ] && command -v awk >/dev/null && ok=1
+  [ $ok = 1 ] || missing+=("${choices[0]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
@@ -23,4 +41,4 @@ had_policy=0; [ -e "$policy" ] && had_policy=1
 if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; fi
 trap '[ $had_policy = 0 ] && rm -f "$policy"' EXIT
 apt-get update -qq >/dev/null || true
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
