@@ -8,6 +8,10 @@
 //	go test ./tests/vm                        # as part of go test ./... / make test
 //	go test -run TestIPVSInVM -v ./tests/vm   # just the VM test, with the guest's output
 //	CGO_ENABLED=0 go test -tags vm -exec 'go run lvsha/tests/vm/vmexec' ./ldird/dataplane/ipvs
+//	go test -run TestLdirdInVM -v ./tests/vm  # ldird itself on the guest's IPVS
+//
+// (Through vmexec, TestLdirdIPVS skips: it needs the ldird binary, which
+// TestLdirdInVM builds and names in $LVSHA_LDIRD.)
 //
 // TestIPVSInVM compiles `go test -c -tags vm ./ldird/dataplane/ipvs`
 // (static, CGO_ENABLED=0), boots the VM once, runs the binary there and
@@ -19,11 +23,34 @@
 // and over DR. It is skipped with -short, and with a reason when qemu or
 // the kernel are missing and cannot be installed (not root).
 //
+// TestLdirdInVM boots a second VM for the real ldird binary on the guest
+// kernel's IPVS: it builds ldird static (BuildProgram) next to the same
+// test binary, carries both in through the share (Run's files; ldird is
+// copied to the guest's tmpfs and named in $LVSHA_LDIRD) and runs
+// TestLdirdIPVS (ldird/dataplane/ipvs/vm_ldird_test.go) there. Three
+// real-server namespaces serve HTTP; ldirectord.cf has a NAT virtual with
+// quiescent=yes and cleanstop=no, a NAT virtual with quiescent=no and
+// cleanstop=yes and a DR virtual, all checktype=negotiate, checkinterval=1.
+// The test starts ldird (-d and daemonized), compares `ipvsadm -Ln` with
+// the configuration and with `ldird CONF status`, stops and restores a
+// real's server (weight 0 / removed, then back), kills ldird with SIGKILL
+// and restarts it three times (once with a real down) while sampling the
+// table every 50 ms over netlink and with `ipvsadm -Ln --nosort` (kernel
+// order, so a removal and re-add between samples shows too): the table
+// must never change and the new daemon must log no table operation. It
+// ends with `ldird CONF stop` (cleanstop=yes virtuals purged, the
+// cleanstop=no one kept byte for byte and still serving). A client
+// namespace requests two VIPs all along; every failure outside the windows
+// where one is expected (a real stopped and not yet quiesced; the purged
+// virtual after the stop) fails the test. TestIPVSInVM skips TestLdird*.
+//
 // Measured on the 2-core CI machine: boot to the guest's script about 3 s;
 // the whole in-VM run (boot, tests, power-off) about 11 s; with the test
 // binary's compilation about 15-30 s in total (less with a warm build
-// cache). Every boot is bounded by BootTimeout; qemu is killed by its PID
-// when it runs over.
+// cache). TestLdirdInVM: about 25 s in the guest and 35 s in total on a
+// quiet machine; 60-90 s seen while other jobs kept the host's load at 9.
+// Every boot is bounded by BootTimeout; qemu is killed by its PID when it
+// runs over.
 //
 // # What it needs
 //

@@ -58,6 +58,8 @@ func helper(args []string) int {
 		}))
 		fmt.Fprintln(os.Stderr, "serve:", err)
 		return 1
+	case len(args) >= 2 && args[0] == "load": // vm_ldird_test.go
+		return loadHelper(args[1:])
 	case len(args) == 3 && args[0] == "get":
 		n, err := strconv.Atoi(args[2])
 		if err != nil {
