@@ -23,7 +23,8 @@
 //     logfile and every monitorfile for append while parsing.
 //
 // Extensions (lines that ldirectord itself would reject with "Unknown
-// command"): the global directive "dataplane = ipvs|userspace" only.
+// command"), both global only: "dataplane = ipvs|userspace" and
+// "metrics = ADDRESS:PORT" (serve Prometheus metrics there).
 package config
 
 import (
@@ -112,6 +113,10 @@ type Global struct {
 	// (global only; default "ipvs"). It chooses what ldird programs: the
 	// kernel IPVS table, or its userspace proxy.
 	Dataplane string
+	// Metrics is the extension directive "metrics = ADDRESS:PORT" (global
+	// only; default "": off): ldird serves Prometheus metrics on /metrics
+	// at that TCP address. ldird's --metrics option overrides it.
+	Metrics string
 }
 
 // GlobalFallback is a global fallback= / fallback6= line. ldirectord

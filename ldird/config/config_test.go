@@ -314,6 +314,10 @@ func TestDirectives(t *testing.T) {
 		}},
 		{"dataplane", "dataplane=userspace\n" + minimal, func(c *Config) (any, any) { return c.Global.Dataplane, DataplaneUserspace }},
 		{"dataplane-comment", "dataplane = ipvs # kernel\n" + minimal, func(c *Config) (any, any) { return c.Global.Dataplane, DataplaneIPVS }},
+		{"metrics-default", minimal, func(c *Config) (any, any) { return c.Global.Metrics, "" }},
+		{"metrics", "metrics = 127.0.0.1:9695 # prometheus\n" + minimal, func(c *Config) (any, any) { return c.Global.Metrics, "127.0.0.1:9695" }},
+		{"metrics-quoted-v6", "metrics=\"[::1]:9695\"\n" + minimal, func(c *Config) (any, any) { return c.Global.Metrics, "[::1]:9695" }},
+		{"metrics-any", "metrics=:9695\n" + minimal, func(c *Config) (any, any) { return c.Global.Metrics, ":9695" }},
 		{"request", minimal + "\trequest=\"health\"\n", func(c *Config) (any, any) {
 			return []any{c.Virtuals[0].Check.Request, c.Virtuals[0].Reals[0].Request}, []any{"/health", "/health"}
 		}},
@@ -579,6 +583,11 @@ func TestErrors(t *testing.T) {
 		{"smtp", "smtp=:25\n" + minimal, 1, "invalid SMTP server address"},
 		{"maintenancedir", "maintenancedir=\n" + minimal, 1, "maintenance directory not specified"},
 		{"dataplane", "dataplane=dpdk\n" + minimal, 1, `dataplane must be "ipvs" or "userspace"`},
+		{"metrics-empty", "metrics=\n" + minimal, 1, "metrics needs a listen address"},
+		{"metrics-no-port", "metrics=127.0.0.1\n" + minimal, 1, "missing port in address"},
+		{"metrics-bad-port", "metrics=127.0.0.1:http\n" + minimal, 1, "port must be a number from 1 to 65535"},
+		{"metrics-port-zero", "metrics=127.0.0.1:0\n" + minimal, 1, "port must be a number from 1 to 65535"},
+		{"metrics-in-virtual", minimal + "\tmetrics=127.0.0.1:9695\n", 3, `"metrics" is a global directive`},
 		{"request-unquoted", minimal + "\trequest=/x\n", 3, "request needs a double-quoted value"},
 		{"request-empty", minimal + "\trequest=\"\"\n", 3, "no request string specified"},
 		{"receive-empty", minimal + "\treceive=\"\"\n", 3, "invalid receive string"},

@@ -147,6 +147,7 @@ var diffCases = []struct {
 	{"fallback-three-words", "fallback=a 127.0.0.1:80 gate\n" + v80, stricter},
 	{"netmask-noncontiguous", v80 + "\tnetmask=255.0.255.0\n", stricter},
 	{"dataplane-extension", "dataplane=userspace\n" + v80, lenient},
+	{"metrics-extension", "metrics=127.0.0.1:9695\n" + v80, lenient},
 }
 
 func TestAgainstLdirectord(t *testing.T) {

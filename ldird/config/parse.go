@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -306,9 +308,39 @@ func (p *parser) global(ln int, s string) {
 		default:
 			p.r.errorf(ln, "dataplane must be %q or %q, got %q (an ldird extension; ldirectord does not know it)", DataplaneIPVS, DataplaneUserspace, d)
 		}
+	case "metrics": // extension
+		if a, err := metricsAddr(stripComment(val)); err != nil {
+			p.r.errorf(ln, "%v (metrics = ADDRESS:PORT is an ldird extension; ldirectord does not know it)", err)
+		} else {
+			g.Metrics = a
+		}
 	default:
 		p.unknown(ln, s, name, false)
 	}
+}
+
+// metricsAddr checks the value of the metrics extension directive: a
+// listen address host:port (host an IP literal, a name, or empty for every
+// address), optionally double-quoted.
+func metricsAddr(v string) (string, error) {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	if v == "" {
+		return "", fmt.Errorf("metrics needs a listen address such as 127.0.0.1:9695")
+	}
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", fmt.Errorf("metrics address %q: %v", v, err)
+	}
+	if strings.ContainsAny(host, " \t") {
+		return "", fmt.Errorf("metrics address %q: space in the host", v)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return "", fmt.Errorf("metrics address %q: port must be a number from 1 to 65535", v)
+	}
+	return v, nil
 }
 
 // virtualDirective parses one indented line of a virtual section; cmd is
@@ -881,7 +913,7 @@ var (
 		"login", "passwd", "database", "secret", "load", "scheduler", "persistent", "schedflags", "netmask",
 		"protocol", "ops", "service", "httpmethod", "virtualhost", "monitorfile", "servicename", "comment"}
 	globalOnly = []string{"autoreload", "callback", "logfile", "execute", "fork", "supervised",
-		"readdquiescent", "emailalertfrom", "maintenancedir", "timeout", "virtual", "virtual6", "dataplane"}
+		"readdquiescent", "emailalertfrom", "maintenancedir", "timeout", "virtual", "virtual6", "dataplane", "metrics"}
 	both = []string{"checktimeout", "negotiatetimeout", "connecttimeout", "checkinterval", "checkcount",
 		"failurecount", "fallback", "fallback6", "fallbackcommand", "quiescent", "emailalert",
 		"emailalertfreq", "emailalertstatus", "cleanstop", "smtp"}

@@ -15,6 +15,11 @@
 // restart does not flap the table (ldirectord adds every real and takes
 // the unknown ones down before checking); table changes are applied within
 // milliseconds of a check result (no ipvsadm process per change).
+//
+// For operations, an Observer (Options.Observer; ldird/metrics) is told
+// every check result and table operation, Snapshot reads health, weights
+// and the table at one moment, and LoopStall says whether the reconcile
+// loop is wedged (the systemd watchdog feed).
 package director
 
 import (
@@ -30,6 +35,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"lvsha/ldird/check"
@@ -69,6 +75,9 @@ type Options struct {
 	Conns func() map[string][2]int64
 	// Header is the first line of the status table; default ipvsadm's.
 	Header string
+	// Observer, when set, is told every check result and table operation
+	// (metrics).
+	Observer Observer
 }
 
 // Director owns the check runner, the dataplane handle and the running
@@ -88,6 +97,12 @@ type Director struct {
 	started  bool
 
 	applyMu sync.Mutex // one reconcile, reload or stop at a time
+
+	// busySince is when the loop's current iteration began (UnixNano), 0
+	// while it waits (LoopStall).
+	busySince atomic.Int64
+	// checkVirt maps check keys to the virtuals checking them (Observer).
+	checkVirt atomic.Pointer[map[string][]VirtualID]
 
 	mu      sync.Mutex // guards what follows (read from check callbacks and Status)
 	cfg     *config.Config
@@ -328,6 +343,8 @@ func (d *Director) Start(ctx context.Context, cfg *config.Config) error {
 	d.mu.Lock()
 	d.cfg, d.checks, d.status = cfg, entries, config.AlertStarting
 	d.mu.Unlock()
+	cv := checkVirtuals(cfg)
+	d.checkVirt.Store(&cv)
 	initialUp := 0
 	for _, e := range entries {
 		if e.rc.Initial == check.Up {
@@ -378,6 +395,10 @@ func (d *Director) Reload(cfg *config.Config) error {
 	}
 	d.setStatus(config.AlertReloading)
 	defer d.setStatus(config.AlertRunning)
+	// Results of checks that keep running are counted for the new set of
+	// virtuals from now on.
+	cv := checkVirtuals(cfg)
+	d.checkVirt.Store(&cv)
 	added, replaced, removed := 0, 0, 0
 	// Runner calls wait for check goroutines, which may be inside onEvent:
 	// never hold d.mu here.
@@ -407,14 +428,20 @@ func (d *Director) Reload(cfg *config.Config) error {
 	}
 	d.mu.Lock()
 	newKeys := map[string]bool{}
+	newIDs := map[VirtualID]bool{}
 	for _, v := range cfg.Virtuals {
 		newKeys[ServiceFor(v).Key()] = true
+		newIDs[IDOf(v)] = true
 	}
+	var gone []VirtualID
 	for _, v := range old.Virtuals {
 		s := ServiceFor(v)
 		if !newKeys[s.Key()] {
 			d.retired[s.Key()] = s
 			delete(d.fbcmd, v.Key())
+		}
+		if id := IDOf(v); !newIDs[id] {
+			gone = append(gone, id)
 		}
 	}
 	for k := range newKeys {
@@ -422,6 +449,11 @@ func (d *Director) Reload(cfg *config.Config) error {
 	}
 	d.cfg, d.checks = cfg, entries
 	d.mu.Unlock()
+	if d.o.Observer != nil {
+		for _, id := range gone {
+			d.o.Observer.VirtualRemoved(id)
+		}
+	}
 	d.log.Info("configuration reloaded", "virtuals", len(cfg.Virtuals), "checks_added", added,
 		"checks_changed", replaced, "checks_removed", removed)
 	d.reconcile()
@@ -492,11 +524,15 @@ func (d *Director) loop() {
 		case <-d.stopCh:
 			return
 		case <-d.poke:
+			d.busySince.Store(time.Now().UnixNano())
 			d.applyMu.Lock()
 			d.reconcile()
 			d.applyMu.Unlock()
+			d.busySince.Store(0)
 		case <-tick.C:
+			d.busySince.Store(time.Now().UnixNano())
 			d.resendAlerts(time.Now())
+			d.busySince.Store(0)
 		}
 	}
 }
@@ -505,6 +541,14 @@ func (d *Director) loop() {
 // asks for a reconcile on changes; the loop does the work, so a burst of
 // results becomes one pass over the table.
 func (d *Director) onEvent(ev check.Event) {
+	if obs := d.o.Observer; obs != nil {
+		if cv := d.checkVirt.Load(); cv != nil {
+			outcome := Outcome(ev.Result)
+			for _, id := range (*cv)[ev.Key] {
+				obs.CheckResult(id, outcome, ev.Result.Latency)
+			}
+		}
+	}
 	d.writeMonitor(ev)
 	if ev.Changed || ev.Initial {
 		d.Poke()
@@ -615,7 +659,11 @@ func (d *Director) reconcile() {
 	}
 	failed := false
 	for _, op := range ops {
-		if err := d.apply(op); err != nil {
+		err := d.apply(op)
+		if d.o.Observer != nil {
+			d.o.Observer.TableOp(op.Kind, err)
+		}
+		if err != nil {
 			d.log.Error("table change failed", "op", op.String(), "err", err)
 			failed = true
 			continue

@@ -1,0 +1,195 @@
+package director
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strconv"
+	"time"
+
+	"lvsha/ldird/check"
+	"lvsha/ldird/config"
+	"lvsha/ldird/dataplane"
+)
+
+// VirtualID names a virtual service for metrics: its protocol ("tcp",
+// "udp", "fwm") and its address ("10.0.0.1:80", "[2001:db8::1]:80") or
+// firewall mark ("5", "5 ipv6"). Two configured virtuals never share one.
+type VirtualID struct {
+	Protocol string
+	Virtual  string
+}
+
+// IDOf is the VirtualID of v.
+func IDOf(v *config.Virtual) VirtualID {
+	if v.Protocol == "fwm" {
+		s := strconv.FormatUint(uint64(v.FWMark), 10)
+		if v.IPv6 {
+			s += " ipv6"
+		}
+		return VirtualID{Protocol: "fwm", Virtual: s}
+	}
+	return VirtualID{Protocol: v.Protocol, Virtual: v.Addr.String()}
+}
+
+// Check outcomes reported to an Observer.
+const (
+	OutcomeOK      = "ok"
+	OutcomeFailed  = "failed"
+	OutcomeTimeout = "timeout"
+)
+
+// Observer is told what the director does (ldird/metrics implements it).
+// Its methods are called from check goroutines and the reconcile loop,
+// concurrently, and must not block.
+type Observer interface {
+	// CheckResult reports one check result once for each virtual that
+	// checks the real: a real listed with the same check by several
+	// virtuals is checked once (as ldirectord does) and counts in each.
+	// outcome is OutcomeOK, OutcomeFailed or OutcomeTimeout.
+	CheckResult(v VirtualID, outcome string, latency time.Duration)
+	// TableOp reports one dataplane operation the director attempted and
+	// its error (nil when applied).
+	TableOp(kind OpKind, err error)
+	// VirtualRemoved reports a virtual that a reload took out of the
+	// configuration, so per-virtual series can be dropped.
+	VirtualRemoved(v VirtualID)
+}
+
+// Outcome classifies a check result: ok, a timeout (the check's deadline
+// passed), or any other failure.
+func Outcome(r check.Result) string {
+	if r.OK {
+		return OutcomeOK
+	}
+	var ne net.Error
+	if errors.Is(r.Err, context.DeadlineExceeded) || errors.Is(r.Err, os.ErrDeadlineExceeded) ||
+		(errors.As(r.Err, &ne) && ne.Timeout()) {
+		return OutcomeTimeout
+	}
+	return OutcomeFailed
+}
+
+// checkVirtuals maps each check key of cfg to the virtuals that check it.
+func checkVirtuals(cfg *config.Config) map[string][]VirtualID {
+	out := map[string][]VirtualID{}
+	for _, v := range cfg.Virtuals {
+		id := IDOf(v)
+		for _, r := range v.Reals {
+			k := v.CheckKey(r)
+			ids := out[k]
+			if len(ids) > 0 && ids[len(ids)-1] == id {
+				continue // the same real twice in one virtual
+			}
+			out[k] = append(ids, id)
+		}
+	}
+	return out
+}
+
+// Snapshot is the director's view at one moment, for metrics.
+type Snapshot struct {
+	Virtuals []VirtualSnapshot // in configuration order
+	// TableServices and TableDests count the whole dataplane table, ours
+	// and foreign services alike (what `ipvsadm -L -n` lists).
+	TableServices, TableDests int
+	// TableErr is set when the table could not be read; InTable, Weight,
+	// FallbackActive and the counts are then unknown (zero).
+	TableErr error
+}
+
+// VirtualSnapshot is one configured virtual.
+type VirtualSnapshot struct {
+	ID VirtualID
+	// FallbackActive: the fallback server is in the table.
+	FallbackActive bool
+	Reals          []RealSnapshot // one per table entry a real maps to, in configuration order
+}
+
+// RealSnapshot is one configured real of a virtual.
+type RealSnapshot struct {
+	Real        string      // ip:port as in the table
+	State       check.State // the check's state
+	Maintenance bool        // taken out by maintenancedir
+	Up          bool        // checked up and not in maintenance: what the table follows
+	InTable     bool
+	Weight      int // weight in the table; 0 when not in it
+}
+
+// Snapshot reads the configuration, every real's check state and the
+// table. It does not take the reconcile lock, so a scrape never waits for
+// a reconcile; the table is read as the dataplane holds it now.
+func (d *Director) Snapshot() Snapshot {
+	var snap Snapshot
+	d.mu.Lock()
+	cfg := d.cfg
+	d.mu.Unlock()
+	table := map[string]map[string]dataplane.Dest{}
+	svcs, err := d.dp.Services()
+	if err != nil {
+		snap.TableErr = err
+	}
+	for _, s := range svcs {
+		ds, err := d.dp.Dests(s)
+		if errors.Is(err, dataplane.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			snap.TableErr = err
+			continue
+		}
+		snap.TableServices++
+		snap.TableDests += len(ds)
+		m := make(map[string]dataplane.Dest, len(ds))
+		for _, x := range ds {
+			m[x.Key()] = x
+		}
+		table[s.Key()] = m
+	}
+	if cfg == nil {
+		return snap
+	}
+	opts := d.desiredOpts(cfg)
+	for _, v := range cfg.Virtuals {
+		inTable := table[ServiceFor(v).Key()]
+		vs := VirtualSnapshot{ID: IDOf(v)}
+		seen := map[string]bool{}
+		for _, r := range v.Reals {
+			dst := DestFor(v, r, r.Weight, opts)
+			key := dst.Key()
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			k := v.CheckKey(r)
+			st, _ := d.runner.Status(k)
+			rs := RealSnapshot{Real: key, State: st.State, Maintenance: d.maint.get(k)}
+			rs.Up = st.State == check.Up && !rs.Maintenance
+			if x, ok := inTable[key]; ok {
+				rs.InTable, rs.Weight = true, x.Weight
+			}
+			vs.Reals = append(vs.Reals, rs)
+		}
+		if v.Fallback != nil {
+			fk := DestFor(v, v.Fallback, 1, opts).Key()
+			_, active := inTable[fk]
+			// A fallback that is also a configured real is that real.
+			vs.FallbackActive = active && !seen[fk]
+		}
+		snap.Virtuals = append(snap.Virtuals, vs)
+	}
+	return snap
+}
+
+// LoopStall is how long the director's loop has been inside its current
+// iteration (a reconcile, a reload holding the table, alert resends); 0
+// while it waits for work. A loop that stays busy is wedged: the systemd
+// watchdog feed uses this.
+func (d *Director) LoopStall() time.Duration {
+	since := d.busySince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
+}
