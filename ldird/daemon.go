@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"lvsha/ldird/dataplane/ipvs"
 	"lvsha/ldird/dataplane/userspace"
 	"lvsha/ldird/director"
+	"lvsha/ldird/metrics"
 )
 
 // envDaemonChild marks the re-executed daemon process; Go cannot fork, so
@@ -31,12 +33,16 @@ const envDaemonChild = "LDIRD_DAEMON_CHILD"
 // readyTimeout bounds how long `start` waits for the daemon to say it runs.
 const readyTimeout = 30 * time.Second
 
-// start runs the daemon: in the foreground with -d or supervised=yes,
+// reloadReplyTimeout bounds how long `ldird reload` waits for the daemon
+// to apply a configuration (a large table takes a while over netlink).
+const reloadReplyTimeout = 2 * time.Minute
+
+// start runs the daemon: in the foreground with -d, -f or supervised=yes,
 // else detached (setsid, stdio on /dev/null, cwd /), returning once the
 // daemon has its pid file, dataplane and control socket.
 func start(inv invocation, path string, cfg *config.Config, data []byte, stderr io.Writer) int {
-	if inv.debug || cfg.Global.Supervised {
-		return runDaemon(inv, path, cfg, data, stderr, func(error) {})
+	if inv.debug || inv.foreground || cfg.Global.Supervised {
+		return runDaemon(inv, path, cfg, data, stderr, func(error) {}, false)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -109,7 +115,7 @@ func daemonChild(inv invocation, stderr io.Writer) int {
 		report(fmt.Errorf("configuration changed while starting; run ldird -t %s", inv.config))
 		return code
 	}
-	code = runDaemon(inv, path, cfg, data, stderr, report)
+	code = runDaemon(inv, path, cfg, data, stderr, report, true)
 	report(errors.New("daemon exited"))
 	return code
 }
@@ -125,9 +131,17 @@ type daemon struct {
 	dpName  string
 	dir     *director.Director
 	watcher *director.Watcher
+	sd      *sdNotifier
+	metrics *metrics.Metrics
+	// reloadSince is when the reload in progress began (UnixNano), 0 when
+	// none runs (the watchdog feed looks at it).
+	reloadSince atomic.Int64
+	running     atomic.Bool // start-up done: reload requests are served
 
-	mu  sync.Mutex // serialises reloads (SIGHUP and the watcher)
-	cfg *config.Config
+	mu       sync.Mutex // serialises reloads (SIGHUP, the watcher, the control socket)
+	cfg      *config.Config
+	msrv     *metrics.Server // the metrics listener, nil when off
+	msrvAddr string
 }
 
 func newDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, error) {
@@ -142,8 +156,10 @@ func newDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, e
 	return v, "", nil
 }
 
-func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, stderr io.Writer, report func(error)) int {
-	h, closer, err := newLogHandler(inv.debug, cfg.Global.Supervised, cfg.Global.LogFile, stderr)
+// runDaemon is the daemon. detached: it runs as the re-executed child of
+// `start` (so it is nobody's main process and does not speak sd_notify).
+func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, stderr io.Writer, report func(error), detached bool) int {
+	h, closer, err := newLogHandler(inv.debug, inv.foreground, cfg.Global.Supervised, cfg.Global.LogFile, stderr)
 	if err != nil {
 		h = slog.NewTextHandler(stderr, nil)
 		slog.New(h).Warn("logging to stderr", "err", err)
@@ -151,11 +167,12 @@ func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, std
 	swap := newSwapHandler(h)
 	log := slog.New(swap).With("cfg", inv.cfgName, "pid", os.Getpid())
 	d := &daemon{inv: inv, path: path, log: log, swap: swap, closer: closer, cfg: cfg}
+	d.sd = newSDNotifier(log, !detached)
 	log.Info("Invoking ldird invoked as: "+strings.Join(inv.argv, " "), "version", Version)
 	fail := func(err error) int {
 		log.Error("Exiting with exit_status 1: "+err.Error(), "err", err)
 		report(err)
-		if cfg.Global.Supervised && !inv.debug { // -d already logged it on stderr
+		if cfg.Global.Supervised && !inv.debug && !inv.foreground { // -d and -f logged it on stderr
 			fmt.Fprintf(stderr, "ldird: %v\n", err)
 		}
 		return exitFail
@@ -189,6 +206,11 @@ func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, std
 			return out
 		}
 	}
+	// Counters run whether or not metrics are served, so a reload that
+	// turns them on shows the whole history.
+	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }),
+		metrics.Options{Version: Version, Dataplane: d.dpName})
+	opts.Observer = d.metrics
 	d.dir = director.New(opts)
 	ln, err := listenControl(sockPath(inv.cfgName))
 	if err != nil {
@@ -197,6 +219,12 @@ func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, std
 	defer os.Remove(sockPath(inv.cfgName))
 	defer ln.Close()
 	go d.serveControl(ln)
+	d.setMetricsListener(d.metricsAddr(cfg))
+	defer func() {
+		d.mu.Lock()
+		d.setMetricsListener("")
+		d.mu.Unlock()
+	}()
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGXCPU, syscall.SIGXFSZ)
@@ -211,15 +239,34 @@ func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, std
 	if err != nil {
 		log.Error("cannot watch the configuration; autoreload and callback are off", "err", err)
 	}
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			log.Info("Reloading Linux Director Daemon config on signal")
-			d.reloadFromFile(time.Now(), "signal")
-			continue
-		}
-		log.Info("Linux Director Daemon terminating on signal: "+sig.String(), "signal", sig.String())
-		break
+	// The main loop: signals, and the systemd watchdog, fed only while
+	// the director's loop and reloads make progress.
+	var watchdog <-chan time.Time
+	if d.sd.watchdog > 0 {
+		t := time.NewTicker(d.sd.watchdog / 2)
+		defer t.Stop()
+		watchdog = t.C
 	}
+	d.running.Store(true)
+	d.mu.Lock()
+	d.sd.Ready(d.statusLine())
+	d.mu.Unlock()
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				log.Info("Reloading Linux Director Daemon config on signal")
+				_ = d.reloadFromFile(time.Now(), metrics.TriggerSIGHUP)
+				continue
+			}
+			log.Info("Linux Director Daemon terminating on signal: "+sig.String(), "signal", sig.String())
+			break loop
+		case <-watchdog:
+			d.sd.watchdogTick(max(d.dir.LoopStall(), d.reloadStall()))
+		}
+	}
+	d.sd.Stopping()
 	signal.Stop(sigs)
 	if d.watcher != nil {
 		d.watcher.Close()
@@ -269,7 +316,7 @@ func (d *daemon) fileChanged(data []byte, firstEvent time.Time) {
 	d.log.Info("Configuration file '"+d.path+"' has changed on disk", "autoreload", auto)
 	if auto {
 		d.log.Info(" - reread new configuration")
-		d.reload(data, firstEvent, "autoreload")
+		_ = d.reload(data, firstEvent, metrics.TriggerAutoreload)
 	} else {
 		d.log.Info(" - ignore new configuration")
 	}
@@ -283,23 +330,84 @@ func (d *daemon) fileChanged(data []byte, firstEvent time.Time) {
 	}
 }
 
-func (d *daemon) reloadFromFile(at time.Time, trigger string) {
+// metricsAddr is where metrics are served for cfg: --metrics, else the
+// metrics directive, else nowhere ("").
+func (d *daemon) metricsAddr(cfg *config.Config) string {
+	if d.inv.metricsAddr != "" {
+		return d.inv.metricsAddr
+	}
+	return cfg.Global.Metrics
+}
+
+// setMetricsListener serves metrics on addr ("" = off). A new address is
+// opened before the old listener closes; if it cannot be opened the old
+// one stays. d.mu is held, or the daemon is still single-threaded.
+func (d *daemon) setMetricsListener(addr string) {
+	if addr == d.msrvAddr && (addr == "" || d.msrv != nil) {
+		return
+	}
+	if addr == "" {
+		if err := d.msrv.Close(); err != nil {
+			d.log.Warn("metrics listener", "err", err)
+		}
+		d.log.Info("metrics off", "addr", d.msrvAddr)
+		d.msrv, d.msrvAddr = nil, ""
+		return
+	}
+	s, err := metrics.Listen(addr, d.metrics, d.log)
+	if err != nil {
+		d.log.Error("metrics not served at the new address; the director runs on", "addr", addr, "err", err,
+			"still_serving", d.msrvAddr)
+		return
+	}
+	if d.msrv != nil {
+		if err := d.msrv.Close(); err != nil {
+			d.log.Warn("metrics listener", "err", err)
+		}
+	}
+	d.msrv, d.msrvAddr = s, addr
+}
+
+// statusLine is systemd's STATUS= text; d.mu is held.
+func (d *daemon) statusLine() string {
+	reals := 0
+	for _, v := range d.cfg.Virtuals {
+		reals += len(v.Reals)
+	}
+	return fmt.Sprintf("%d virtual services, %d real servers, dataplane %s", len(d.cfg.Virtuals), reals, d.dpName)
+}
+
+// reloadStall is how long the reload in progress has been running.
+func (d *daemon) reloadStall() time.Duration {
+	since := d.reloadSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, since))
+}
+
+func (d *daemon) reloadFromFile(at time.Time, trigger string) error {
 	data, err := os.ReadFile(d.path)
 	if err != nil {
-		d.log.Error("reload: keeping the running configuration", "err", err)
-		return
+		d.log.Error("reload: keeping the running configuration", "trigger", trigger, "err", err)
+		d.metrics.Reload(trigger, false, 0)
+		return fmt.Errorf("read %s: %w", d.path, err)
 	}
 	if d.watcher != nil {
 		d.watcher.Seen(data)
 	}
-	d.reload(data, at, trigger)
+	return d.reload(data, at, trigger)
 }
 
 // reload applies new file content, or keeps everything as it runs and
-// logs every error with file:line.
-func (d *daemon) reload(data []byte, since time.Time, trigger string) {
+// logs every error with file:line (and returns them).
+func (d *daemon) reload(data []byte, since time.Time, trigger string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.reloadSince.Store(time.Now().UnixNano())
+	defer d.reloadSince.Store(0)
+	d.sd.Reloading()
+	defer func() { d.sd.ReloadDone(d.statusLine()) }()
 	cfg, err := config.ParseBytes(d.path, data, config.Options{FileChecks: true})
 	if err == nil {
 		err = director.Validate(cfg)
@@ -314,17 +422,19 @@ func (d *daemon) reload(data []byte, since time.Time, trigger string) {
 		}
 	}
 	if err != nil {
-		d.logConfigErrors(err, trigger)
-		return
+		d.metrics.Reload(trigger, false, d.logConfigErrors(err, trigger))
+		return err
 	}
 	old := d.cfg
 	if err := d.dir.Reload(cfg); err != nil {
-		d.logConfigErrors(err, trigger)
-		return
+		d.metrics.Reload(trigger, false, d.logConfigErrors(err, trigger))
+		return err
 	}
 	d.cfg = cfg
+	d.metrics.Reload(trigger, true, 0)
+	d.setMetricsListener(d.metricsAddr(cfg))
 	if g, o := cfg.Global, old.Global; g.LogFile != o.LogFile || g.Supervised != o.Supervised {
-		if h, closer, err := newLogHandler(d.inv.debug, g.Supervised, g.LogFile, os.Stderr); err != nil {
+		if h, closer, err := newLogHandler(d.inv.debug, d.inv.foreground, g.Supervised, g.LogFile, os.Stderr); err != nil {
 			d.log.Error("new logfile unusable; logging stays where it was", "logfile", g.LogFile, "err", err)
 		} else {
 			d.swap.set(h)
@@ -336,6 +446,7 @@ func (d *daemon) reload(data []byte, since time.Time, trigger string) {
 	}
 	d.reloadExecute(old.Global.Execute, cfg.Global.Execute)
 	d.log.Info("configuration applied", "trigger", trigger, "latency", time.Since(since), "virtuals", len(cfg.Virtuals))
+	return nil
 }
 
 func (d *daemon) reloadExecute(old, cur []string) {
@@ -361,21 +472,26 @@ func (d *daemon) reloadExecute(old, cur []string) {
 	}
 }
 
-func (d *daemon) logConfigErrors(err error, trigger string) {
-	var list []error
+// errorList flattens a configuration error into its single errors.
+func errorList(err error) []error {
 	var es config.Errors
-	switch {
-	case errors.As(err, &es):
+	if errors.As(err, &es) {
+		list := make([]error, 0, len(es))
 		for _, e := range es {
 			list = append(list, e)
 		}
-	default:
-		if u, ok := err.(interface{ Unwrap() []error }); ok {
-			list = u.Unwrap()
-		} else {
-			list = []error{err}
-		}
+		return list
 	}
+	if u, ok := err.(interface{ Unwrap() []error }); ok {
+		return u.Unwrap()
+	}
+	return []error{err}
+}
+
+// logConfigErrors logs every error of a refused configuration and returns
+// how many there were.
+func (d *daemon) logConfigErrors(err error, trigger string) int {
+	list := errorList(err)
 	for _, e := range list {
 		var ce *config.Error
 		if errors.As(e, &ce) {
@@ -385,6 +501,7 @@ func (d *daemon) logConfigErrors(err error, trigger string) {
 		}
 		d.log.Error("configuration error; keeping the running configuration", "trigger", trigger, "error", e.Error())
 	}
+	return len(list)
 }
 
 // listenControl opens the control socket (status queries), replacing a
@@ -422,11 +539,65 @@ func (d *daemon) serveControl(ln net.Listener) {
 				if err := d.dir.WriteStatus(c); err != nil {
 					fmt.Fprintf(c, "error: %v\n", err)
 				}
+			case "reload":
+				_ = c.SetDeadline(time.Now().Add(reloadReplyTimeout))
+				if !d.running.Load() {
+					fmt.Fprintln(c, "error: ldird is still starting (first check round); try again")
+					return
+				}
+				d.log.Info("Reloading Linux Director Daemon config on request")
+				if err := d.reloadFromFile(time.Now(), metrics.TriggerCommand); err != nil {
+					for _, e := range errorList(err) {
+						fmt.Fprintf(c, "error: %s\n", strings.ReplaceAll(e.Error(), "\n", "; "))
+					}
+					return
+				}
+				fmt.Fprintln(c, "ok")
 			default:
 				fmt.Fprintln(c, "error: unknown request")
 			}
 		}()
 	}
+}
+
+// requestReload asks the daemon over its control socket to reload and
+// reports its answer: exit 0 when the file was applied, 2 with every error
+// printed when the daemon kept its configuration, 1 when it did not
+// answer. answered is false when no daemon that knows "reload" listens
+// (the caller then sends SIGHUP).
+func requestReload(path string, stderr io.Writer) (code int, answered bool) {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return 0, false
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(reloadReplyTimeout + 5*time.Second))
+	if _, err := io.WriteString(c, "reload\n"); err != nil {
+		return 0, false
+	}
+	var lines []string
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	switch {
+	case len(lines) == 1 && lines[0] == "error: unknown request":
+		return 0, false
+	case len(lines) == 1 && lines[0] == "ok":
+		return exitOK, true
+	case len(lines) == 0:
+		msg := "connection closed"
+		if err := sc.Err(); err != nil {
+			msg = err.Error()
+		}
+		fmt.Fprintf(stderr, "ldird: reload: no answer from the daemon: %s\n", msg)
+		return exitFail, true
+	}
+	for _, l := range lines {
+		fmt.Fprintf(stderr, "Error: %s\n", strings.TrimPrefix(l, "error: "))
+	}
+	fmt.Fprintln(stderr, "ldird: the daemon kept its running configuration")
+	return exitConfig, true
 }
 
 func queryStatus(path string, w io.Writer) error {

@@ -129,20 +129,28 @@ func (h *syslogHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.w.Debug(msg)
 }
 
-// logTarget describes where logs go: -d → stderr (debug level),
-// supervised → stdout, logfile "/path" → that file, anything else → the
-// syslog facility of that name (ldirectord's rule).
-func newLogHandler(debug, supervised bool, logfile string, stderr io.Writer) (slog.Handler, io.Closer, error) {
+// newLogHandler says where logs go: -d → stderr (debug level),
+// --foreground → stderr, supervised → stdout, logfile "/path" → that file,
+// anything else → the syslog facility of that name (ldirectord's rule).
+// A standard stream that systemd connected to the journal gets journal
+// lines (see journalHandler).
+func newLogHandler(debug, foreground, supervised bool, logfile string, stderr io.Writer) (slog.Handler, io.Closer, error) {
 	level := slog.LevelInfo
 	if debug {
 		level = slog.LevelDebug
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	stream := func(w io.Writer) slog.Handler {
+		if f, ok := w.(*os.File); ok && journalStream(f) {
+			return newJournalHandler(w, level)
+		}
+		return slog.NewTextHandler(w, opts)
+	}
 	switch {
-	case debug:
-		return slog.NewTextHandler(stderr, opts), nil, nil
+	case debug, foreground:
+		return stream(stderr), nil, nil
 	case supervised:
-		return slog.NewTextHandler(os.Stdout, opts), nil, nil
+		return stream(os.Stdout), nil, nil
 	case strings.HasPrefix(logfile, "/"):
 		return slog.NewTextHandler(&reopenWriter{path: logfile}, opts), nil, nil
 	}
@@ -156,11 +164,63 @@ func newLogHandler(debug, supervised bool, logfile string, stderr io.Writer) (sl
 	}
 	buf := &bytes.Buffer{}
 	// syslog stamps time itself.
-	topts := &slog.HandlerOptions{Level: level, ReplaceAttr: func(g []string, a slog.Attr) slog.Attr {
-		if len(g) == 0 && a.Key == slog.TimeKey {
-			return slog.Attr{}
-		}
-		return a
-	}}
+	topts := &slog.HandlerOptions{Level: level, ReplaceAttr: noTime}
 	return &syslogHandler{mu: &sync.Mutex{}, buf: buf, inner: slog.NewTextHandler(buf, topts), w: w}, w, nil
+}
+
+// noTime drops slog's time attribute (syslog and the journal stamp
+// records themselves).
+func noTime(g []string, a slog.Attr) slog.Attr {
+	if len(g) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
+}
+
+// journalHandler writes one line per record for a stream systemd reads
+// into the journal: slog text without the time, prefixed with the
+// record's syslog priority ("<3>" error, "<4>" warning, "<6>" info, "<7>"
+// debug), which journald strips and stores as PRIORITY, so
+// `journalctl -u ldird -p warning` works.
+type journalHandler struct {
+	mu    *sync.Mutex
+	buf   *bytes.Buffer
+	inner slog.Handler
+	w     io.Writer
+}
+
+func newJournalHandler(w io.Writer, level slog.Level) *journalHandler {
+	buf := &bytes.Buffer{}
+	return &journalHandler{mu: &sync.Mutex{}, buf: buf, w: w,
+		inner: slog.NewTextHandler(buf, &slog.HandlerOptions{Level: level, ReplaceAttr: noTime})}
+}
+
+func (h *journalHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+func (h *journalHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &journalHandler{mu: h.mu, buf: h.buf, inner: h.inner.WithAttrs(as), w: h.w}
+}
+func (h *journalHandler) WithGroup(n string) slog.Handler {
+	return &journalHandler{mu: h.mu, buf: h.buf, inner: h.inner.WithGroup(n), w: h.w}
+}
+func (h *journalHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.buf.Reset()
+	prio := "<7>"
+	switch {
+	case r.Level >= slog.LevelError:
+		prio = "<3>"
+	case r.Level >= slog.LevelWarn:
+		prio = "<4>"
+	case r.Level >= slog.LevelInfo:
+		prio = "<6>"
+	}
+	h.buf.WriteString(prio)
+	if err := h.inner.Handle(ctx, r); err != nil {
+		return err
+	}
+	_, err := h.w.Write(h.buf.Bytes())
+	return err
 }

@@ -4,7 +4,7 @@
 //
 // Usage, as ldirectord 4.12:
 //
-//	ldird [-d|--debug] [-t|--test] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status
+//	ldird [-d|--debug] [-f|--foreground] [--metrics ADDR] [-t|--test] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status
 //	ldird -h|--help|-?
 //	ldird -v|--version
 //
@@ -50,6 +50,22 @@
 //     next check pass.
 //   - The global directive "dataplane = ipvs|userspace" (default ipvs)
 //     chooses the kernel table or ldird's userspace proxy.
+//   - -f/--foreground (an ldird option) stays in the foreground like -d
+//     but logs at the info level to stderr, for systemd (Type=notify):
+//     when stderr is the journal each line carries its syslog priority.
+//     In the foreground ldird speaks sd_notify: READY=1 once the
+//     configuration is loaded, the dataplane open, the control socket
+//     listening and the first check round published; RELOADING=1 and
+//     READY=1 around every reload; STOPPING=1 on stop; WATCHDOG=1 every
+//     half WatchdogSec while its loops make progress.
+//   - --metrics ADDR (an ldird option), or the global directive
+//     "metrics = ADDR", serves Prometheus metrics on http://ADDR/metrics;
+//     the option wins over the directive. A changed directive moves the
+//     listener on reload.
+//   - reload and force-reload ask the daemon over its control socket and
+//     wait for the answer: exit 0 when it applied the file, 2 (with every
+//     error) when it kept the running configuration. A daemon without the
+//     socket (ldirectord itself) gets SIGHUP as before.
 //
 // Environment: LDIRD_RUNDIR replaces /var/run (pid file and socket), for
 // tests and unprivileged runs.
@@ -73,14 +89,16 @@ import (
 // Version is what -v prints first.
 const Version = "ldird (lvsha) 1.0, compatible with Linux Director v1.186-ha (ldirectord 4.12)"
 
-const usageText = `Usage: ldird [-d|--debug] [-t|--test] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status
+const usageText = `Usage: ldird [-d|--debug] [-f|--foreground] [--metrics ADDR] [-t|--test] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status
        ldird -h|--help|-?
        ldird -v|--version
 
-  -d, --debug    stay in the foreground and log to stderr at debug level
-  -t, --test     check the configuration, print every error (exit 1 if any)
-  -h, --help     this text
-  -v, --version  version
+  -d, --debug       stay in the foreground and log to stderr at debug level
+  -f, --foreground  stay in the foreground and log to stderr (systemd, sd_notify)
+  --metrics ADDR    serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9695)
+  -t, --test        check the configuration, print every error (exit 1 if any)
+  -h, --help        this text
+  -v, --version     version
 
 A bare configfile name is looked up in /etc/ha.d/ and /etc/ha.d/conf/;
 the default is /etc/ha.d/ldirectord.cf.
@@ -102,6 +120,8 @@ var commands = map[string]bool{"start": true, "stop": true, "restart": true, "tr
 // invocation is a parsed command line.
 type invocation struct {
 	debug, test bool
+	foreground  bool   // -f/--foreground
+	metricsAddr string // --metrics ADDR
 	config      string // as given (or the default name)
 	cfgName     string // pid file name part
 	cmd         string
@@ -146,7 +166,22 @@ func parseArgs(args []string, stdout, stderr io.Writer) (inv invocation, code in
 			break
 		}
 		if strings.HasPrefix(a, "--") {
+			if v, ok := strings.CutPrefix(a, "--metrics="); ok {
+				inv.metricsAddr = v
+				if v == "" {
+					return usage("--metrics needs an address")
+				}
+				continue
+			}
 			switch a {
+			case "--metrics":
+				if i+1 >= len(args) || args[i+1] == "" {
+					return usage("--metrics needs an address")
+				}
+				i++
+				inv.metricsAddr = args[i]
+			case "--foreground":
+				inv.foreground = true
 			case "--debug":
 				inv.debug = true
 			case "--test":
@@ -164,6 +199,8 @@ func parseArgs(args []string, stdout, stderr io.Writer) (inv invocation, code in
 			switch c {
 			case 'd':
 				inv.debug = true
+			case 'f':
+				inv.foreground = true
 			case 't':
 				inv.test = true
 			case 'h', '?':
@@ -338,6 +375,11 @@ func dispatch(inv invocation, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ldirectord is stopped for %s\n", cfgShown)
 			return exitFail
 		}
+		if code, answered := requestReload(sockPath(inv.cfgName), stderr); answered {
+			return code
+		}
+		// No control socket that knows "reload" (ldirectord itself, or
+		// the socket is gone): signal as ldirectord does.
 		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 			fmt.Fprintf(stderr, "ldird: signal %d: %v\n", pid, err)
 			return exitFail
