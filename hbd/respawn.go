@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"lvsha/hbd/config"
+	"lvsha/resources"
 )
 
 // runRespawns honours ha.cf's respawn lines: each program runs as its user
@@ -39,6 +40,7 @@ func respawnLoop(ctx context.Context, r config.Respawn, log *slog.Logger) {
 	for ctx.Err() == nil {
 		started := time.Now()
 		cmd := exec.Command(r.Path, r.Args...)
+		cmd.Env = resources.ChildEnv()
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGTERM}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Start(); err != nil {

@@ -80,7 +80,7 @@ func (r *Runner) Run(ctx context.Context, path string, args []string, env []stri
 	log := r.logger().With("cmd", desc)
 
 	cmd := exec.Command(path, args...)
-	cmd.Env = append(append(os.Environ(), r.Env...), env...)
+	cmd.Env = append(append(ChildEnv(), r.Env...), env...)
 	cmd.Stdin = nil
 	// Own process group: a timeout kills the script and everything it
 	// forked, and signals meant for hbd's terminal do not reach it.
@@ -247,4 +247,19 @@ func (c *capture) result() string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
+}
+
+// ChildEnv is the daemon's environment less systemd's notify and watchdog
+// variables: a script or a daemon it starts must not speak to systemd in
+// hbd's name (NotifyAccess=main ignores it, but another setting would not).
+func ChildEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		switch name, _, _ := strings.Cut(kv, "="); name {
+		case "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }

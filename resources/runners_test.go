@@ -573,3 +573,28 @@ func TestSendArpPseudoState(t *testing.T) {
 		t.Errorf("missing nic: %v", err)
 	}
 }
+
+// TestRunnerHidesSystemdNotify: scripts do not inherit hbd's notify socket
+// or watchdog settings, and keep the rest of the environment.
+func TestRunnerHidesSystemdNotify(t *testing.T) {
+	t.Setenv("NOTIFY_SOCKET", "/run/systemd/notify")
+	t.Setenv("WATCHDOG_USEC", "10000000")
+	t.Setenv("WATCHDOG_PID", "1")
+	t.Setenv("LVSHA_KEEP", "kept")
+	script := writeScript(t, filepath.Join(t.TempDir(), "env"), `env`)
+	r := &Runner{Timeout: 10 * time.Second, Logger: quietLogger(), Env: []string{"EXTRA=1"}}
+	res, err := r.Run(context.Background(), script, nil, []string{"PERCALL=2"})
+	if err != nil || res.Code != 0 {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	for _, bad := range []string{"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="} {
+		if strings.Contains(res.Stdout, bad) {
+			t.Errorf("the script inherited %s...:\n%s", bad, res.Stdout)
+		}
+	}
+	for _, want := range []string{"LVSHA_KEEP=kept", "EXTRA=1", "PERCALL=2"} {
+		if !strings.Contains(res.Stdout, want) {
+			t.Errorf("the script lacks %s:\n%s", want, res.Stdout)
+		}
+	}
+}
