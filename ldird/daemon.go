@@ -30,7 +30,8 @@ import (
 // `start` re-executes itself detached and waits for a readiness line on fd 3.
 const envDaemonChild = "LDIRD_DAEMON_CHILD"
 
-// readyTimeout bounds how long `start` waits for the daemon to say it runs.
+// readyTimeout bounds how long `start` waits for the daemon to say it runs,
+// beyond its first check round (director.StartupBound).
 const readyTimeout = 30 * time.Second
 
 // reloadReplyTimeout bounds how long `ldird reload` waits for the daemon
@@ -87,8 +88,8 @@ func start(inv invocation, path string, cfg *config.Config, data []byte, stderr 
 		}
 		fmt.Fprintf(stderr, "ldird: %s\n", strings.TrimPrefix(s, "ERR "))
 		return exitFail
-	case <-time.After(readyTimeout):
-		fmt.Fprintf(stderr, "ldird: daemon not ready after %v\n", readyTimeout)
+	case <-time.After(readyTimeout + director.StartupBound(cfg)):
+		fmt.Fprintf(stderr, "ldird: daemon not ready after %v\n", readyTimeout+director.StartupBound(cfg))
 		return exitFail
 	}
 }
@@ -230,11 +231,14 @@ func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, std
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGXCPU, syscall.SIGXFSZ)
 	signal.Ignore(syscall.SIGPIPE)
 	log.Info("Starting ldird", "config", path, "dataplane", d.dpName, "virtuals", len(cfg.Virtuals))
-	report(nil)
 	d.execute(cfg.Global.Execute, "start")
 	if err := d.dir.Start(context.Background(), cfg); err != nil {
 		return fail(fmt.Errorf("start: %w", err))
 	}
+	// Only now is `start` answered: the table has been read and the first
+	// check round published, so exit 0 means the director runs (and a
+	// table that cannot be read fails the start, as the caller must know).
+	report(nil)
 	d.watcher, err = director.WatchFile(path, data, 5*time.Millisecond, log, d.fileChanged)
 	if err != nil {
 		log.Error("cannot watch the configuration; autoreload and callback are off", "err", err)

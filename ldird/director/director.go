@@ -305,10 +305,10 @@ func (d *Director) desiredOpts(cfg *config.Config) DesiredOptions {
 	return DesiredOptions{KernelPorts: d.o.KernelPorts, ReaddQuiescent: cfg.Global.ReaddQuiescent}
 }
 
-// startupBound is how long Start waits for the first check round: the
+// StartupBound is how long Start waits for the first check round: the
 // longest deadline any check has, plus a margin. Checks enforce their own
 // deadlines, so this only guards against a checker that ignores them.
-func startupBound(cfg *config.Config) time.Duration {
+func StartupBound(cfg *config.Config) time.Duration {
 	longest := time.Duration(0)
 	for _, v := range cfg.Virtuals {
 		t := v.Check.CheckTimeout
@@ -355,7 +355,7 @@ func (d *Director) Start(ctx context.Context, cfg *config.Config) error {
 		}
 	}
 	start := time.Now()
-	bound := startupBound(cfg)
+	bound := StartupBound(cfg)
 	wctx, cancel := context.WithTimeout(ctx, bound)
 	err = d.runner.WaitStartup(wctx)
 	cancel()
