@@ -1,11 +1,38 @@
 # lvsha: Heartbeat (haresources mode) and ldirectord, reimplemented in Go.
 GO      ?= go
-BIN     := bin
-PREFIX  ?= /usr
-DESTDIR ?=
+BIN     ?= bin
 HBD_LINKS := cl_status hb_standby hb_takeover
+AGENTS  := IPaddr IPaddr2 SendArp ldirectord DRRealServer
 
-.PHONY: all build test unit integration lint demo bench install clean deps fuzz soak
+# Installation paths: Debian's (the heartbeat, ldirectord and resource-agents
+# packages use the same ones). DESTDIR is prepended to every path.
+PREFIX     ?= /usr
+DESTDIR    ?=
+SBINDIR    ?= $(PREFIX)/sbin
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+DOCDIR     ?= $(DATADIR)/doc/lvsha
+# Heartbeat keeps hb_standby and hb_takeover here; admin scripts call them there.
+HBSHAREDIR ?= $(DATADIR)/heartbeat
+# OCF_ROOT is /usr/lib/ocf whatever the prefix; systemd's package unit directory.
+OCFDIR     ?= /usr/lib/ocf/resource.d/lvsha
+UNITDIR    ?= /lib/systemd/system
+MAN1 := cl_status hb_standby hb_takeover
+MAN8 := hbd ldird lvs-realserver ocf_lvsha
+EXAMPLES := ha.cf authkeys haresources ldirectord.cf
+
+# Every path install creates (uninstall removes them; a plain `make install`
+# refuses to overwrite one that belongs to a Debian package, see DIVERT).
+INSTALLED := $(SBINDIR)/hbd $(SBINDIR)/ldird $(SBINDIR)/lvs-realserver \
+	$(addprefix $(BINDIR)/,$(HBD_LINKS)) $(HBSHAREDIR)/hb_standby $(HBSHAREDIR)/hb_takeover \
+	$(LIBDIR)/lvsha/ocf-agent $(addprefix $(OCFDIR)/,$(AGENTS)) \
+	$(UNITDIR)/hbd.service $(UNITDIR)/ldird.service \
+	$(DOCDIR)/README.md $(addprefix $(DOCDIR)/examples/ha.d/,$(EXAMPLES)) \
+	$(patsubst %,$(MANDIR)/man1/%.1.gz,$(MAN1)) $(patsubst %,$(MANDIR)/man8/%.8.gz,$(MAN8))
+
+.PHONY: all build test unit integration lint demo bench install uninstall clean deps fuzz soak
 
 all: build
 
@@ -47,13 +74,63 @@ bench: build
 	./scripts/deps.sh bench
 	$(GO) test -tags bench -count=1 -v -timeout 90m ./bench/
 
+# rel FROM_DIR TO_FILE: a relative symlink target (the links resolve inside DESTDIR too).
+rel = $$(realpath -m --relative-to=$(1) $(2))
+
+# install: DESTDIR aware. Into the live system (no DESTDIR) it first checks
+# that no file it would write belongs to a Debian package (heartbeat owns
+# /usr/bin/cl_status, /usr/share/heartbeat/hb_standby, ... and their man
+# pages): it stops and names them, unless DIVERT=1, which moves the
+# package's files aside with dpkg-divert --local --rename (PATH.distrib) so
+# that apt never overwrites ours; `make uninstall` puts them back.
 install: build
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BIN)/hbd $(DESTDIR)$(PREFIX)/sbin/hbd
-	@for l in $(HBD_LINKS); do ln -sf ../sbin/hbd $(DESTDIR)$(PREFIX)/bin/$$l; done
-	install -d $(DESTDIR)/usr/lib/ocf/resource.d/lvsha
-	install -m 755 $(BIN)/ocf-agent $(DESTDIR)/usr/lib/ocf/resource.d/lvsha/ocf-agent
-	@for a in IPaddr IPaddr2 SendArp ldirectord; do ln -sf ocf-agent $(DESTDIR)/usr/lib/ocf/resource.d/lvsha/$$a; done
+	@if [ -z "$(DESTDIR)" ] && command -v dpkg-query >/dev/null; then \
+	  clash=; for f in $(INSTALLED); do \
+	    o=$$(dpkg-query -S "$$f" 2>/dev/null | grep -v '^diversion' | cut -d: -f1 | head -n1); \
+	    [ -n "$$o" ] && clash="$$clash $$f($$o)"; \
+	  done; \
+	  if [ -n "$$clash" ] && [ "$(DIVERT)" != 1 ]; then \
+	    echo "install: these files belong to Debian packages:$$clash" >&2; \
+	    echo "install: remove the package (apt-get remove heartbeat), or run 'make install DIVERT=1'" >&2; \
+	    echo "install: to divert its files (dpkg-divert --local --rename; 'make uninstall' restores them)" >&2; \
+	    exit 1; \
+	  fi; \
+	  for c in $$clash; do f=$${c%(*}; \
+	    dpkg-divert --local --rename --divert "$$f.distrib" --add "$$f" || exit 1; \
+	  done; \
+	fi
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(HBSHAREDIR) \
+	  $(DESTDIR)$(LIBDIR)/lvsha $(DESTDIR)$(OCFDIR) $(DESTDIR)$(UNITDIR) \
+	  $(DESTDIR)$(DOCDIR)/examples/ha.d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(BIN)/hbd $(BIN)/ldird scripts/lvs-realserver $(DESTDIR)$(SBINDIR)/
+	@for l in $(HBD_LINKS); do ln -sfn $(call rel,$(BINDIR),$(SBINDIR)/hbd) $(DESTDIR)$(BINDIR)/$$l || exit 1; done
+	@for l in hb_standby hb_takeover; do ln -sfn $(call rel,$(HBSHAREDIR),$(SBINDIR)/hbd) $(DESTDIR)$(HBSHAREDIR)/$$l || exit 1; done
+	install -m 755 $(BIN)/ocf-agent $(DESTDIR)$(LIBDIR)/lvsha/ocf-agent
+	@for a in $(AGENTS); do ln -sfn $(call rel,$(OCFDIR),$(LIBDIR)/lvsha/ocf-agent) $(DESTDIR)$(OCFDIR)/$$a || exit 1; done
+	@for u in hbd ldird; do \
+	  sed 's|/usr/sbin/|$(SBINDIR)/|g; s|/usr/share/doc/lvsha/|$(DOCDIR)/|g' scripts/systemd/$$u.service >$(DESTDIR)$(UNITDIR)/$$u.service && \
+	  chmod 644 $(DESTDIR)$(UNITDIR)/$$u.service || exit 1; \
+	done
+	install -m 644 README.md $(DESTDIR)$(DOCDIR)/README.md
+	install -m 644 $(addprefix ha.d/,$(EXAMPLES)) $(DESTDIR)$(DOCDIR)/examples/ha.d/
+	@for m in $(MAN1); do gzip -9n <man/$$m.1 >$(DESTDIR)$(MANDIR)/man1/$$m.1.gz || exit 1; done
+	@for m in $(MAN8); do gzip -9n <man/$$m.8 >$(DESTDIR)$(MANDIR)/man8/$$m.8.gz || exit 1; done
+	@chmod 644 $(DESTDIR)$(MANDIR)/man1/*.1.gz $(DESTDIR)$(MANDIR)/man8/*.8.gz
+	@echo "installed lvsha into $(or $(DESTDIR),/) (PREFIX=$(PREFIX)); /etc/ha.d is not touched: samples are in $(DOCDIR)/examples/ha.d"
+
+# uninstall removes exactly what install wrote, then restores files that
+# install DIVERT=1 moved aside.
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(DOCDIR)/examples/ha.d $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(DOCDIR) \
+	  $(DESTDIR)$(LIBDIR)/lvsha $(DESTDIR)$(OCFDIR) 2>/dev/null
+	@if [ -z "$(DESTDIR)" ] && command -v dpkg-divert >/dev/null; then \
+	  for f in $(INSTALLED); do \
+	    if dpkg-divert --list "$$f" | grep -q "^local diversion of $$f to $$f.distrib"; then \
+	      dpkg-divert --local --rename --remove "$$f" || exit 1; \
+	    fi; \
+	  done; \
+	fi
 
 clean:
 	rm -rf $(BIN)
