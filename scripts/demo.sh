@@ -337,7 +337,7 @@ step "Killing director1: kill -9 of its hbd and ldird, and its LAN cable pulled"
 p=$(cat "$work/director1/run/ldirectord.ldirectord.cf.pid" 2>/dev/null || true)
 [ -n "$p" ] && is_ours "$p" ldird || fail "no ldird running on director1"
 kill -KILL "${pid[hbd-director1]}" "$p"
-t_kill=$(date -u +%s%3N)
+t_kill=$(( $(usec) / 1000 )) # ms since the epoch
 say "killed hbd (pid ${pid[hbd-director1]}) and ldird (pid $p)"
 unset 'pid[hbd-director1]'
 lnk director1 link set eth0 down
@@ -349,7 +349,8 @@ wait_for 5 "director2 holding all resources" holds_all director2
 say "director2's ha-log:"
 logexcerpt "$work/director2/ha-log" 'is dead|Taking over|Running|acquired'
 t_dead=$(sed -nE 's/^time=([^ ]*) .*node director1: is dead.*/\1/p' "$work/director2/ha-log" | head -n1)
-[ -z "$t_dead" ] || say "director2 declared director1 dead $(( $(date -u -d "$t_dead" +%s%3N) - t_kill )) ms after the kill"
+t_dead=$(date -u -d "$t_dead" +%s%3N 2>/dev/null) || t_dead= # GNU date: the log's RFC 3339 time in ms
+case "$t_dead" in "" | *[!0-9]*) ;; *) say "director2 declared director1 dead $((t_dead - t_kill)) ms after the kill" ;; esac
 say "director2: cl_status nodestatus director1 → $(cls director2 nodestatus director1); rscstatus → $(cls director2 rscstatus)"
 say "director2 holds: $(lnk director2 -4 -o addr show dev eth0 | awk '{print $4}' | tr '\n' ' ')"
 seen=()
