@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -144,7 +146,7 @@ func (p *Proxy) Services() ([]dataplane.Service, error) {
 	defer p.mu.Unlock()
 	out := make([]dataplane.Service, 0, len(p.svcs))
 	for _, s := range p.svcs {
-		out = append(out, s.tab.Load().svc)
+		out = append(out, s.tab.Load().svc) // dest changes never touch svc
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
 	return out, nil
@@ -158,13 +160,22 @@ func (p *Proxy) Dests(svc dataplane.Service) ([]dataplane.Dest, error) {
 	if !ok {
 		return nil, fmt.Errorf("service %s: %w", svc.Key(), dataplane.ErrNotExist)
 	}
-	t := s.tab.Load()
-	out := make([]dataplane.Dest, 0, len(t.reals))
-	for _, e := range t.reals {
-		out = append(out, e.d)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
-	return out, nil
+	s.publishLocked()
+	return sortedDests(s.tab.Load()), nil
+}
+
+// sortedDests lists t's reals by key (ipvsadm -Ln order here), sorted
+// once per snapshot on the keys formatted at AddDest; callers get a copy.
+func sortedDests(t *table) []dataplane.Dest {
+	t.sortOnce.Do(func() {
+		es := slices.Clone(t.reals)
+		slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.r.key, b.r.key) })
+		t.sorted = make([]dataplane.Dest, len(es))
+		for i, e := range es {
+			t.sorted[i] = e.d
+		}
+	})
+	return slices.Clone(t.sorted)
 }
 
 // AddService implements dataplane.Dataplane: it binds the service's
@@ -216,6 +227,7 @@ func (p *Proxy) UpdateService(svc dataplane.Service) error {
 	if !ok {
 		return fmt.Errorf("service %s: %w", svc.Key(), dataplane.ErrNotExist)
 	}
+	s.publishLocked()
 	old := s.tab.Load()
 	t := old.with(svc, old.reals)
 	s.schedMu.Lock()
@@ -254,8 +266,11 @@ func (p *Proxy) DelService(svc dataplane.Service) error {
 	return nil
 }
 
-// destOp applies fn to a copy of the service's reals and publishes the result.
-func (p *Proxy) destOp(op string, svc dataplane.Service, d dataplane.Dest, fn func(t *table, reals []entry) ([]entry, error)) error {
+// destOp applies fn to the service's work table (a private copy of the
+// snapshot, made by the first change after a publication); the data path
+// sees the change from its next connection on. fn must leave the table
+// untouched when it fails.
+func (p *Proxy) destOp(op string, svc dataplane.Service, d dataplane.Dest, fn func(t *table) error) error {
 	if err := checkDest(svc, d); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -265,58 +280,63 @@ func (p *Proxy) destOp(op string, svc dataplane.Service, d dataplane.Dest, fn fu
 	if !ok {
 		return fmt.Errorf("%s: service %s: %w", op, svc.Key(), dataplane.ErrNotExist)
 	}
-	old := s.tab.Load()
-	reals, err := fn(old, append([]entry(nil), old.reals...))
-	if err != nil {
+	w := s.work
+	if w == nil {
+		w = s.tab.Load().edit()
+	}
+	if err := fn(w); err != nil {
 		return fmt.Errorf("%s: service %s: %w", op, svc.Key(), err)
 	}
-	t := old.with(old.svc, reals)
-	s.schedMu.Lock()
-	s.sched.changed(old, t)
-	s.tab.Store(t)
-	s.schedMu.Unlock()
+	s.work = w
+	s.dirty.Store(true)
 	p.log.Info("real server changed", "op", op, "service", s.key, "real", d.Key(), "weight", d.Weight, "method", d.Method)
 	return nil
 }
 
 // AddDest implements dataplane.Dataplane.
 func (p *Proxy) AddDest(svc dataplane.Service, d dataplane.Dest) error {
-	return p.destOp("add real", svc, d, func(t *table, reals []entry) ([]entry, error) {
-		if _, ok := t.idx[d.Key()]; ok {
-			return nil, fmt.Errorf("real %s: %w", d.Key(), dataplane.ErrExist)
+	return p.destOp("add real", svc, d, func(t *table) error {
+		key := d.Key()
+		if _, ok := t.idx[key]; ok {
+			return fmt.Errorf("real %s: %w", key, dataplane.ErrExist)
 		}
 		port := d.Port
 		if port == 0 {
 			port = t.svc.Port // IPVS: a real without a port gets the VIP's
 		}
 		target := netip.AddrPortFrom(d.Addr.Unmap(), port)
-		r := &real{key: d.Key(), target: target, dial: target.String()}
-		return append(reals, entry{d: d, r: r}), nil
+		r := &real{key: key, target: target, dial: target.String()}
+		t.reals = append(t.reals, entry{d: d, r: r})
+		t.idx[key] = len(t.reals) - 1
+		return nil
 	})
 }
 
 // UpdateDest implements dataplane.Dataplane: weight and method change in
 // place; the real keeps its counters and connections.
 func (p *Proxy) UpdateDest(svc dataplane.Service, d dataplane.Dest) error {
-	return p.destOp("update real", svc, d, func(t *table, reals []entry) ([]entry, error) {
+	return p.destOp("update real", svc, d, func(t *table) error {
 		i, ok := t.idx[d.Key()]
 		if !ok {
-			return nil, fmt.Errorf("real %s: %w", d.Key(), dataplane.ErrNotExist)
+			return fmt.Errorf("real %s: %w", d.Key(), dataplane.ErrNotExist)
 		}
-		reals[i].d = d
-		return reals, nil
+		t.reals[i].d = d
+		return nil
 	})
 }
 
 // DelDest implements dataplane.Dataplane: no new connections go to the
 // real; established ones run on (IPVS without expire_nodest_conn).
 func (p *Proxy) DelDest(svc dataplane.Service, d dataplane.Dest) error {
-	return p.destOp("delete real", svc, d, func(t *table, reals []entry) ([]entry, error) {
+	return p.destOp("delete real", svc, d, func(t *table) error {
 		i, ok := t.idx[d.Key()]
 		if !ok {
-			return nil, fmt.Errorf("real %s: %w", d.Key(), dataplane.ErrNotExist)
+			return fmt.Errorf("real %s: %w", d.Key(), dataplane.ErrNotExist)
 		}
-		return append(reals[:i], reals[i+1:]...), nil
+		t.reals[i] = entry{} // a tombstone, compacted at publication
+		t.dead++
+		delete(t.idx, d.Key())
+		return nil
 	})
 }
 

@@ -1,7 +1,9 @@
 package userspace
 
 import (
+	"slices"
 	"sort"
+	"strings"
 
 	"lvsha/ldird/dataplane"
 )
@@ -33,6 +35,7 @@ func (p *Proxy) Stats() []ServiceStats {
 	p.mu.Lock()
 	svcs := make([]*service, 0, len(p.svcs))
 	for _, s := range p.svcs {
+		s.publishLocked()
 		svcs = append(svcs, s)
 	}
 	p.mu.Unlock()
@@ -46,7 +49,9 @@ func (p *Proxy) Stats() []ServiceStats {
 			BytesOut: s.stats.outBytes.Load(),
 			Reals:    make([]RealStats, 0, len(t.reals)),
 		}
-		for _, e := range t.reals {
+		es := slices.Clone(t.reals)
+		slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.r.key, b.r.key) })
+		for _, e := range es {
 			ss.Reals = append(ss.Reals, RealStats{
 				Dest:          e.d,
 				ActiveConns:   e.r.active.Load(),
@@ -56,7 +61,6 @@ func (p *Proxy) Stats() []ServiceStats {
 				BytesOut:      e.r.outBytes.Load(),
 			})
 		}
-		sort.Slice(ss.Reals, func(i, j int) bool { return ss.Reals[i].Dest.Key() < ss.Reals[j].Dest.Key() })
 		out = append(out, ss)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Service.Key() < out[j].Service.Key() })

@@ -1,8 +1,10 @@
 package userspace
 
 import (
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,10 +35,18 @@ type entry struct {
 
 // table is an immutable snapshot of one service: the data path loads it
 // with one atomic read, table changes build a new one (copy on write).
+//
+// A table being edited (service.work) may hold tombstones: entries with a
+// nil r, left by DelDest so that a run of deletions stays linear; they are
+// compacted away before the table is published.
 type table struct {
 	svc   dataplane.Service
 	reals []entry        // in the order added, as IPVS keeps its list
 	idx   map[string]int // Dest.Key() → index in reals
+	dead  int            // tombstones in reals (work tables only)
+
+	sortOnce sync.Once
+	sorted   []dataplane.Dest // reals by key, made on first use (Dests)
 }
 
 func (t *table) with(svc dataplane.Service, reals []entry) *table {
@@ -45,6 +55,25 @@ func (t *table) with(svc dataplane.Service, reals []entry) *table {
 		nt.idx[e.r.key] = i
 	}
 	return nt
+}
+
+// edit returns a private copy of t to change in place.
+func (t *table) edit() *table {
+	return &table{svc: t.svc, reals: slices.Clone(t.reals), idx: maps.Clone(t.idx)}
+}
+
+// seal compacts away tombstones (reindexing), making t publishable.
+func (t *table) seal() *table {
+	if t.dead == 0 {
+		return t
+	}
+	reals := make([]entry, 0, len(t.reals)-t.dead)
+	for _, e := range t.reals {
+		if e.r != nil {
+			reals = append(reals, e)
+		}
+	}
+	return (&table{}).with(t.svc, reals)
 }
 
 func (t *table) lookup(r *real) *entry {
@@ -77,6 +106,15 @@ type service struct {
 
 	stats counters
 
+	// work is the table with changes not yet published (guarded by p.mu),
+	// nil when the snapshot is current; dirty says so without the lock.
+	// Dest changes edit work in place and the snapshot is rebuilt once,
+	// when something next looks (a new connection, Dests, Stats, a service
+	// change), so the director applying 10,000 changes in a row costs a
+	// linear pass rather than 10,000 copies of the table.
+	work  *table
+	dirty atomic.Bool
+
 	tcp *net.TCPListener
 	udp *net.UDPConn
 
@@ -99,6 +137,7 @@ type template struct {
 // reference to release when the connection ends.
 func (s *service) schedule(client netip.Addr, skip *real) (*entry, *template) {
 	now := time.Now()
+	s.view()
 	s.schedMu.Lock()
 	defer s.schedMu.Unlock()
 	t := s.tab.Load()
@@ -133,6 +172,31 @@ func (s *service) schedule(client netip.Addr, skip *real) (*entry, *template) {
 	tp.conns++
 	tp.last = now
 	return e, tp
+}
+
+// view returns the current snapshot, publishing pending changes first.
+func (s *service) view() *table {
+	if s.dirty.Load() {
+		s.p.mu.Lock()
+		s.publishLocked()
+		s.p.mu.Unlock()
+	}
+	return s.tab.Load()
+}
+
+// publishLocked makes pending changes the snapshot the data path uses and
+// tells the scheduler; p.mu is held.
+func (s *service) publishLocked() {
+	if s.work == nil {
+		return
+	}
+	old, t := s.tab.Load(), s.work.seal()
+	s.work = nil
+	s.schedMu.Lock()
+	s.sched.changed(old, t)
+	s.tab.Store(t)
+	s.schedMu.Unlock()
+	s.dirty.Store(false)
 }
 
 // sweep drops expired templates; called when the map doubles, so the cost
