@@ -2,6 +2,9 @@ package check
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -23,13 +26,17 @@ func (c *connectChecker) Check(ctx context.Context, real Target) Result {
 		return c.ping.Check(ctx, real)
 	}
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, c.b.checkTO)
-	defer cancel()
-	conn, err := c.b.dial(ctx, "tcp", real)
+	if !real.IP.IsValid() {
+		return finish(start, errors.New("real server has no IP address"), "")
+	}
+	port, err := c.b.port(real)
 	if err != nil {
 		return finish(start, err, "")
 	}
-	_ = conn.Close()
+	ap := netip.AddrPortFrom(real.IP, port)
+	if err := tcpConnect(ctx, ap, c.b.checkTO); err != nil {
+		return finish(start, fmt.Errorf("connect tcp/%s: %w", ap, err), "")
+	}
 	return finish(start, nil, "connected")
 }
 

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,6 +28,13 @@ import (
 // The whole exchange is bounded by negotiatetimeout.
 type httpChecker struct {
 	b      *base
+	dialer *net.Dialer
+	// reqURI and tmpl serve the common case (see plain): the request-URI
+	// of the virtual's request, and a request carrying only the method for
+	// the response parser. reqURI is empty when the request is an
+	// absolute URL or for http_proxy.
+	reqURI string
+	tmpl   *http.Request
 	client *http.Client
 	scheme string
 	proxy  bool
@@ -47,9 +56,17 @@ func newHTTP(b *base) (*httpChecker, error) {
 			return nil, configErr("service http_proxy needs an absolute URL as request, got %q", b.spec.Request)
 		}
 	}
+	if !h.proxy && !strings.HasPrefix(b.request(), h.scheme+"://") && !strings.ContainsAny(b.spec.VirtualHost, " \t\r\n") {
+		const probe = "192.0.2.1"
+		if u, err := url.Parse(h.scheme + "://" + probe + "/" + b.request()); err == nil && u.Host == probe {
+			h.reqURI, h.tmpl = u.RequestURI(), &http.Request{Method: b.spec.HTTPMethod}
+		}
+	}
 	// The transport may finish a dial in the background after the request
 	// is cancelled; these bounds make sure such a dial to a hung real ends.
 	dialer := &net.Dialer{Timeout: b.negotiatTO}
+	// The direct path needs no keepalive options on its one-shot sockets.
+	h.dialer = &net.Dialer{Timeout: b.negotiatTO, KeepAlive: -1}
 	tr := &http.Transport{
 		DialContext:         dialer.DialContext,
 		TLSHandshakeTimeout: b.negotiatTO,
@@ -100,16 +117,24 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 	}
 	ctx, cancel := withTimeout(ctx, h.b.negotiatTO)
 	defer cancel()
+	if h.reqURI != "" {
+		status, code, body, err := h.plain(ctx, real)
+		if !errors.Is(err, errUseClient) {
+			return h.judge(start, func() string { u, _ := h.URL(real); return u }, status, code, body, err)
+		}
+	}
 	u, err := h.URL(real)
 	if err != nil {
 		return finish(start, err, "")
 	}
+	var proxyAddr string
 	if h.proxy {
 		p, err := h.b.port(real)
 		if err != nil {
 			return finish(start, err, "")
 		}
-		ctx = context.WithValue(ctx, proxyKey{}, &url.URL{Scheme: "http", Host: netip.AddrPortFrom(real.IP, p).String()})
+		proxyAddr = netip.AddrPortFrom(real.IP, p).String()
+		ctx = context.WithValue(ctx, proxyKey{}, &url.URL{Scheme: "http", Host: proxyAddr})
 	}
 	req, err := http.NewRequestWithContext(ctx, h.b.spec.HTTPMethod, u, nil)
 	if err != nil {
@@ -121,26 +146,168 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 			req.Host = hostArg(real)
 		}
 	}
-	req.Header.Set("User-Agent", "ldird (ldirectord-compatible health check)")
-	resp, err := h.client.Do(req)
-	if err != nil {
-		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u, err), "")
+	req.Header.Set("User-Agent", userAgent)
+	status, code, body, err := h.direct(ctx, req, proxyAddr)
+	if errors.Is(err, errUseClient) {
+		status, code, body, err = h.viaClient(req)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return finish(start, fmt.Errorf("%s %s: status %s", h.b.spec.HTTPMethod, u, resp.Status), resp.Status)
+	return h.judge(start, func() string { return u }, status, code, body, err)
+}
+
+const userAgent = "ldird (ldirectord-compatible health check)"
+
+// judge turns an exchange into a Result: up on 2xx with a body matching
+// receive (when set).
+func (h *httpChecker) judge(start time.Time, u func() string, status string, code int, body []byte, err error) Result {
+	if err != nil {
+		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), err), "")
+	}
+	if code < 200 || code > 299 {
+		return finish(start, fmt.Errorf("%s %s: status %s", h.b.spec.HTTPMethod, u(), status), status)
 	}
 	if h.b.receive == nil {
-		return finish(start, nil, resp.Status)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return finish(start, fmt.Errorf("read body of %s: %w", u, err), "")
+		return finish(start, nil, status)
 	}
 	if !h.b.receive.Match(body) {
-		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u, errNoMatch), snippet(body))
+		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), errNoMatch), snippet(body))
 	}
-	return finish(start, nil, resp.Status)
+	return finish(start, nil, status)
+}
+
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
+
+// plain is the common check, http or https to the real's own address with
+// the virtual's request: the request is formatted from parts prepared at
+// New (no URL parsing, no http.Request per check), sent on a connection of
+// its own, and the response read with net/http's parser.
+func (h *httpChecker) plain(ctx context.Context, real Target) (status string, code int, body []byte, err error) {
+	port, err := h.b.port(real)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	host := h.b.spec.VirtualHost
+	if host == "" {
+		host = hostArg(real)
+	}
+	raw, err := h.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(real.IP, port).String())
+	if err != nil {
+		return "", 0, nil, err
+	}
+	defer raw.Close()
+	bindConn(ctx, raw)
+	conn := raw
+	if h.scheme == "https" {
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // as ldirectord
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return "", 0, nil, err
+		}
+		conn = tc
+	}
+	msg := make([]byte, 0, 160)
+	msg = append(msg, h.tmpl.Method...)
+	msg = append(msg, ' ')
+	msg = append(msg, h.reqURI...)
+	msg = append(msg, " HTTP/1.1\r\nHost: "...)
+	msg = append(msg, host...)
+	msg = append(msg, "\r\nUser-Agent: "+userAgent+"\r\nConnection: close\r\n\r\n"...)
+	if _, err := conn.Write(msg); err != nil {
+		return "", 0, nil, err
+	}
+	br := readerPool.Get().(*bufio.Reader)
+	br.Reset(io.LimitReader(conn, maxBody+64<<10)) // headers and maxBody of body at most
+	defer func() {
+		br.Reset(nil)
+		readerPool.Put(br)
+	}()
+	return h.response(br, h.tmpl)
+}
+
+// response reads one response; a redirect returns errUseClient.
+func (h *httpChecker) response(br *bufio.Reader, req *http.Request) (status string, code int, body []byte, err error) {
+	resp, err := http.ReadResponse(br, req)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode <= 399 && resp.Header.Get("Location") != "" {
+		return "", 0, nil, errUseClient
+	}
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && h.b.receive != nil {
+		if body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody)); err != nil {
+			return "", 0, nil, fmt.Errorf("read body: %w", err)
+		}
+	}
+	return resp.Status, resp.StatusCode, body, nil
+}
+
+// errUseClient sends a check down net/http's client: a redirect to
+// follow, or a URL whose host is a name to resolve.
+var errUseClient = errors.New("needs the full HTTP client")
+
+// direct runs the check as one exchange on one connection it opens itself
+// (to the URL's address, or to proxyAddr): request written, response read
+// with net/http's parser. It avoids the client's per-request goroutines and
+// channels, which cost more than the check at thousands of reals.
+// Redirects and URLs naming a host return errUseClient.
+func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr string) (status string, code int, body []byte, err error) {
+	addr := proxyAddr
+	if addr == "" {
+		host := req.URL.Hostname()
+		if _, perr := netip.ParseAddr(host); perr != nil {
+			return "", 0, nil, errUseClient
+		}
+		port := req.URL.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[req.URL.Scheme]
+		}
+		addr = net.JoinHostPort(host, port)
+	}
+	raw, err := h.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	defer raw.Close()
+	bindConn(ctx, raw)
+	conn := raw
+	if req.URL.Scheme == "https" && proxyAddr == "" {
+		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: req.URL.Hostname()}) //nolint:gosec // as ldirectord
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return "", 0, nil, err
+		}
+		conn = tc
+	}
+	req.Close = true // "Connection: close": one check, one connection, as LWP
+	bw := bufio.NewWriterSize(conn, 1024)
+	if proxyAddr != "" {
+		err = req.WriteProxy(bw)
+	} else {
+		err = req.Write(bw)
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		return "", 0, nil, err
+	}
+	// Bound what a real can make us read: headers and maxBody of body.
+	return h.response(bufio.NewReaderSize(io.LimitReader(conn, maxBody+64<<10), 4096), req)
+}
+
+// viaClient runs the check through net/http's client (redirects followed,
+// at most 7, as LWP does).
+func (h *httpChecker) viaClient(req *http.Request) (status string, code int, body []byte, err error) {
+	req.Close = false
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return "", 0, nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && h.b.receive != nil {
+		if body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody)); err != nil {
+			return "", 0, nil, fmt.Errorf("read body: %w", err)
+		}
+	}
+	return resp.Status, resp.StatusCode, body, nil
 }
 
 // snippet shortens a reply for a log line.

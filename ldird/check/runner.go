@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -315,6 +316,7 @@ func (w *worker) run(initial bool) {
 	defer timer.Stop()
 	for {
 		w.checkOnce(initial)
+		wait := nextWait(time.Now(), w.cfg.Interval, !firstDone)
 		if !firstDone {
 			firstDone = true
 			close(w.first)
@@ -323,13 +325,42 @@ func (w *worker) run(initial bool) {
 		if w.ctx.Err() != nil {
 			return
 		}
-		timer.Reset(w.cfg.Interval)
+		timer.Reset(wait)
 		select {
 		case <-w.ctx.Done():
 			return
 		case <-timer.C:
 		}
 	}
+}
+
+// Check times. Every real started at once (start-up, a reload that changed
+// every check) would otherwise stay in step: 10,000 checks woken in the
+// same millisecond every interval wait behind each other for the CPU, and
+// at 1 s intervals on two cores some wait past their own timeout. So the
+// first pause after a real's first check is drawn from (0, Interval] (never
+// later than the interval), which spreads the reals over the interval; and
+// every pause ends on a 20 ms grid, nearest the interval, so the reals of
+// one slot keep waking together (a wakeup is dearer than the check it
+// runs) and a fast real keeps an exact period instead of drifting by its
+// check time. Intervals under 200 ms are left as they are.
+const (
+	checkGrid     = 20 * time.Millisecond
+	checkGridFrom = 200 * time.Millisecond
+)
+
+// nextWait is the pause after a check that completed at now.
+func nextWait(now time.Time, interval time.Duration, first bool) time.Duration {
+	if interval < checkGridFrom {
+		return interval
+	}
+	wait := interval
+	if first {
+		wait = time.Duration(rand.Int64N(int64(interval))) + 1
+	}
+	at := now.UnixNano() + int64(wait)
+	at = (at + int64(checkGrid)/2) / int64(checkGrid) * int64(checkGrid)
+	return max(time.Duration(at-now.UnixNano()), 0)
 }
 
 func (w *worker) checkOnce(initial bool) {
@@ -353,23 +384,21 @@ func (w *worker) checkOnce(initial bool) {
 }
 
 // apply is ldirectord's service_set/_service_up/_service_down for one result.
+// It logs after releasing w.mu: a slow log handler must not hold up Status
+// (which the director calls for every real on each table pass).
 func (w *worker) apply(res Result, initial bool) Event {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	w.last = res
 	prev := w.state
-	log := w.r.log
+	resetFrom, soft := 0, 0
 	if res.OK {
-		if w.failures > 0 {
-			log.Info("resetting soft failure count", "real", w.cfg.Target.String(), "key", w.cfg.Key, "failures", w.failures)
-		}
+		resetFrom = w.failures
 		w.failures = 0
 		w.state = Up
 	} else if w.state == Up {
 		w.failures++
 		if w.failures < w.cfg.FailureCount {
-			log.Warn("soft failure", "real", w.cfg.Target.String(), "key", w.cfg.Key,
-				"failure", w.failures, "of", w.cfg.FailureCount, "err", res.Err)
+			soft = w.failures
 		} else {
 			w.state = Down
 		}
@@ -382,8 +411,17 @@ func (w *worker) apply(res Result, initial bool) Event {
 	}
 	ev := Event{Key: w.cfg.Key, Target: w.cfg.Target, State: w.state, Changed: w.state != prev,
 		Initial: initial, Failures: w.failures, Result: res}
+	w.mu.Unlock()
+	log := w.r.log
+	switch {
+	case resetFrom > 0:
+		log.Info("resetting soft failure count", "real", w.cfg.Target.String(), "key", w.cfg.Key, "failures", resetFrom)
+	case soft > 0:
+		log.Warn("soft failure", "real", w.cfg.Target.String(), "key", w.cfg.Key,
+			"failure", soft, "of", w.cfg.FailureCount, "err", res.Err)
+	}
 	if ev.Changed {
-		if w.state == Up {
+		if ev.State == Up {
 			log.Info("real server up", "real", w.cfg.Target.String(), "key", w.cfg.Key, "detail", res.Detail)
 		} else {
 			log.Warn("real server down", "real", w.cfg.Target.String(), "key", w.cfg.Key, "err", res.Err)

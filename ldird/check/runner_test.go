@@ -298,3 +298,37 @@ func mustNewB(b *testing.B, s Spec) Checker {
 	}
 	return c
 }
+
+// TestNextWait: pauses end on the check grid, nearest the interval (so a
+// fast real keeps an exact period); the first pause is drawn from the
+// interval so reals started together spread over it; short intervals are
+// used as they are.
+func TestNextWait(t *testing.T) {
+	now := time.Unix(1700000000, 123456789)
+	for range 1000 {
+		w := nextWait(now, time.Second, false)
+		at := now.Add(w).UnixNano()
+		if at%int64(checkGrid) != 0 || w < time.Second-checkGrid/2 || w > time.Second+checkGrid/2 {
+			t.Fatalf("pause %v ends at %d", w, at)
+		}
+		// Next round from an aligned start with a 3 ms check: same slot.
+		next := now.Add(w + 3*time.Millisecond)
+		if w2 := nextWait(next, time.Second, false); next.Add(w2).UnixNano()-at != int64(time.Second) {
+			t.Fatalf("period drifted: %v", next.Add(w2).Sub(now.Add(w)))
+		}
+	}
+	slots := map[int64]bool{}
+	for range 2000 {
+		w := nextWait(now, time.Second, true)
+		if w < 0 || w > time.Second+checkGrid/2 {
+			t.Fatalf("first pause %v", w)
+		}
+		slots[now.Add(w).UnixNano()/int64(checkGrid)] = true
+	}
+	if want := int(time.Second / checkGrid); len(slots) < want*9/10 {
+		t.Fatalf("first pauses fill only %d of ~%d slots", len(slots), want)
+	}
+	if w := nextWait(now, 50*time.Millisecond, true); w != 50*time.Millisecond {
+		t.Fatalf("short interval: %v", w)
+	}
+}
