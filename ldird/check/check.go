@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -165,7 +166,7 @@ func newBase(spec Spec) (*base, error) {
 		b.spec.Service = "none"
 	}
 	if spec.Receive != "" {
-		re, err := regexp.Compile(spec.Receive)
+		re, err := compileReceive(spec.Receive)
 		if err != nil {
 			return nil, fmt.Errorf("%w: receive %q is not a supported regular expression: %v", ErrConfig, spec.Receive, err)
 		}
@@ -199,6 +200,32 @@ func newBase(spec Spec) (*base, error) {
 		b.spec.CheckCommand = "/bin/true"
 	}
 	return b, nil
+}
+
+// receiveCache shares compiled receive patterns between checkers (a
+// director builds one checker per real: 10,000 reals of a virtual would
+// otherwise hold 10,000 copies of one program). A Regexp is safe for
+// concurrent use. Bounded: it starts afresh when full.
+var receiveCache struct {
+	sync.Mutex
+	m map[string]*regexp.Regexp
+}
+
+func compileReceive(pattern string) (*regexp.Regexp, error) {
+	receiveCache.Lock()
+	defer receiveCache.Unlock()
+	if re, ok := receiveCache.m[pattern]; ok {
+		return re, nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, err
+	}
+	if receiveCache.m == nil || len(receiveCache.m) >= 256 {
+		receiveCache.m = map[string]*regexp.Regexp{}
+	}
+	receiveCache.m[pattern] = re
+	return re, nil
 }
 
 // servicePorts is ld_service_to_port.

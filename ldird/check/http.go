@@ -35,9 +35,12 @@ type httpChecker struct {
 	// absolute URL or for http_proxy.
 	reqURI string
 	tmpl   *http.Request
-	client *http.Client
+
 	scheme string
 	proxy  bool
+
+	clientOnce sync.Once
+	client     *http.Client // fullClient
 }
 
 type proxyKey struct{}
@@ -62,39 +65,49 @@ func newHTTP(b *base) (*httpChecker, error) {
 			h.reqURI, h.tmpl = u.RequestURI(), &http.Request{Method: b.spec.HTTPMethod}
 		}
 	}
-	// The transport may finish a dial in the background after the request
-	// is cancelled; these bounds make sure such a dial to a hung real ends.
-	dialer := &net.Dialer{Timeout: b.negotiatTO}
 	// The direct path needs no keepalive options on its one-shot sockets.
 	h.dialer = &net.Dialer{Timeout: b.negotiatTO, KeepAlive: -1}
-	tr := &http.Transport{
-		DialContext:         dialer.DialContext,
-		TLSHandshakeTimeout: b.negotiatTO,
-		// ldirectord does not verify certificates (ssl_opts verify_hostname=>0).
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // matches ldirectord
-		// Each check must open a new connection, as LWP does: a kept-alive
-		// connection would hide a listener that no longer accepts.
-		DisableKeepAlives: true,
-		// LWP does not ask for compression; receive is matched on raw content.
-		DisableCompression:     true,
-		MaxResponseHeaderBytes: 64 << 10,
-	}
-	if h.proxy {
-		tr.Proxy = func(r *http.Request) (*url.URL, error) {
-			u, _ := r.Context().Value(proxyKey{}).(*url.URL)
-			return u, nil
-		}
-	}
-	h.client = &http.Client{
-		Transport: tr,
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > 7 { // LWP's max_redirect
-				return http.ErrUseLastResponse
-			}
-			return nil
-		},
-	}
 	return h, nil
+}
+
+// fullClient is net/http's client for what the direct paths hand over
+// (redirects, host names), made on first use: most checkers never need
+// one, and with a checker per real, 10,000 idle transports cost memory.
+func (h *httpChecker) fullClient() *http.Client {
+	h.clientOnce.Do(func() {
+		b := h.b
+		// The transport may finish a dial in the background after the request
+		// is cancelled; these bounds make sure such a dial to a hung real ends.
+		dialer := &net.Dialer{Timeout: b.negotiatTO}
+		tr := &http.Transport{
+			DialContext:         dialer.DialContext,
+			TLSHandshakeTimeout: b.negotiatTO,
+			// ldirectord does not verify certificates (ssl_opts verify_hostname=>0).
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // matches ldirectord
+			// Each check must open a new connection, as LWP does: a kept-alive
+			// connection would hide a listener that no longer accepts.
+			DisableKeepAlives: true,
+			// LWP does not ask for compression; receive is matched on raw content.
+			DisableCompression:     true,
+			MaxResponseHeaderBytes: 64 << 10,
+		}
+		if h.proxy {
+			tr.Proxy = func(r *http.Request) (*url.URL, error) {
+				u, _ := r.Context().Value(proxyKey{}).(*url.URL)
+				return u, nil
+			}
+		}
+		h.client = &http.Client{
+			Transport: tr,
+			CheckRedirect: func(req *http.Request, via []*http.Request) error {
+				if len(via) > 7 { // LWP's max_redirect
+					return http.ErrUseLastResponse
+				}
+				return nil
+			},
+		}
+	})
+	return h.client
 }
 
 // URL returns the URL ldirectord would request for real.
@@ -297,7 +310,7 @@ func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr s
 // at most 7, as LWP does).
 func (h *httpChecker) viaClient(req *http.Request) (status string, code int, body []byte, err error) {
 	req.Close = false
-	resp, err := h.client.Do(req)
+	resp, err := h.fullClient().Do(req)
 	if err != nil {
 		return "", 0, nil, err
 	}
