@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -154,14 +155,17 @@ type Machine struct {
 	// peerStable is the isstable of the peer's last full resource
 	// message: a healed partition is only resolved against a settled peer.
 	peerStable bool
-	// announcing: the peer was seen holding a copy of our groups; we have
-	// re-announced them once and do it again when its copy is gone.
-	announcing bool
-	alive      map[string]bool // peers currently not dead
-	heard      map[string]bool // peers heard at least once
-	deadAtUp   []string        // peers declared dead before comm up
-	early      []string        // peers whose "starting" arrived before our comm up
-	startedAt  time.Time       // when we last sent "starting"
+	// announcing: the peer was seen holding a copy of our groups (or came
+	// back from a partition); we have re-announced them once and do it
+	// again when a report received since (reportSince) shows the copy gone.
+	announcing  bool
+	reportSince bool
+	lastReport  map[string]seqMark // the newest resource report applied, per node
+	alive       map[string]bool    // peers currently not dead
+	heard       map[string]bool    // peers heard at least once
+	deadAtUp    []string           // peers declared dead before comm up
+	early       []string           // peers whose "starting" arrived before our comm up
+	startedAt   time.Time          // when we last sent "starting"
 
 	rscrcvdAt time.Time // when the deadlock breaker fires
 
@@ -200,7 +204,30 @@ func New(cfg Config, log *slog.Logger) *Machine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Machine{cfg: cfg, log: log, alive: map[string]bool{}, heard: map[string]bool{}, jobs: map[int]continuation{}}
+	return &Machine{cfg: cfg, log: log, alive: map[string]bool{}, heard: map[string]bool{}, jobs: map[int]continuation{}, lastReport: map[string]seqMark{}}
+}
+
+// seqMark is a message's place in its sender's stream: generation, then
+// sequence number.
+type seqMark struct{ gen, seq uint64 }
+
+// staleReport tells a resource report older than one already applied from
+// the same node. Retransmissions arrive out of order (after a healed
+// partition the peer's reports from the split come in late) and an old
+// "I hold all" must not undo a newer "I hold local".
+func (m *Machine) staleReport(src string, msg *wire.Message) bool {
+	gen, err1 := strconv.ParseUint(msg.Get("hg"), 16, 64)
+	seq, err2 := strconv.ParseUint(msg.Get("seq"), 16, 64)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	last, ok := m.lastReport[src]
+	if ok && (gen < last.gen || (gen == last.gen && seq < last.seq)) {
+		m.log.Info("resource report older than one already applied: ignored", "node", src, "seq", seq, "newest", last.seq)
+		return true
+	}
+	m.lastReport[src] = seqMark{gen, seq}
+	return false
 }
 
 // Holding is what cl_status rscstatus prints: none, local, foreign, all, or
@@ -493,7 +520,9 @@ func (m *Machine) Message(now time.Time, msg *wire.Message) []Action {
 	case "starting":
 		m.peerStarting(src)
 	case "resource":
-		m.peerResource(now, msg)
+		if !m.staleReport(src, msg) {
+			m.peerResource(now, msg)
+		}
 	case "ask_resources":
 		m.peerAsk(now, msg)
 	case "hb_takeover":
@@ -548,6 +577,7 @@ func (m *Machine) peerResource(now time.Time, msg *wire.Message) {
 		m.log.Warn("resource message with an unknown rsc_hold ignored", "rsc_hold", msg.Get("rsc_hold"))
 		return
 	}
+	m.reportSince = true
 	if msg.Get("rtype") == "full" || hold == None {
 		m.other = hold
 	} else {
@@ -595,19 +625,23 @@ func (m *Machine) resolveDoubleHold() {
 	if !m.nice() || m.state != StateStable || m.standby != standbyNot || len(m.jobs) > 0 || !m.peerStable || !m.peerAlive() {
 		return
 	}
+	// A set bit only matters where there are groups behind it: a node
+	// without groups of its own still takes "all" in a partition.
+	ourKeys, foreignKeys := m.nodeKeys(m.cfg.Self), m.keys(Foreign, m.cfg.Self)
+	if len(foreignKeys) == 0 && m.iHold&Foreign != 0 && m.other&Local != 0 {
+		m.iHold &^= Foreign // nothing of the peer's to release
+	}
 	// Neighbours (the client's ARP cache) may point at the peer's copy of
 	// the groups we keep: announce ours before the peer drops its copy and
 	// once more after, so the address never goes unanswered.
-	ours := m.iHold&Local != 0 && m.other&Foreign != 0
-	if keys := m.nodeKeys(m.cfg.Self); len(keys) > 0 {
-		switch {
-		case ours && !m.announcing:
-			m.announcing = true
-			m.out = append(m.out, Announce{Keys: keys, Why: "healed partition: the peer holds a copy of our groups"})
-		case !ours && m.announcing:
-			m.announcing = false
-			m.out = append(m.out, Announce{Keys: keys, Why: "healed partition: the peer released its copy"})
-		}
+	ours := len(ourKeys) > 0 && m.iHold&Local != 0 && m.other&Foreign != 0
+	switch {
+	case ours && !m.announcing:
+		m.announcing = true
+		m.out = append(m.out, Announce{Keys: ourKeys, Why: "healed partition: the peer holds a copy of our groups"})
+	case !ours && m.announcing && m.reportSince:
+		m.announcing = false
+		m.out = append(m.out, Announce{Keys: ourKeys, Why: "healed partition: the peer released its copy"})
 	}
 	switch {
 	case m.iHold&Foreign != 0 && m.other&Local != 0:
@@ -617,7 +651,7 @@ func (m *Machine) resolveDoubleHold() {
 		m.iHold &^= Foreign
 		m.needsFailback = false
 		m.send(m.resourceMsg(false, "standby"))
-		m.job(false, m.keys(Foreign, m.cfg.Self), "healed partition", continuation{kind: "partition_release"})
+		m.job(false, foreignKeys, "healed partition", continuation{kind: "partition_release"})
 	case ours:
 		// The peer holds our groups while we do too: tell it what we
 		// hold, so it releases its copies by the rule above. It answers
@@ -643,6 +677,13 @@ func (m *Machine) PeerReturned(now time.Time, node string) []Action {
 	if m.nice() && m.state == StateStable {
 		m.log.Info("peer returned after a partition: announcing what we hold", "node", node, "holds", m.iHold)
 		m.send(m.resourceMsg(true, ""))
+		// The peer may have taken our groups, and may drop its copy
+		// before we ever see its report of it: re-announce ours now and
+		// again once it reports holding none of them.
+		if keys := m.nodeKeys(m.cfg.Self); len(keys) > 0 && m.iHold&Local != 0 {
+			m.announcing, m.reportSince = true, false
+			m.out = append(m.out, Announce{Keys: keys, Why: "healed partition: the peer may hold a copy of our groups"})
+		}
 	}
 	return m.take()
 }

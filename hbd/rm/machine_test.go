@@ -20,6 +20,7 @@ type sim struct {
 	oneway    string    // messages from this node are lost (asymmetric loss)
 	noGap     bool      // a release must leave the group running on the peer
 	announced []string  // "alpha:web": re-announcements of running groups
+	alone     []string  // the same, made while the peer did not run the group
 	sent      []string  // "alpha:resource rsc_hold=local isstable=1"
 	pending   []simItem // undelivered work
 }
@@ -80,6 +81,9 @@ func (s *sim) act(from string, acts []Action) {
 			for _, k := range a.Keys {
 				if n.running[k] {
 					s.announced = append(s.announced, from+":"+k)
+					if !s.nodes[s.peer(from)].running[k] {
+						s.alone = append(s.alone, from+":"+k)
+					}
 				}
 			}
 		case Acquire, Release:
@@ -414,20 +418,66 @@ func TestLegacyIPRequest(t *testing.T) {
 	}
 }
 
+// TestLateReportIgnored: a retransmitted resource report from the split
+// ("beta holds all") arriving after beta's newer "local" must not make
+// alpha believe beta holds a copy again.
+func TestLateReportIgnored(t *testing.T) {
+	s := newSim(t, AutoFailback, nil)
+	s.start("alpha")
+	s.start("beta")
+	m := s.nodes["alpha"].m
+	report := func(gen, seq, hold string) {
+		msg := wire.New("resource")
+		for k, v := range map[string]string{"src": "beta", "hg": gen, "seq": seq, "rsc_hold": hold, "rtype": "full", "isstable": "1"} {
+			msg.Set(k, v)
+		}
+		s.act("alpha", m.Message(s.now, msg))
+		s.settle()
+	}
+	report("10", "2a", "local")
+	report("10", "1f", "all") // the late copy
+	if m.other != Local {
+		t.Fatalf("after a late report alpha believes beta holds %v, want local", m.other)
+	}
+	if len(s.announced) > 0 {
+		t.Fatalf("a late report made alpha announce: %v", s.announced)
+	}
+	report("11", "1", "none") // beta restarted: a new generation counts
+	if m.other != None {
+		t.Fatalf("after beta's restart alpha believes beta holds %v, want none", m.other)
+	}
+}
+
 func TestHealedPartitionKeepsEachGroupOnce(t *testing.T) {
+	// alphaOnly: beta has no groups of its own (a hot standby), yet takes
+	// "all" in the partition like Heartbeat does.
+	alphaOnly := []Group{testGroups[0], testGroups[1]}
 	for _, mode := range []Mode{NiceFailback, AutoFailback} {
 		for _, tc := range []struct {
 			name   string
+			groups []Group
 			oneway string // "" cuts both directions
-		}{{"split", ""}, {"alpha_unheard", "alpha"}, {"beta_unheard", "beta"}} {
+			// betaFirst: beta hears alpha again and acts on it before
+			// alpha hears beta (alpha sees beta's copy only as gone).
+			betaFirst bool
+		}{
+			{"split", testGroups, "", false}, {"alpha_unheard", testGroups, "alpha", false}, {"beta_unheard", testGroups, "beta", false},
+			{"split_beta_first", testGroups, "", true},
+			{"standby_split", alphaOnly, "", false}, {"standby_alpha_unheard", alphaOnly, "alpha", false}, {"standby_beta_unheard", alphaOnly, "beta", false},
+			{"standby_split_beta_first", alphaOnly, "", true},
+		} {
 			t.Run(mode.String()+"/"+tc.name, func(t *testing.T) {
-				s := newSim(t, mode, nil)
+				s := newSim(t, mode, func(c *Config) { c.Groups = tc.groups })
+				betaOwn, every := betaGroups, allGroups
+				if len(tc.groups) == 2 {
+					betaOwn, every = "", alphaGroups
+				}
 				s.start("alpha")
 				s.start("beta")
-				if mode == NiceFailback {
+				if mode == NiceFailback && betaOwn != "" {
 					s.standby("alpha", Foreign) // beta's group to beta
 				}
-				s.expect(alphaGroups, betaGroups)
+				s.expect(alphaGroups, betaOwn)
 				// The partition: a node that hears nothing from its peer
 				// declares it dead and takes its groups.
 				if tc.oneway == "" {
@@ -435,13 +485,13 @@ func TestHealedPartitionKeepsEachGroupOnce(t *testing.T) {
 					s.act("alpha", s.nodes["alpha"].m.NodeDead(s.now, "beta"))
 					s.act("beta", s.nodes["beta"].m.NodeDead(s.now, "alpha"))
 					s.settle()
-					s.expect(allGroups, allGroups)
+					s.expect(every, every)
 				} else {
 					s.oneway = tc.oneway
 					other := s.peer(tc.oneway)
 					s.act(other, s.nodes[other].m.NodeDead(s.now, tc.oneway))
 					s.settle()
-					if got := s.running(other); got != allGroups {
+					if got := s.running(other); got != every {
 						t.Fatalf("%s runs %q after declaring %s dead", other, got, tc.oneway)
 					}
 				}
@@ -449,39 +499,68 @@ func TestHealedPartitionKeepsEachGroupOnce(t *testing.T) {
 				// The links return: whoever declared the peer dead hears it
 				// again (same generation). Nothing else prompts a message.
 				s.cut, s.oneway, s.noGap = false, "", true
-				for _, n := range []string{"alpha", "beta"} {
+				order := []string{"alpha", "beta"}
+				if tc.betaFirst {
+					order = []string{"beta", "alpha"}
+				}
+				for _, n := range order {
 					if tc.oneway == "" || n != tc.oneway {
 						s.act(n, s.nodes[n].m.PeerReturned(s.now, s.peer(n)))
 						s.act(n, s.nodes[n].m.PeerStatus(s.now, s.peer(n), "active"))
 					}
+					if tc.betaFirst {
+						s.settle()
+					}
 				}
 				s.settle()
 				// Each group stays, without a gap, on the node it belongs to.
-				s.expect(alphaGroups, betaGroups)
-				// The keeper told the neighbours again (before the peer's
-				// copy went and after) wherever the peer held a copy.
+				s.expect(alphaGroups, betaOwn)
+				// The keeper told the neighbours again wherever the peer
+				// held a copy: while the copy ran and once it had gone.
 				want := map[string][]string{
 					"":      {"alpha:10.0.0.100", "alpha:web", "beta:10.0.0.200"},
 					"alpha": {"alpha:10.0.0.100", "alpha:web"},
 					"beta":  {"beta:10.0.0.200"},
 				}[tc.oneway]
+				if betaOwn == "" {
+					want = slices.DeleteFunc(slices.Clone(want), func(w string) bool { return strings.HasPrefix(w, "beta:") })
+				}
 				for _, w := range want {
-					if c := slices.Index(s.announced, w); c < 0 || !slices.Contains(s.announced[c+1:], w) {
-						t.Errorf("%s announced %d times, want 2 (before and after the peer's release): %v", w, count(s.announced, w), s.announced)
+					if count(s.announced, w) < 2 || !slices.Contains(s.alone, w) {
+						t.Errorf("%s announced %d times, %d of them after the peer's release; want one before and one after: %v", w, count(s.announced, w), count(s.alone, w), s.announced)
+					}
+				}
+				if len(want) == 0 {
+					// Only the precaution on hearing the peer again.
+					for _, k := range s.announced {
+						if count(s.announced, k) > 1 {
+							t.Errorf("%s announced %d times with no copy on the peer: %v", k, count(s.announced, k), s.announced)
+							break
+						}
 					}
 				}
 				s.advance(3 * time.Second)
-				s.expect(alphaGroups, betaGroups)
+				s.expect(alphaGroups, betaOwn)
 				for _, n := range []string{"alpha", "beta"} {
-					if h := s.nodes[n].m.Holding(); h != "local" {
-						t.Errorf("%s rscstatus %s after the heal, want local", n, h)
+					// rscstatus names what runs (with no foreign groups
+					// "all" and "local" are the same, as are "local" and
+					// "none" with no own groups).
+					h := s.nodes[n].m.Holding()
+					set, err := ParseSet(h)
+					if err != nil {
+						t.Fatal(err)
+					}
+					keys := s.nodes[n].m.keys(set, n)
+					sort.Strings(keys)
+					if got := strings.Join(keys, " "); got != s.running(n) || (len(tc.groups) == 3 && h != "local") {
+						t.Errorf("%s rscstatus %s after the heal (groups %q) while it runs %q", n, h, got, s.running(n))
 					}
 				}
 				// And the cluster still works: a standby moves everything
 				// (stop, then start: a gap is the protocol's).
 				s.noGap = false
 				s.standby("alpha", All)
-				s.expect("", allGroups)
+				s.expect("", every)
 			})
 		}
 	}

@@ -257,24 +257,44 @@ func (mg *Manager) worker(ctx context.Context) {
 	}
 }
 
-// announcer re-announces groups (healed partitions), one burst at a time.
+// announcer re-announces groups (healed partitions). A newer announcement
+// cuts the running burst short: "the peer released its copy" must reach
+// the neighbours at once, not after the burst sent while the peer still
+// answered for the address.
 func (mg *Manager) announcer(ctx context.Context) {
+	stop := func() {}
+	defer func() { stop() }()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case a := <-mg.announce:
-			for _, k := range a.Keys {
-				if !mg.opt.Exec.Running(ctx, k) {
-					continue
-				}
-				mg.log.Info("re-announcing resource group", "group", k, "why", a.Why)
-				jctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
-				if err := mg.opt.Exec.Announce(jctx, k); err != nil {
-					mg.log.Warn("re-announcement failed", "group", k, "err", err)
-				}
-				cancel()
-			}
+			stop()
+			stop = mg.startBurst(ctx, a)
+		}
+	}
+}
+
+// startBurst runs one announcement in the background; the returned func
+// cancels it and waits for it to end.
+func (mg *Manager) startBurst(ctx context.Context, a Announce) func() {
+	bctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		mg.burst(bctx, a)
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (mg *Manager) burst(ctx context.Context, a Announce) {
+	for _, k := range a.Keys {
+		if !mg.opt.Exec.Running(ctx, k) {
+			continue
+		}
+		mg.log.Info("re-announcing resource group", "group", k, "why", a.Why)
+		if err := mg.opt.Exec.Announce(ctx, k); err != nil && ctx.Err() == nil {
+			mg.log.Warn("re-announcement failed", "group", k, "err", err)
 		}
 	}
 }
