@@ -403,8 +403,10 @@ func TestDelayLateHeartbeat(t *testing.T) {
 		dropped, by := drops(c)
 		t.Logf("%s: %d stalls of %v: delay line held %d heartbeats up to %v; accepted %d, duplicates %d, dropped %d %v; late-heartbeat warnings about %s: %v",
 			n.Name, stalls, hold, st.Released, st.MaxHeld.Round(time.Millisecond), c["rx_accepted"], c["rx_duplicates"], dropped, by, peer, late)
-		if st.MaxHeld < hold*9/10 {
-			t.Errorf("%s: the delay line held nothing for the stall (longest %v)", n.Name, st.MaxHeld)
+		// The first heartbeat of a stall arrives up to a keepalive (and
+		// some scheduling) after it began, so it is held that much less.
+		if st.MaxHeld < hold-2*keepalive {
+			t.Errorf("%s: the delay line held nothing for the stall (longest %v, want >= %v)", n.Name, st.MaxHeld, hold-2*keepalive)
 		}
 		if strings.Contains(log, "is dead") || strings.Contains(log, " dead.") {
 			t.Errorf("%s logged a death after a %v stall (deadtime %v):\n%s", n.Name, hold, deadtime, log)
@@ -451,10 +453,13 @@ func TestDelayHoldPastDeadtime(t *testing.T) {
 		return hasVIP(l.beta), fmt.Sprintf("beta has not taken the VIP %v into the stall (holders %v)", time.Since(stall).Round(time.Millisecond), l.holders())
 	})
 	during := l.holders()
+	// Each side's deadtime runs from the last heartbeat it heard, so alpha
+	// may declare beta dead up to a keepalive after beta took over.
 	for _, n := range l.dirs {
-		if !strings.Contains(logSince(n, marks), fmt.Sprintf("node %s: is dead", l.peer(n).Name)) {
-			t.Errorf("%s has not declared %s dead %v into a %v stall", n.Name, l.peer(n).Name, time.Since(stall).Round(time.Millisecond), hold)
-		}
+		netns.Eventually(t, time.Until(stall.Add(hold)), 20*time.Millisecond, func() (bool, string) {
+			return strings.Contains(logSince(n, marks), fmt.Sprintf("node %s: is dead", l.peer(n).Name)),
+				fmt.Sprintf("%s has not declared %s dead %v into a %v stall", n.Name, l.peer(n).Name, time.Since(stall).Round(time.Millisecond), hold)
+		})
 	}
 	t.Logf("stall of %v: beta holds the VIP %v into it; holders %v", hold, took.Round(time.Millisecond), during)
 	time.Sleep(time.Until(stall.Add(hold)))
