@@ -409,7 +409,12 @@ func (a *IPAgent) announce(ctx context.Context, nic string, count int, backgroun
 	bg, cancel := context.WithCancel(context.Background())
 	a.cancelBG = cancel
 	a.mu.Unlock()
-	if err := a.opts.announce(ctx, bg, nic, a.IP, count, a.ARPInterval, background); err != nil {
+	switch err := a.opts.announce(ctx, bg, nic, a.IP, count, a.ARPInterval, background); {
+	case err == nil:
+	case ctx.Err() != nil:
+		// The caller stopped it (a newer burst, shutdown): nothing failed.
+		a.opts.Logger.Info("address announcement stopped", "resource", a.Token, "why", context.Cause(ctx))
+	default:
 		// The address is up; a failed announcement only delays neighbours.
 		a.opts.Logger.Warn("address announcement failed", "resource", a.Token, "err", err)
 	}

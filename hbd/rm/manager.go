@@ -275,16 +275,20 @@ func (mg *Manager) announcer(ctx context.Context) {
 	}
 }
 
+// errSuperseded is why a running announcement burst was stopped (logs).
+var errSuperseded = errors.New("a newer announcement replaced it")
+
 // startBurst runs one announcement in the background; the returned func
 // cancels it and waits for it to end.
 func (mg *Manager) startBurst(ctx context.Context, a Announce) func() {
-	bctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
+	tctx, cancelT := context.WithTimeout(ctx, mg.opt.JobTimeout)
+	bctx, cancel := context.WithCancelCause(tctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		mg.burst(bctx, a)
 	}()
-	return func() { cancel(); <-done }
+	return func() { cancel(errSuperseded); cancelT(); <-done }
 }
 
 func (mg *Manager) burst(ctx context.Context, a Announce) {
