@@ -40,7 +40,7 @@ func ParseBytes(name string, data []byte, opts Options) (*Config, error) {
 	if err := p.r.err(); err != nil {
 		return nil, err
 	}
-	p.cfg.Warnings = p.r.warnings
+	p.cfg.Warnings = p.r.Warnings
 	return p.cfg, nil
 }
 
@@ -96,7 +96,7 @@ func newParser(name string, data []byte, opts Options) *parser {
 		lines[i] = strings.TrimSuffix(l, "\r") // CRLF files
 	}
 	p := &parser{
-		r:        &report{file: name},
+		r:        newReport(name),
 		opts:     opts,
 		lines:    lines,
 		maxReals: opts.MaxReals,
