@@ -20,7 +20,8 @@
 //   - A trailing carriage return (a file saved with CRLF line ends) is
 //     ignored; ldirectord would reject "autoreload = yes\r".
 //   - No side effects unless Options.FileChecks is set: ldirectord opens the
-//     logfile and every monitorfile for append while parsing.
+//     logfile and every monitorfile for append while parsing (with
+//     Options.NoCreate the same checks are made without opening them).
 //
 // Extensions (lines that ldirectord itself would reject with "Unknown
 // command"), both global only: "dataplane = ipvs|userspace" and
@@ -56,6 +57,11 @@ type Options struct {
 	// an absolute logfile and every monitorfile must open for append (they
 	// are created if missing), and a missing maintenancedir is a warning.
 	FileChecks bool
+	// NoCreate makes FileChecks look without touching anything (`ldird
+	// -t`): an existing file must be writable, a missing one's directory
+	// must exist and be writable, and the error is the one the open
+	// would give.
+	NoCreate bool
 	// MaxReals bounds the number of real servers in one file, so that a
 	// range such as 10.0.0.0->10.255.255.255 cannot exhaust memory. Zero
 	// means DefaultMaxReals.

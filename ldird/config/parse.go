@@ -4,11 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxFileSize bounds what Parse reads; real files are a few KiB.
@@ -641,14 +646,18 @@ func inheritFallback(v *Virtual, g *Global) *Real {
 
 func (p *parser) fileChecks() {
 	g := &p.cfg.Global
+	open := appendOpen
+	if p.opts.NoCreate {
+		open = appendProbe
+	}
 	if strings.HasPrefix(g.LogFile, "/") && !g.Supervised {
-		if err := appendOpen(g.LogFile); err != nil {
+		if err := open(g.LogFile); err != nil {
 			p.r.wrapf(p.logLine, err, "unable to open logfile: %v", err)
 		}
 	}
 	for _, vs := range p.vstates {
 		if vs.ok && vs.v.MonitorFile != "" {
-			if err := appendOpen(vs.v.MonitorFile); err != nil {
+			if err := open(vs.v.MonitorFile); err != nil {
 				p.r.wrapf(vs.monitorLine, err, "unable to open monitorfile %s: %v", vs.v.MonitorFile, err)
 			}
 		}
@@ -667,6 +676,34 @@ func appendOpen(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// appendProbe tells whether appendOpen would succeed, without creating or
+// opening anything, and fails with the error the open would give: an
+// existing file must be writable by us, a missing one's directory must
+// exist and be writable.
+func appendProbe(path string) error {
+	fail := func(err error) error { return &fs.PathError{Op: "open", Path: path, Err: err} }
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return fail(syscall.EISDIR)
+	case err == nil:
+		if err := unix.Faccessat(unix.AT_FDCWD, path, unix.W_OK, unix.AT_EACCESS); err != nil {
+			return fail(err)
+		}
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return fail(pe.Err)
+		}
+		return err
+	}
+	if err := unix.Faccessat(unix.AT_FDCWD, filepath.Dir(path), unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // ---- value helpers ----
