@@ -1,7 +1,10 @@
 // Package config reads ldirectord.cf into a typed, validated Config, the way
 // ldirectord 4.12 (Debian 1:4.12.0-2, "Linux Director v1.186-ha") reads it:
 // the same directives, defaults, indentation and quoting rules, so an
-// administrator's file runs unchanged under ldird.
+// administrator's file runs unchanged under ldird. Every problem is reported
+// at once with its file and line; the directives are one table
+// (directives.go) saying how each is read at global level and inside a
+// virtual section.
 //
 // Differences from ldirectord are deliberate and few:
 //
