@@ -1,6 +1,9 @@
 // Command ldird is an ldirectord replacement: it reads ldirectord.cf,
 // health-checks the real servers and keeps the IPVS table (or ldird's
-// userspace proxy) in line with their health.
+// userspace proxy) in line with their health. This package is the command
+// line and the daemon's life (detaching and the pid file, reload, the
+// metrics listener); config, check, director, dataplane, metrics and
+// control do the work.
 //
 // Usage, as ldirectord 4.12:
 //
@@ -29,15 +32,18 @@
 //
 // Differences from ldirectord, on purpose:
 //
-//   - -t/--test checks the configuration (including what the checks refuse,
-//     such as a receive pattern that does not compile), prints every error
-//     and exits 1 if there is any, 0 otherwise. The command is optional.
+//   - -t/--test checks the configuration as start does (including what the
+//     checks refuse, such as a receive pattern that does not compile, and
+//     that the logfile and every monitorfile could be opened for append,
+//     without creating them), prints every error and exits 1 if there is
+//     any, 0 otherwise. The command is optional. ldirectord's -t only
+//     reads the file.
 //   - -h prints the usage and exits 0 (ldirectord runs perldoc).
 //   - stop waits until the daemon has gone (cleanstop done), up to 60 s.
 //   - status also prints the table in the layout of `ipvsadm -L -n`, and
 //     then, per configured real, its health, weight in the table and last
 //     check result and latency (asked of the daemon over its control
-//     socket /var/run/ldird.<name>.sock).
+//     socket /var/run/ldird.<name>.sock, mode 0600).
 //   - stop and status work with a broken configuration file (they do not
 //     need it; ldirectord refuses with exit 2 and cannot be stopped).
 //   - -d and supervised=yes stay in the foreground and also write the pid
