@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,16 +15,18 @@ import (
 // connected to the journal gets priority-prefixed lines, any other
 // stream plain slog text.
 func TestForegroundJournal(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), "stream")
+	journal := filepath.Join(t.TempDir(), "journal")
+	f, err := os.Create(journal)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+	fi, err := os.Stat(journal)
+	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino))
+	st := fi.Sys().(*syscall.Stat_t)
+	t.Setenv("JOURNAL_STREAM", fmt.Sprintf("%d:%d", st.Dev, st.Ino)) // as systemd sets it
 	h, _, err := newLogHandler(false, true, false, "", f)
 	if err != nil {
 		t.Fatal(err)

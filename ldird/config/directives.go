@@ -1,6 +1,9 @@
 package config
 
-import "strings"
+import (
+	"strings"
+	"time"
+)
 
 // directive is how one ldirectord.cf directive is read where it may
 // appear: global at column 0, virtual inside a virtual section. A nil
@@ -57,14 +60,10 @@ var directives = map[string]directive{
 	"autoreload":     {global: globalYesNo(func(g *Global) *bool { return &g.AutoReload })},
 	"fork":           {global: globalYesNo(func(g *Global) *bool { return &g.Fork })},
 	"readdquiescent": {global: globalYesNo(func(g *Global) *bool { return &g.ReaddQuiescent })},
-	"quiescent": {
-		global:  globalYesNo(func(g *Global) *bool { return &g.Quiescent }),
-		virtual: virtualYesNo(func(vs *vstate) **bool { return &vs.quiescent }),
-	},
-	"cleanstop": {
-		global:  globalYesNo(func(g *Global) *bool { return &g.CleanStop }),
-		virtual: virtualYesNo(func(vs *vstate) **bool { return &vs.cleanStop }),
-	},
+	"quiescent": overridable(readYesNo,
+		func(g *Global) *bool { return &g.Quiescent }, func(vs *vstate) **bool { return &vs.quiescent }),
+	"cleanstop": overridable(readYesNo,
+		func(g *Global) *bool { return &g.CleanStop }, func(vs *vstate) **bool { return &vs.cleanStop }),
 	"ops": {virtual: func(p *parser, vs *vstate, ln int, name, val string) { p.yesNo(ln, name, val, &vs.v.OPS) }},
 
 	// Fallback server and command.
@@ -89,42 +88,12 @@ var directives = map[string]directive{
 	},
 
 	// Alerts.
-	"emailalert": {
-		global: func(p *parser, g *Global, ln int, _, val string) {
-			if a, ok := p.emailAlert(ln, val); ok {
-				g.EmailAlert = a
-			}
-		},
-		virtual: func(p *parser, vs *vstate, ln int, _, val string) {
-			if a, ok := p.emailAlert(ln, val); ok {
-				vs.emailAlert = &a
-			}
-		},
-	},
-	"emailalertfreq": {
-		global: func(p *parser, g *Global, ln int, _, val string) {
-			if d, ok := p.emailAlertFreq(ln, val); ok {
-				g.EmailAlertFreq = d
-			}
-		},
-		virtual: func(p *parser, vs *vstate, ln int, _, val string) {
-			if d, ok := p.emailAlertFreq(ln, val); ok {
-				vs.emailAlertFreq = &d
-			}
-		},
-	},
-	"emailalertstatus": {
-		global: func(p *parser, g *Global, ln int, _, val string) {
-			if st, ok := p.alertStatus(ln, val); ok {
-				g.EmailAlertStatus = st
-			}
-		},
-		virtual: func(p *parser, vs *vstate, ln int, _, val string) {
-			if st, ok := p.alertStatus(ln, val); ok {
-				vs.emailAlertStatus = &st
-			}
-		},
-	},
+	"emailalert": overridable(anyName((*parser).emailAlert),
+		func(g *Global) *string { return &g.EmailAlert }, func(vs *vstate) **string { return &vs.emailAlert }),
+	"emailalertfreq": overridable(anyName((*parser).emailAlertFreq),
+		func(g *Global) *time.Duration { return &g.EmailAlertFreq }, func(vs *vstate) **time.Duration { return &vs.emailAlertFreq }),
+	"emailalertstatus": overridable(anyName((*parser).alertStatus),
+		func(g *Global) *AlertStatus { return &g.EmailAlertStatus }, func(vs *vstate) **AlertStatus { return &vs.emailAlertStatus }),
 	"emailalertfrom": {global: func(p *parser, g *Global, ln int, _, val string) {
 		if a := trimRightSpace(val); a != "" {
 			g.EmailAlertFrom = a
@@ -132,18 +101,8 @@ var directives = map[string]directive{
 			p.r.errorf(ln, "no email from address specified")
 		}
 	}},
-	"smtp": {
-		global: func(p *parser, g *Global, ln int, _, val string) {
-			if h, ok := p.smtpHost(ln, val); ok {
-				g.SMTP = h
-			}
-		},
-		virtual: func(p *parser, vs *vstate, ln int, _, val string) {
-			if h, ok := p.smtpHost(ln, val); ok {
-				vs.smt = &h
-			}
-		},
-	},
+	"smtp": overridable(anyName((*parser).smtpHost),
+		func(g *Global) *string { return &g.SMTP }, func(vs *vstate) **string { return &vs.smt }),
 
 	// Global only: files, commands, extensions.
 	"callback": {global: func(p *parser, g *Global, ln int, name, val string) {
@@ -350,14 +309,32 @@ func globalYesNo(field func(g *Global) *bool) func(*parser, *Global, int, string
 	return func(p *parser, g *Global, ln int, name, val string) { p.yesNo(ln, name, val, field(g)) }
 }
 
-// virtualYesNo sets a virtual's own value, which overrides the global one.
-func virtualYesNo(field func(vs *vstate) **bool) func(*parser, *vstate, int, string, string) {
-	return func(p *parser, vs *vstate, ln int, name, val string) {
-		var b bool
-		if p.yesNo(ln, name, val, &b) {
-			*field(vs) = &b
-		}
+// overridable is a directive read the same way at both levels: the global
+// value, and a virtual's own one, which overrides it (finish).
+func overridable[T any](read func(p *parser, ln int, name, val string) (T, bool), global func(*Global) *T, own func(*vstate) **T) directive {
+	return directive{
+		global: func(p *parser, g *Global, ln int, name, val string) {
+			if x, ok := read(p, ln, name, val); ok {
+				*global(g) = x
+			}
+		},
+		virtual: func(p *parser, vs *vstate, ln int, name, val string) {
+			if x, ok := read(p, ln, name, val); ok {
+				*own(vs) = &x
+			}
+		},
 	}
+}
+
+// anyName adapts a value reader whose messages do not name the directive.
+func anyName[T any](read func(p *parser, ln int, val string) (T, bool)) func(*parser, int, string, string) (T, bool) {
+	return func(p *parser, ln int, _, val string) (T, bool) { return read(p, ln, val) }
+}
+
+func readYesNo(p *parser, ln int, name, val string) (bool, bool) {
+	var b bool
+	ok := p.yesNo(ln, name, val, &b)
+	return b, ok
 }
 
 // checkString reads a double-quoted, non-empty string of the check.
