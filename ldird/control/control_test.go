@@ -100,9 +100,11 @@ func TestStatusAndReload(t *testing.T) {
 			t.Errorf("%s: problems %q, want %q", c.name, refused.Problems, c.problems)
 		}
 	}
+	b.mu.Lock()
 	if b.reloads != 5 {
 		t.Errorf("backend reloaded %d times, want 5", b.reloads)
 	}
+	b.mu.Unlock()
 	// An unknown request is answered as such.
 	c, err := net.Dial("unix", path)
 	if err != nil {
