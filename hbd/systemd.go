@@ -5,23 +5,26 @@ import (
 	"log/slog"
 	"time"
 
-	sd "github.com/coreos/go-systemd/v22/daemon"
-
-	"lvsha/hbd/daemon"
+	"lvsha/internal/sdnotify"
 )
+
+// loopClock is what the watchdog feed looks at (*daemon.Daemon).
+type loopClock interface {
+	// LoopAge is how long ago the daemon loop last ran.
+	LoopAge() time.Duration
+}
 
 // notifySystemd tells systemd (Type=notify) that hbd is ready once its
 // sockets are open and the loop runs, and feeds the watchdog while the
 // daemon loop keeps running: a wedged loop stops the pings and systemd
-// restarts hbd. Outside systemd both are no-ops.
-func notifySystemd(ctx context.Context, d *daemon.Daemon, log *slog.Logger) {
-	if ok, err := sd.SdNotify(false, sd.SdNotifyReady); err != nil {
-		log.Warn("sd_notify READY failed", "err", err)
-	} else if ok {
-		log.Info("told systemd we are ready")
-	}
-	interval, err := sd.SdWatchdogEnabled(false)
-	if err != nil || interval == 0 {
+// restarts hbd. Outside systemd both are no-ops. The environment keeps
+// NOTIFY_SOCKET, because hbd re-executes itself on a changed ha.cf; agents
+// and respawned programs get it removed (resources.ChildEnv).
+func notifySystemd(ctx context.Context, d loopClock, log *slog.Logger) {
+	n := sdnotify.New(log, sdnotify.Options{KeepEnv: true})
+	n.Ready("")
+	interval := n.Watchdog()
+	if interval == 0 {
 		return
 	}
 	go func() {
@@ -30,14 +33,10 @@ func notifySystemd(ctx context.Context, d *daemon.Daemon, log *slog.Logger) {
 		for {
 			select {
 			case <-ctx.Done():
-				sd.SdNotify(false, sd.SdNotifyStopping)
+				n.Stopping()
 				return
 			case <-t.C:
-				if age := d.LoopAge(); age < interval/2 {
-					sd.SdNotify(false, sd.SdNotifyWatchdog)
-				} else {
-					log.Error("daemon loop stalled: not feeding the systemd watchdog", "stalled", age)
-				}
+				n.WatchdogTick(d.LoopAge())
 			}
 		}
 	}()

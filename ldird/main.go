@@ -1,6 +1,9 @@
 // Command ldird is an ldirectord replacement: it reads ldirectord.cf,
 // health-checks the real servers and keeps the IPVS table (or ldird's
-// userspace proxy) in line with their health.
+// userspace proxy) in line with their health. This package is the command
+// line and the daemon's life (detaching and the pid file, reload, the
+// metrics listener); config, check, director, dataplane, metrics and
+// control do the work.
 //
 // Usage, as ldirectord 4.12:
 //
@@ -29,15 +32,18 @@
 //
 // Differences from ldirectord, on purpose:
 //
-//   - -t/--test checks the configuration (including what the checks refuse,
-//     such as a receive pattern that does not compile), prints every error
-//     and exits 1 if there is any, 0 otherwise. The command is optional.
+//   - -t/--test checks the configuration as start does (including what the
+//     checks refuse, such as a receive pattern that does not compile, and
+//     that the logfile and every monitorfile could be opened for append,
+//     without creating them), prints every error and exits 1 if there is
+//     any, 0 otherwise. The command is optional. ldirectord's -t only
+//     reads the file.
 //   - -h prints the usage and exits 0 (ldirectord runs perldoc).
 //   - stop waits until the daemon has gone (cleanstop done), up to 60 s.
 //   - status also prints the table in the layout of `ipvsadm -L -n`, and
 //     then, per configured real, its health, weight in the table and last
 //     check result and latency (asked of the daemon over its control
-//     socket /var/run/ldird.<name>.sock).
+//     socket /var/run/ldird.<name>.sock, mode 0600).
 //   - stop and status work with a broken configuration file (they do not
 //     need it; ldirectord refuses with exit 2 and cannot be stopped).
 //   - -d and supervised=yes stay in the foreground and also write the pid
@@ -77,12 +83,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"lvsha/ldird/config"
+	"lvsha/ldird/control"
 	"lvsha/ldird/director"
 )
 
@@ -241,43 +247,45 @@ func parseArgs(args []string, stdout, stderr io.Writer) (inv invocation, code in
 	return inv, 0, false
 }
 
-func runDir() string {
-	if d := os.Getenv("LDIRD_RUNDIR"); d != "" {
-		return d
-	}
-	return "/var/run"
+// loaded is a configuration file as read and parsed.
+type loaded struct {
+	path string // where it was found
+	cfg  *config.Config
+	data []byte // its content, for the watcher
 }
 
-func pidPath(cfgName string) string {
-	return filepath.Join(runDir(), "ldirectord."+cfgName+".pid")
-}
+// fileChecks is how much loadConfig checks the files the configuration
+// names (logfile, monitorfile, maintenancedir).
+type fileChecks int
 
-func sockPath(cfgName string) string {
-	return filepath.Join(runDir(), "ldird."+cfgName+".sock")
-}
+const (
+	filesNone  fileChecks = iota // syntax and meaning only
+	filesProbe                   // also what start opens, touching nothing (-t)
+	filesOpen                    // open them as ldirectord does, creating missing ones (start)
+)
 
 // loadConfig locates and parses the configuration; it prints what is
 // wrong and returns the exit code when it fails.
-func loadConfig(inv invocation, stderr io.Writer, fileChecks bool) (path string, cfg *config.Config, data []byte, code int) {
+func loadConfig(inv invocation, stderr io.Writer, files fileChecks) (loaded, int) {
 	path, err := config.Locate(inv.config)
 	if err != nil {
 		fmt.Fprintf(stderr, "Config file %s not found\n", inv.config)
-		return "", nil, nil, exitFail
+		return loaded{}, exitFail
 	}
-	data, err = os.ReadFile(path)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "Config file %s: %v\n", path, err)
-		return "", nil, nil, exitFail
+		return loaded{}, exitFail
 	}
-	cfg, err = config.ParseBytes(path, data, config.Options{FileChecks: fileChecks})
+	cfg, err := config.ParseBytes(path, data, config.Options{FileChecks: files != filesNone, NoCreate: files == filesProbe})
 	if err == nil {
 		err = director.Validate(cfg)
 	}
 	if err != nil {
 		printErrors(stderr, err)
-		return path, nil, data, exitConfig
+		return loaded{path: path, data: data}, exitConfig
 	}
-	return path, cfg, data, exitOK
+	return loaded{path: path, cfg: cfg, data: data}, exitOK
 }
 
 func printErrors(w io.Writer, err error) {
@@ -291,56 +299,9 @@ func printErrors(w io.Writer, err error) {
 	fmt.Fprintf(w, "Error: %v\n", err)
 }
 
-// runningPid returns the pid of the running daemon for cfgName, or 0; stale
-// reports a pid file whose process is gone or is not ldird/ldirectord.
-func runningPid(cfgName string) (pid int, stale bool) {
-	b, err := os.ReadFile(pidPath(cfgName))
-	if err != nil {
-		return 0, false
-	}
-	pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil || pid <= 0 {
-		return 0, true
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return 0, true
-	}
-	s := string(cmdline)
-	if !strings.Contains(s, "ldird") && !strings.Contains(s, "ldirectord") {
-		return 0, true
-	}
-	if !alive(pid) {
-		return 0, true
-	}
-	return pid, false
-}
-
-// alive reports whether pid exists and is not a zombie (an orphaned daemon
-// may stay a zombie where PID 1 does not reap, e.g. in containers).
-func alive(pid int) bool {
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	i := strings.LastIndexByte(string(st), ')')
-	return !(i > 0 && i+2 < len(st) && (st[i+2] == 'Z' || st[i+2] == 'X'))
-}
-
 func dispatch(inv invocation, stdout, stderr io.Writer) int {
 	if inv.test {
-		path, cfg, _, code := loadConfig(inv, stderr, false)
-		if code != exitOK {
-			if code == exitConfig {
-				return exitFail
-			}
-			return code
-		}
-		for _, w := range cfg.Warnings {
-			fmt.Fprintf(stderr, "Warning: %s\n", w)
-		}
-		fmt.Fprintf(stdout, "%s: configuration OK (%d virtual services)\n", path, len(cfg.Virtuals))
-		return exitOK
+		return testConfig(inv, stdout, stderr)
 	}
 	cfgShown := inv.config
 	if p, err := config.Locate(inv.config); err == nil {
@@ -358,7 +319,7 @@ func dispatch(inv invocation, stdout, stderr io.Writer) int {
 			return exitStopped
 		}
 		fmt.Fprintf(stderr, "ldirectord for %s is running with pid: %d\n", cfgShown, pid)
-		if err := queryStatus(sockPath(inv.cfgName), stdout); err != nil {
+		if err := control.Status(sockPath(inv.cfgName), stdout); err != nil {
 			fmt.Fprintf(stderr, "ldird: table unavailable: %v\n", err)
 		}
 		return exitOK
@@ -368,7 +329,7 @@ func dispatch(inv invocation, stdout, stderr io.Writer) int {
 		}
 		return stopAndWait(pid, inv.cfgName, stderr)
 	case "reload", "force-reload":
-		if _, _, _, code := loadConfig(inv, stderr, false); code != exitOK {
+		if _, code := loadConfig(inv, stderr, filesNone); code != exitOK {
 			return code
 		}
 		if pid == 0 {
@@ -389,7 +350,7 @@ func dispatch(inv invocation, stdout, stderr io.Writer) int {
 		if pid == 0 && inv.cmd == "try-restart" {
 			return exitOK
 		}
-		path, cfg, data, code := loadConfig(inv, stderr, true)
+		l, code := loadConfig(inv, stderr, filesOpen)
 		if code != exitOK {
 			return code
 		}
@@ -398,16 +359,16 @@ func dispatch(inv invocation, stdout, stderr io.Writer) int {
 				return code
 			}
 		}
-		return start(inv, path, cfg, data, stderr)
+		return start(inv, l, stderr)
 	case "start":
-		path, cfg, data, code := loadConfig(inv, stderr, true)
+		l, code := loadConfig(inv, stderr, filesOpen)
 		if code != exitOK {
 			return code
 		}
 		if pid != 0 {
 			return exitOK
 		}
-		return start(inv, path, cfg, data, stderr)
+		return start(inv, l, stderr)
 	}
 	return exitUsage
 }
@@ -430,4 +391,28 @@ func stopAndWait(pid int, cfgName string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "ldird: pid %d still running %v after SIGTERM\n", pid, stopWaitLimit)
 	return exitFail
+}
+
+// requestReload asks the daemon over its control socket to reload and
+// reports its answer: exit 0 when the file was applied, 2 with every error
+// printed when the daemon kept its configuration, 1 when it did not
+// answer. answered is false when no daemon that knows "reload" listens
+// (the caller then sends SIGHUP).
+func requestReload(path string, stderr io.Writer) (code int, answered bool) {
+	err := control.Reload(path)
+	var refused *control.RefusedError
+	switch {
+	case err == nil:
+		return exitOK, true
+	case errors.Is(err, control.ErrNotServed):
+		return 0, false
+	case errors.As(err, &refused):
+		for _, p := range refused.Problems {
+			fmt.Fprintf(stderr, "Error: %s\n", p)
+		}
+		fmt.Fprintln(stderr, "ldird: the daemon kept its running configuration")
+		return exitConfig, true
+	}
+	fmt.Fprintf(stderr, "ldird: reload: %v\n", err)
+	return exitFail, true
 }

@@ -23,7 +23,7 @@ func ParseAuthkeys(path string) (*wire.Keyring, error) {
 }
 
 func readAuthkeys(path string) (*wire.Keyring, *report) {
-	r := &report{file: path}
+	r := newReport(path)
 	f, err := os.Open(path)
 	if err != nil {
 		r.wrapf(0, err, "cannot open keyfile: %v", err)
@@ -50,7 +50,7 @@ func readAuthkeys(path string) (*wire.Keyring, *report) {
 // ParseAuthkeysBytes parses authkeys content; name is used in messages. The
 // file mode is not checked. Messages never contain a secret.
 func ParseAuthkeysBytes(name string, data []byte) (*wire.Keyring, error) {
-	r := &report{file: name}
+	r := newReport(name)
 	kr := parseAuthkeys(r, data)
 	if err := r.err(); err != nil {
 		return nil, err

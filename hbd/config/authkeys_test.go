@@ -40,7 +40,7 @@ func TestAuthkeysValid(t *testing.T) {
 		{"duplicate index", "auth 1\n1 md5 a\n1 sha1 b\n", 1, map[int]wire.Key{
 			1: {Index: 1, Method: "sha1", Secret: "b"}}, "authkeys:3: key index 1 defined again"},
 	} {
-		r := &report{file: "authkeys"}
+		r := newReport("authkeys")
 		kr := parseAuthkeys(r, []byte(c.text))
 		if err := r.err(); err != nil {
 			t.Errorf("%s: %v", c.name, err)
@@ -54,13 +54,13 @@ func TestAuthkeysValid(t *testing.T) {
 				t.Errorf("%s: key %d = %+v, want %+v", c.name, i, kr.Keys[i], k)
 			}
 		}
-		if c.warn != "" && !hasWarning(r.warnings, c.warn) {
-			t.Errorf("%s: no warning %q in %v", c.name, c.warn, r.warnings)
+		if c.warn != "" && !hasWarning(r.Warnings, c.warn) {
+			t.Errorf("%s: no warning %q in %v", c.name, c.warn, r.Warnings)
 		}
-		if c.warn == "" && len(r.warnings) > 0 {
-			t.Errorf("%s: unexpected warnings %v", c.name, r.warnings)
+		if c.warn == "" && len(r.Warnings) > 0 {
+			t.Errorf("%s: unexpected warnings %v", c.name, r.Warnings)
 		}
-		for _, w := range r.warnings {
+		for _, w := range r.Warnings {
 			if strings.Contains(w.Error(), secret) {
 				t.Errorf("%s: warning leaks the secret: %v", c.name, w)
 			}

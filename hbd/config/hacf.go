@@ -336,7 +336,7 @@ func ParseHACFBytes(name string, data []byte, opt Options) (*HACF, error) {
 
 func parseHACF(name string, data []byte, opt Options) *hacfParser {
 	p := &hacfParser{
-		r:   report{file: name},
+		r:   *newReport(name),
 		opt: opt,
 		h: &HACF{Path: name, Env: map[string]string{}, APIAuth: map[string]APIAuth{},
 			Params: map[string]string{}},
@@ -351,7 +351,7 @@ func parseHACF(name string, data []byte, opt Options) *hacfParser {
 		p.line(i+1, raw)
 	}
 	p.finish()
-	p.h.Warnings = p.r.warnings
+	p.h.Warnings = p.r.Warnings
 	return p
 }
 

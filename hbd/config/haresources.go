@@ -32,7 +32,7 @@ func ParseHaresources(path string) ([]Group, error) {
 
 // ParseHaresourcesBytes parses haresources content; name is used in messages.
 func ParseHaresourcesBytes(name string, data []byte) ([]Group, error) {
-	r := &report{file: name}
+	r := newReport(name)
 	g := parseHaresources(r, data)
 	if err := r.err(); err != nil {
 		return nil, err

@@ -80,18 +80,18 @@ func TestHaresourcesErrors(t *testing.T) {
 }
 
 func TestHaresourcesWarnings(t *testing.T) {
-	r := &report{file: "haresources"}
+	r := newReport("haresources")
 	gs := parseHaresources(r, []byte("n1 10.0.0.1/255.255.255.0/eth0 httpd\nn2 mysql httpd\n"))
 	if len(gs) != 2 || r.err() != nil {
 		t.Fatalf("%v %v", gs, r.err())
 	}
-	if !hasWarning(r.warnings, "haresources:1: resource \"10.0.0.1/255.255.255.0/eth0\": please convert dotted quad netmask 255.255.255.0 to CIDR notation /24") {
-		t.Errorf("warnings %v", r.warnings)
+	if !hasWarning(r.Warnings, "haresources:1: resource \"10.0.0.1/255.255.255.0/eth0\": please convert dotted quad netmask 255.255.255.0 to CIDR notation /24") {
+		t.Errorf("warnings %v", r.Warnings)
 	}
-	r = &report{file: "haresources"}
+	r = newReport("haresources")
 	parseHaresources(r, []byte("n1 httpd\nn2 mysql httpd\n"))
-	if !hasWarning(r.warnings, `haresources:2: resource "httpd" is also the key of the group on line 1`) {
-		t.Errorf("warnings %v", r.warnings)
+	if !hasWarning(r.Warnings, `haresources:2: resource "httpd" is also the key of the group on line 1`) {
+		t.Errorf("warnings %v", r.Warnings)
 	}
 }
 

@@ -31,12 +31,12 @@ func Load(dir string, opt Options) (*Config, error) {
 	} else {
 		p := parseHACF(haPath, data, opt)
 		cfg.HA = p.h
-		errs = append(errs, p.r.errs...)
+		errs = append(errs, p.r.Errs...)
 	}
 
 	keys, r := readAuthkeys(filepath.Join(dir, "authkeys"))
 	cfg.Keys = keys
-	errs = append(errs, r.errs...)
+	errs = append(errs, r.Errs...)
 
 	resPath := filepath.Join(dir, "haresources")
 	data, err := os.ReadFile(resPath)
@@ -46,9 +46,9 @@ func Load(dir string, opt Options) (*Config, error) {
 	case err != nil:
 		errs = append(errs, &Error{File: resPath, Msg: "cannot read resources file: " + err.Error(), Err: err})
 	default:
-		rr = &report{file: resPath}
+		rr = newReport(resPath)
 		cfg.Groups = parseHaresources(rr, data)
-		errs = append(errs, rr.errs...)
+		errs = append(errs, rr.Errs...)
 		if cfg.HA != nil {
 			known := map[string]bool{}
 			for _, n := range cfg.HA.Nodes {
@@ -66,9 +66,9 @@ func Load(dir string, opt Options) (*Config, error) {
 	if cfg.HA != nil {
 		cfg.Warnings = append(cfg.Warnings, cfg.HA.Warnings...)
 	}
-	cfg.Warnings = append(cfg.Warnings, r.warnings...)
+	cfg.Warnings = append(cfg.Warnings, r.Warnings...)
 	if rr != nil {
-		cfg.Warnings = append(cfg.Warnings, rr.warnings...)
+		cfg.Warnings = append(cfg.Warnings, rr.Warnings...)
 	}
 	if len(errs) > 0 {
 		return nil, errs

@@ -1,7 +1,10 @@
 // Package config reads ldirectord.cf into a typed, validated Config, the way
 // ldirectord 4.12 (Debian 1:4.12.0-2, "Linux Director v1.186-ha") reads it:
 // the same directives, defaults, indentation and quoting rules, so an
-// administrator's file runs unchanged under ldird.
+// administrator's file runs unchanged under ldird. Every problem is reported
+// at once with its file and line; the directives are one table
+// (directives.go) saying how each is read at global level and inside a
+// virtual section.
 //
 // Differences from ldirectord are deliberate and few:
 //
@@ -20,7 +23,8 @@
 //   - A trailing carriage return (a file saved with CRLF line ends) is
 //     ignored; ldirectord would reject "autoreload = yes\r".
 //   - No side effects unless Options.FileChecks is set: ldirectord opens the
-//     logfile and every monitorfile for append while parsing.
+//     logfile and every monitorfile for append while parsing (with
+//     Options.NoCreate the same checks are made without opening them).
 //
 // Extensions (lines that ldirectord itself would reject with "Unknown
 // command"), both global only: "dataplane = ipvs|userspace" and
@@ -56,6 +60,11 @@ type Options struct {
 	// an absolute logfile and every monitorfile must open for append (they
 	// are created if missing), and a missing maintenancedir is a warning.
 	FileChecks bool
+	// NoCreate makes FileChecks look without touching anything (`ldird
+	// -t`): an existing file must be writable, a missing one's directory
+	// must exist and be writable, and the error is the one the open
+	// would give.
+	NoCreate bool
 	// MaxReals bounds the number of real servers in one file, so that a
 	// range such as 10.0.0.0->10.255.255.255 cannot exhaust memory. Zero
 	// means DefaultMaxReals.

@@ -4,11 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxFileSize bounds what Parse reads; real files are a few KiB.
@@ -40,7 +45,7 @@ func ParseBytes(name string, data []byte, opts Options) (*Config, error) {
 	if err := p.r.err(); err != nil {
 		return nil, err
 	}
-	p.cfg.Warnings = p.r.warnings
+	p.cfg.Warnings = p.r.Warnings
 	return p.cfg, nil
 }
 
@@ -96,7 +101,7 @@ func newParser(name string, data []byte, opts Options) *parser {
 		lines[i] = strings.TrimSuffix(l, "\r") // CRLF files
 	}
 	p := &parser{
-		r:        &report{file: name},
+		r:        newReport(name),
 		opts:     opts,
 		lines:    lines,
 		maxReals: opts.MaxReals,
@@ -198,125 +203,12 @@ func (p *parser) global(ln int, s string) {
 		}
 		return
 	}
-	if !eq {
+	d, ok := directives[name]
+	if !eq || !ok || d.global == nil {
 		p.unknown(ln, s, name, false)
 		return
 	}
-	switch name {
-	case "checktimeout":
-		if n, ok := p.count(ln, name, val); ok {
-			g.CheckTimeout = seconds(n)
-		}
-	case "negotiatetimeout":
-		if n, ok := p.count(ln, name, val); ok {
-			g.NegotiateTimeout = seconds(n)
-		}
-	case "checkinterval":
-		if n, ok := p.count(ln, name, val); ok {
-			g.CheckInterval = seconds(n)
-		}
-	case "checkcount":
-		if n, ok := p.count(ln, name, val); ok {
-			g.CheckCount = int(n)
-			p.r.warnf(ln, "checkcount option is deprecated and slated for removal.  please see 'failurecount'")
-		}
-	case "failurecount":
-		if n, ok := p.count(ln, name, val); ok {
-			g.FailureCount = int(n)
-		}
-	case "connecttimeout":
-		p.r.errorf(ln, "connecttimeout directive deprecated in favour of negotiatetimeout")
-	case "timeout":
-		p.r.errorf(ln, "timeout directive deprecated in favour of checktimeout and negotiatetimeout")
-	case "fallback", "fallback6":
-		p.globalFallback(ln, name == "fallback6", val)
-	case "fallbackcommand":
-		// Global level keeps quotes as written (ldirectord does not strip them here).
-		if c := trimRightSpace(val); c != "" {
-			g.FallbackCommand = c
-		} else {
-			p.r.errorf(ln, "invalid fallback command: empty")
-		}
-	case "autoreload":
-		p.yesNo(ln, name, val, &g.AutoReload)
-	case "callback":
-		if in, after, ok := quoted(val); ok {
-			g.Callback = in
-			p.trailing(ln, name, after)
-		} else {
-			p.r.errorf(ln, "callback needs a double-quoted path: callback = \"/path/to/script\"")
-		}
-	case "logfile":
-		if in, after, ok := quoted(val); ok {
-			g.LogFile = in
-			p.logLine = ln
-			p.trailing(ln, name, after)
-		} else {
-			p.r.errorf(ln, "logfile needs a double-quoted value: logfile = \"/var/log/ldirectord.log\" or logfile = \"local0\"")
-		}
-	case "execute":
-		x := trimRightSpace(val)
-		for _, e := range g.Execute {
-			if e == x {
-				x = ""
-			}
-		}
-		if x != "" {
-			g.Execute = append(g.Execute, x)
-		}
-	case "fork":
-		p.yesNo(ln, name, val, &g.Fork)
-	case "quiescent":
-		p.yesNo(ln, name, val, &g.Quiescent)
-	case "readdquiescent":
-		p.yesNo(ln, name, val, &g.ReaddQuiescent)
-	case "cleanstop":
-		p.yesNo(ln, name, val, &g.CleanStop)
-	case "emailalert":
-		if a, ok := p.emailAlert(ln, val); ok {
-			g.EmailAlert = a
-		}
-	case "emailalertfreq":
-		if d, ok := p.emailAlertFreq(ln, val); ok {
-			g.EmailAlertFreq = d
-		}
-	case "emailalertstatus":
-		if st, ok := p.alertStatus(ln, val); ok {
-			g.EmailAlertStatus = st
-		}
-	case "emailalertfrom":
-		if a := trimRightSpace(val); a != "" {
-			g.EmailAlertFrom = a
-		} else {
-			p.r.errorf(ln, "no email from address specified")
-		}
-	case "smtp":
-		if h, ok := p.smtpHost(ln, val); ok {
-			g.SMTP = h
-		}
-	case "maintenancedir":
-		if d := trimRightSpace(val); d != "" {
-			g.MaintenanceDir = d
-			p.maintDir = ln
-		} else {
-			p.r.errorf(ln, "maintenance directory not specified")
-		}
-	case "dataplane": // extension
-		switch d := stripComment(val); d {
-		case DataplaneIPVS, DataplaneUserspace:
-			g.Dataplane = d
-		default:
-			p.r.errorf(ln, "dataplane must be %q or %q, got %q (an ldird extension; ldirectord does not know it)", DataplaneIPVS, DataplaneUserspace, d)
-		}
-	case "metrics": // extension
-		if a, err := metricsAddr(stripComment(val)); err != nil {
-			p.r.errorf(ln, "%v (metrics = ADDRESS:PORT is an ldird extension; ldirectord does not know it)", err)
-		} else {
-			g.Metrics = a
-		}
-	default:
-		p.unknown(ln, s, name, false)
-	}
+	d.global(p, g, ln, name, val)
 }
 
 // metricsAddr checks the value of the metrics extension directive: a
@@ -346,233 +238,13 @@ func metricsAddr(v string) (string, error) {
 // virtualDirective parses one indented line of a virtual section; cmd is
 // the line without its indentation and comment (tabs already expanded).
 func (p *parser) virtualDirective(vs *vstate, ln int, cmd string) {
-	v := vs.v
-	c := &v.Check
 	name, val, eq := splitDirective(cmd)
-	if !eq {
+	d, ok := directives[name]
+	if !eq || !ok || d.virtual == nil {
 		p.unknown(ln, cmd, name, true)
 		return
 	}
-	switch name {
-	case "real", "real6":
-		if (name == "real6") != v.IPv6 {
-			p.r.errorf(ln, "cannot specify %q here.  please use %q instead", name, familyWord("real", v.IPv6))
-			return
-		}
-		vs.reals = append(vs.reals, realLine{ln, val})
-	case "request":
-		if s, ok := p.quotedValue(ln, name, val, "no request string specified"); ok {
-			if !strings.HasPrefix(s, "/") {
-				s = "/" + s // ldirectord makes every request a path
-			}
-			c.Request = s
-		}
-	case "receive":
-		if s, ok := p.quotedValue(ln, name, val, "invalid receive string: empty"); ok {
-			c.Receive = s
-		}
-	case "login":
-		if s, ok := p.quotedValue(ln, name, val, "invalid login string: empty"); ok {
-			c.Login = s
-		}
-	case "passwd":
-		if s, ok := p.quotedValue(ln, name, val, "invalid password: empty"); ok {
-			c.Passwd = s
-		}
-	case "database":
-		if s, ok := p.quotedValue(ln, name, val, "invalid database: empty"); ok {
-			c.Database = s
-		}
-	case "secret":
-		if s, ok := p.quotedValue(ln, name, val, "invalid secret: empty"); ok {
-			c.Secret = s
-		}
-	case "load":
-		if in, _, ok := quoted(val); !ok {
-			p.r.errorf(ln, "load needs a double-quoted value")
-		} else if w := firstRun(in, isWordByte); w == "" {
-			p.r.errorf(ln, "invalid string for load testing")
-		} else {
-			v.Load = w
-		}
-	case "checktype":
-		p.checkType(ln, val, c)
-	case "checkcommand":
-		if s := trimRightSpace(unquoteOptional(val)); s != "" {
-			c.CheckCommand = s
-		} else {
-			p.r.errorf(ln, "invalid check command: empty")
-		}
-	case "checktimeout", "negotiatetimeout", "checkcount", "failurecount", "checkinterval":
-		n, ok := p.count(ln, name, val)
-		if !ok {
-			return
-		}
-		switch name {
-		case "checktimeout":
-			vs.checkTimeout = n
-		case "negotiatetimeout":
-			vs.negotiateTimeout = n
-		case "checkcount":
-			vs.checkCount = n
-			p.r.warnf(ln, "checkcount option is deprecated and slated for removal.  please see 'failurecount'")
-		case "failurecount":
-			vs.failureCount = n
-		case "checkinterval":
-			vs.checkInterval, vs.checkIntervalLine = n, ln
-		}
-	case "connecttimeout":
-		p.r.errorf(ln, "connecttimeout directive deprecated in favour of negotiatetimeout")
-	case "checkport":
-		d, ok := firstDigits(val)
-		if !ok {
-			p.r.errorf(ln, "invalid port %q for checkport", trimRightSpace(val))
-			return
-		}
-		n, ok := atoiBounded(d, 65535)
-		if !ok || n < 1 {
-			p.r.errorf(ln, "checkport must be in range 1..65535, got %s", d)
-			return
-		}
-		p.digitsWarning(ln, name, val, d)
-		c.CheckPort = uint16(n)
-	case "scheduler":
-		if s := firstRun(val, isLower); s != "" {
-			v.Scheduler = s
-		} else {
-			p.r.errorf(ln, "invalid scheduler %q, should be only lowercase letters (a-z)", trimRightSpace(val))
-		}
-	case "persistent":
-		d, ok := firstDigits(val)
-		if !ok {
-			p.r.errorf(ln, "invalid persistent timeout %q", trimRightSpace(val))
-			return
-		}
-		n, ok := atoiBounded(d, 1<<31-1)
-		if !ok || n == 0 {
-			// ldirectord passes "-p 0" to ipvsadm, which refuses it: the
-			// virtual service is never created.
-			p.r.errorf(ln, "persistent timeout must be 1..2147483647 seconds, got %s (remove the line for a non-persistent service)", d)
-			return
-		}
-		p.digitsWarning(ln, name, val, d)
-		v.Persistent = seconds(n)
-	case "schedflags":
-		if s := firstRun(val, isNonSpace); s != "" {
-			v.SchedFlags = s
-		} else {
-			p.r.errorf(ln, "invalid sched-flags: empty")
-		}
-	case "netmask":
-		p.netmask(ln, val, v)
-	case "protocol":
-		w := firstRun(val, isWordByte)
-		switch {
-		case w == "":
-			p.r.errorf(ln, "invalid protocol: empty")
-		case v.Protocol == "fwm" || v.FWMark != 0:
-			if w != "fwm" {
-				p.r.errorf(ln, "protocol must be fwm if the virtual service is a fwmark (a number)")
-			}
-		case w == "tcp" || w == "udp":
-			v.Protocol = w
-		default:
-			p.r.errorf(ln, "protocol must be tcp or udp if the virtual service is an address and port, got %q", w)
-		}
-	case "ops":
-		p.yesNo(ln, name, val, &v.OPS)
-	case "service":
-		w := firstRun(val, isWordByte)
-		if !contains(Services(), w) {
-			p.r.errorf(ln, "service must be one of %s; got %q", strings.Join(Services(), ", "), w)
-			return
-		}
-		c.Service, vs.serviceSet = w, true
-		// ldirectord fills these in only here, only if still empty.
-		if w == "ftp" && c.Login == "" {
-			c.Login = "anonymous"
-		} else if w == "sip" && c.Login == "" {
-			c.Login = "ldirectord@" + p.hostname
-		}
-		if w == "ftp" && c.Passwd == "" {
-			c.Passwd = "ldirectord@" + p.hostname
-		}
-	case "httpmethod":
-		w := strings.ToUpper(firstRun(val, isWordByte))
-		if w != "GET" && w != "HEAD" {
-			p.r.errorf(ln, "httpmethod must be GET or HEAD, got %q", trimRightSpace(val))
-			return
-		}
-		c.HTTPMethod = w
-	case "virtualhost":
-		// /"?([^"]*)"?/: an optional opening quote, then up to the next quote.
-		s := strings.TrimPrefix(val, "\"")
-		if k := strings.IndexByte(s, '"'); k >= 0 {
-			s = s[:k]
-		}
-		c.VirtualHost = trimRightSpace(s)
-	case "fallback", "fallback6":
-		if (name == "fallback6") != v.IPv6 {
-			p.r.errorf(ln, "cannot specify %q here.  please use %q instead", name, familyWord("fallback", v.IPv6))
-			return
-		}
-		fb, ok := p.parseFallback(ln, val)
-		if !ok {
-			return
-		}
-		if !fb.hasPort {
-			fb.port, fb.hasPort = vs.portRaw, true // the virtual's port, as written
-			if v.FWMark != 0 {
-				fb.port = "0"
-			}
-		}
-		vs.fallback = fb
-	case "fallbackcommand":
-		if s := trimRightSpace(unquoteOptional(val)); s != "" {
-			vs.fallbackCommand = &s
-		} else {
-			p.r.errorf(ln, "invalid fallback command: empty")
-		}
-	case "quiescent":
-		var b bool
-		if p.yesNo(ln, name, val, &b) {
-			vs.quiescent = &b
-		}
-	case "cleanstop":
-		var b bool
-		if p.yesNo(ln, name, val, &b) {
-			vs.cleanStop = &b
-		}
-	case "emailalert":
-		if a, ok := p.emailAlert(ln, val); ok {
-			vs.emailAlert = &a
-		}
-	case "emailalertfreq":
-		if d, ok := p.emailAlertFreq(ln, val); ok {
-			vs.emailAlertFreq = &d
-		}
-	case "emailalertstatus":
-		if st, ok := p.alertStatus(ln, val); ok {
-			vs.emailAlertStatus = &st
-		}
-	case "monitorfile":
-		// Perl's two-argument open ignores surrounding whitespace.
-		if s := trimSpace(unquoteOptional(val)); s != "" {
-			v.MonitorFile, vs.monitorLine = s, ln
-		} else {
-			p.r.errorf(ln, "unable to open monitorfile: empty name")
-		}
-	case "smtp":
-		if h, ok := p.smtpHost(ln, val); ok {
-			vs.smt = &h
-		}
-	case "servicename":
-		v.ServiceName = trimRightSpace(val)
-	case "comment":
-		v.Comment = trimRightSpace(val)
-	default:
-		p.unknown(ln, cmd, name, true)
-	}
+	d.virtual(p, vs, ln, name, val)
 }
 
 // finish resolves what each virtual inherits from the globals, which may be
@@ -641,14 +313,18 @@ func inheritFallback(v *Virtual, g *Global) *Real {
 
 func (p *parser) fileChecks() {
 	g := &p.cfg.Global
+	open := appendOpen
+	if p.opts.NoCreate {
+		open = appendProbe
+	}
 	if strings.HasPrefix(g.LogFile, "/") && !g.Supervised {
-		if err := appendOpen(g.LogFile); err != nil {
+		if err := open(g.LogFile); err != nil {
 			p.r.wrapf(p.logLine, err, "unable to open logfile: %v", err)
 		}
 	}
 	for _, vs := range p.vstates {
 		if vs.ok && vs.v.MonitorFile != "" {
-			if err := appendOpen(vs.v.MonitorFile); err != nil {
+			if err := open(vs.v.MonitorFile); err != nil {
 				p.r.wrapf(vs.monitorLine, err, "unable to open monitorfile %s: %v", vs.v.MonitorFile, err)
 			}
 		}
@@ -667,6 +343,34 @@ func appendOpen(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// appendProbe tells whether appendOpen would succeed, without creating or
+// opening anything, and fails with the error the open would give: an
+// existing file must be writable by us, a missing one's directory must
+// exist and be writable.
+func appendProbe(path string) error {
+	fail := func(err error) error { return &fs.PathError{Op: "open", Path: path, Err: err} }
+	st, err := os.Stat(path)
+	switch {
+	case err == nil && st.IsDir():
+		return fail(syscall.EISDIR)
+	case err == nil:
+		if err := unix.Faccessat(unix.AT_FDCWD, path, unix.W_OK, unix.AT_EACCESS); err != nil {
+			return fail(err)
+		}
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return fail(pe.Err)
+		}
+		return err
+	}
+	if err := unix.Faccessat(unix.AT_FDCWD, filepath.Dir(path), unix.W_OK|unix.X_OK, unix.AT_EACCESS); err != nil {
+		return fail(err)
+	}
+	return nil
 }
 
 // ---- value helpers ----
@@ -907,22 +611,16 @@ func isHostByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '+' || c == '-'
 }
 
-// Directives by where ldirectord accepts them, for helpful messages.
-var (
-	virtualOnly = []string{"real", "real6", "request", "receive", "checktype", "checkcommand", "checkport",
-		"login", "passwd", "database", "secret", "load", "scheduler", "persistent", "schedflags", "netmask",
-		"protocol", "ops", "service", "httpmethod", "virtualhost", "monitorfile", "servicename", "comment"}
-	globalOnly = []string{"autoreload", "callback", "logfile", "execute", "fork", "supervised",
-		"readdquiescent", "emailalertfrom", "maintenancedir", "timeout", "virtual", "virtual6", "dataplane", "metrics"}
-	both = []string{"checktimeout", "negotiatetimeout", "connecttimeout", "checkinterval", "checkcount",
-		"failurecount", "fallback", "fallback6", "fallbackcommand", "quiescent", "emailalert",
-		"emailalertfreq", "emailalertstatus", "cleanstop", "smtp"}
-)
-
 // unknown reports a line that matches no directive in its context.
 func (p *parser) unknown(ln int, line, name string, inVirtual bool) {
 	_, _, eq := splitDirective(line)
-	known := contains(virtualOnly, name) || contains(globalOnly, name) || contains(both, name)
+	d, known := directives[name]
+	globalOnly := known && d.virtual == nil
+	switch name {
+	case "supervised", "virtual", "virtual6": // read before the table is consulted
+		known, globalOnly = true, true
+	}
+	virtualOnly := known && d.global == nil && !globalOnly
 	switch {
 	case !inVirtual && line != "" && isSpace(line[0]):
 		p.r.errorf(ln, "indented line %s is not inside a virtual section: a section ends at a blank line or at a line indented less than 4 spaces (a tab counts as 4)", clip(trimSpace(line)))
@@ -930,9 +628,9 @@ func (p *parser) unknown(ln int, line, name string, inVirtual bool) {
 		p.r.errorf(ln, "missing \"=\" after %q (ldirectord syntax is name = value)", name)
 	case inVirtual && (name == "virtual" || name == "virtual6"):
 		p.r.errorf(ln, "%s must start in column 0: it opens a new section", name)
-	case inVirtual && contains(globalOnly, name):
+	case inVirtual && globalOnly:
 		p.r.errorf(ln, "%q is a global directive: it must start in column 0, outside virtual sections", name)
-	case !inVirtual && contains(virtualOnly, name):
+	case !inVirtual && virtualOnly:
 		p.r.errorf(ln, "%q is only valid inside a virtual section (indent it by at least 4 spaces or a tab below virtual=)", name)
 	case name == "":
 		p.r.errorf(ln, "unknown directive %s", clip(trimSpace(line)))

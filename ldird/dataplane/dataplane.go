@@ -1,8 +1,8 @@
-// Package dataplane is the table ldird keeps: virtual services and their
-// real servers. The director reconciles a desired table against what a
-// Dataplane reports and applies only the differences. Implementations: ipvs/
-// (the kernel, through moby/ipvs), userspace/ (an embedded L4 proxy for hosts
-// without IPVS) and Fake (in memory, for tests).
+// Package dataplane is the interface to the table ldird keeps, virtual
+// services and their real servers, whatever holds it: ipvs/ (the kernel,
+// through moby/ipvs), userspace/ (an embedded L4 proxy for hosts without
+// IPVS) or Fake (in memory, for tests). The director reconciles a desired
+// table against what a Dataplane reports and applies only the differences.
 package dataplane
 
 import (
@@ -62,6 +62,26 @@ type Dataplane interface {
 	DelDest(svc Service, d Dest) error
 	Close() error
 }
+
+// ConnCounter is optional: a Dataplane that counts each real server's
+// connections itself (the userspace proxy; ldird does not read IPVS's
+// counters, which ipvsadm shows) implements it, and `ldird status` shows
+// the counts.
+type ConnCounter interface {
+	// ConnCounts returns the connections of every real server, keyed by
+	// ConnKey.
+	ConnCounts() map[string]ConnCount
+}
+
+// ConnCount is one real server's connections, as ipvsadm's ActiveConn and
+// InActConn columns count them.
+type ConnCount struct {
+	Active   int64 // TCP connections with both directions open
+	Inactive int64 // half-closed TCP connections and UDP sessions
+}
+
+// ConnKey identifies real server d of service s in ConnCounts.
+func ConnKey(s Service, d Dest) string { return s.Key() + " " + d.Key() }
 
 var (
 	// ErrExist: the service or real server is already there.

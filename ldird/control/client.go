@@ -1,0 +1,80 @@
+package control
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"time"
+)
+
+// dialTimeout bounds connecting to the socket.
+const dialTimeout = 2 * time.Second
+
+// ErrNotServed: no daemon that knows "reload" answers at the socket (none
+// listens, or it is ldirectord's or an older ldird's); the caller falls
+// back to SIGHUP.
+var ErrNotServed = errors.New("no ldird answers reload requests on the control socket")
+
+// RefusedError is a reload the daemon refused: it kept its running
+// configuration, for these reasons (one line each).
+type RefusedError struct{ Problems []string }
+
+func (e *RefusedError) Error() string {
+	return "the daemon kept its running configuration: " + strings.Join(e.Problems, "; ")
+}
+
+// Status copies the daemon's status answer to w.
+func Status(path string, w io.Writer) error {
+	c, err := net.DialTimeout("unix", path, dialTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(RequestTimeout))
+	if _, err := io.WriteString(c, "status\n"); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, c)
+	return err
+}
+
+// Reload asks the daemon at path to apply its configuration file and waits
+// for the answer: nil when it did, a *RefusedError when it kept its
+// running configuration, an error wrapping ErrNotServed when no daemon
+// that knows the request answers, and any other error when the daemon
+// took the request but gave no answer.
+func Reload(path string) error {
+	c, err := net.DialTimeout("unix", path, dialTimeout)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotServed, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(ReloadTimeout + 5*time.Second))
+	if _, err := io.WriteString(c, "reload\n"); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotServed, err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	switch {
+	case len(lines) == 1 && lines[0] == "error: unknown request":
+		return ErrNotServed
+	case len(lines) == 1 && lines[0] == "ok":
+		return nil
+	case len(lines) == 0:
+		msg := "connection closed"
+		if err := sc.Err(); err != nil {
+			msg = err.Error()
+		}
+		return fmt.Errorf("no answer from the daemon: %s", msg)
+	}
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "error: ")
+	}
+	return &RefusedError{Problems: lines}
+}
