@@ -144,13 +144,7 @@ func (h *harness) start(cfg *config.Config) {
 	if err := h.d.Start(context.Background(), cfg); err != nil {
 		h.t.Fatalf("Start: %v", err)
 	}
-	h.t.Cleanup(func() {
-		select {
-		case <-h.d.loopDone:
-		default:
-			h.d.Stop()
-		}
-	})
+	h.t.Cleanup(h.d.Stop)
 }
 
 // waitCalls waits until the recorded calls equal want (and stay so briefly).
