@@ -67,11 +67,12 @@ type Director struct {
 	cmds   *cmdQueue
 	now    func() time.Time
 
-	// Inputs for the loop: functions run in order on it. The queue is
-	// unbounded so a check goroutine reporting a result never waits.
+	// Inputs for the loop, handled in order. The queue is unbounded so a
+	// check goroutine reporting a result never waits.
 	mu    sync.Mutex
-	queue []func()
-	wake  chan struct{}
+	queue []input
+	wake  chan struct{} // handle the queue now
+	lazy  chan struct{} // handle the queue within lazyDelay
 	quit  chan struct{}
 	done  chan struct{}
 	stop  sync.Once
@@ -125,7 +126,7 @@ func New(o Options) *Director {
 	}
 	d := &Director{
 		o: o, log: o.Logger, dp: o.Dataplane, now: time.Now,
-		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+		wake: make(chan struct{}, 1), lazy: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		checks: map[string]checkEntry{},
 		p: newPlanner(o.Logger, plannerOptions{DesiredOptions: DesiredOptions{KernelPorts: o.KernelPorts},
 			hostname: o.Hostname, pid: os.Getpid()}),
@@ -150,13 +151,31 @@ func userCurrent() (string, error) {
 	return u.Username, nil
 }
 
-// post queues f for the loop.
-func (d *Director) post(f func()) {
+// input is a check result or a function to run on the loop (a check
+// result is not wrapped in a closure: there are thousands a second).
+type input struct {
+	ev check.Event
+	f  func()
+}
+
+// lazyDelay bounds how long a check result that changes nothing (a real
+// that stays up) waits in the queue: such results are handled in batches
+// (the monitorfile, the Observer), sparing the loop a wakeup for each of
+// thousands a second. Any other input wakes the loop at once.
+const lazyDelay = 50 * time.Millisecond
+
+// post queues an input for the loop and wakes it (now, or within
+// lazyDelay when lazy).
+func (d *Director) post(in input, lazy bool) {
 	d.mu.Lock()
-	d.queue = append(d.queue, f)
+	d.queue = append(d.queue, in)
 	d.mu.Unlock()
+	ch := d.wake
+	if lazy {
+		ch = d.lazy
+	}
 	select {
-	case d.wake <- struct{}{}:
+	case ch <- struct{}{}:
 	default:
 	}
 }
@@ -170,10 +189,10 @@ var errStopped = errors.New("director stopped")
 func (d *Director) call(f func() error) error {
 	ended := make(chan struct{})
 	var err error
-	d.post(func() {
+	d.post(input{f: func() {
 		err = f()
 		d.waiters = append(d.waiters, ended)
-	})
+	}}, false)
 	select {
 	case <-ended:
 		return err
@@ -184,12 +203,12 @@ func (d *Director) call(f func() error) error {
 
 // Poke asks for a table pass (coalesced: many pokes during one pass cause
 // one more).
-func (d *Director) Poke() { d.post(d.p.poke) }
+func (d *Director) Poke() { d.post(input{f: d.p.poke}, false) }
 
 // onEvent receives check results, on the checks' goroutines: the loop
 // handles them in order, and a burst of results becomes one table pass.
 func (d *Director) onEvent(ev check.Event) {
-	d.post(func() { d.do(d.p.checkResult(d.now(), ev)) })
+	d.post(input{ev: ev}, ev.Result.OK && !ev.Changed && !ev.Initial)
 }
 
 // loop is the director's one goroutine.
@@ -197,15 +216,27 @@ func (d *Director) loop() {
 	defer close(d.done)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	batch := time.NewTimer(time.Hour)
+	batch.Stop()
+	lazy := d.lazy // nil while a batch is pending
 	for {
 		select {
 		case <-d.quit:
 			return
+		case <-lazy:
+			batch.Reset(lazyDelay)
+			lazy = nil
+			continue
+		case <-batch.C:
+			d.step(nil)
 		case <-d.wake:
 			d.step(nil)
 		case <-timer.C:
 			d.step(func() { d.do(d.p.tick(d.now())) })
 		}
+		// The queue is empty now.
+		batch.Stop()
+		lazy = d.lazy
 		if at := d.p.deadline(); at.IsZero() {
 			timer.Stop()
 		} else {
@@ -230,8 +261,13 @@ func (d *Director) step(first func()) {
 		if len(q) == 0 {
 			break
 		}
-		for _, f := range q {
-			f()
+		now := d.now()
+		for _, in := range q {
+			if in.f != nil {
+				in.f()
+			} else {
+				d.do(d.p.checkResult(now, in.ev))
+			}
 		}
 	}
 	if d.p.due(d.now()) {
@@ -240,7 +276,9 @@ func (d *Director) step(first func()) {
 	d.monitor.flush(func(file string, err error) {
 		d.log.Error("write monitorfile", "file", file, "err", err)
 	})
-	d.published.Store(d.p.view())
+	if d.p.version != d.published.Load().version {
+		d.published.Store(d.p.view())
+	}
 	for _, w := range d.waiters {
 		close(w)
 	}

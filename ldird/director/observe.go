@@ -41,8 +41,8 @@ const (
 )
 
 // Observer is told what the director does (ldird/metrics implements it).
-// Its methods are called from check goroutines and the reconcile loop,
-// concurrently, and must not block.
+// Its methods are called from the director's goroutine, and must not
+// block: the table waits meanwhile.
 type Observer interface {
 	// CheckResult reports one check result once for each virtual that
 	// checks the real: a real listed with the same check by several

@@ -34,12 +34,11 @@ type planner struct {
 	// holding: no table pass is due, before the first check round has
 	// completed (start) and once stopping.
 	holding bool
-	// health is each check's state (by config.CheckKey) as its results
-	// said; maint the checks whose last result was "in maintenance". maint
-	// is replaced, never changed in place, so readers may keep it.
-	health map[string]check.State
+	// checks is every check by config.CheckKey: whom it serves and its
+	// health as its results said. maint lists the checks in maintenance
+	// for readers: it is replaced, never changed in place.
+	checks map[string]*checkState
 	maint  map[string]bool
-	uses   map[string][]checkUse // check key -> the virtuals and reals it serves
 	// seeded: reals (virtual key -> real keys) whose entry a table pass
 	// has published: with readdquiescent=no, a quiescent one deleted by
 	// hand stays deleted.
@@ -48,6 +47,7 @@ type planner struct {
 	fbcmd   map[string]string            // virtual key -> last fallbackcommand argument
 	alerts  map[string]*alertTrack       // reals reported down, for emailalertfreq
 	changes uint64                       // table passes that changed something
+	version uint64                       // counts changes of what view shows
 
 	dirty   bool      // a pass is due
 	retryAt time.Time // a failed pass is retried then (zero: none)
@@ -59,6 +59,14 @@ type plannerOptions struct {
 	DesiredOptions // KernelPorts; ReaddQuiescent is taken from the configuration
 	hostname       string
 	pid            int
+}
+
+// checkState is one check: the (virtual, real) pairs it serves, in
+// configuration order, and what its last result said.
+type checkState struct {
+	uses  []checkUse
+	state check.State // the runner's state (failurecount applied)
+	maint bool        // the last result was "in maintenance"
 }
 
 // checkUse is one (virtual, real) that a check serves.
@@ -109,7 +117,7 @@ func newPlanner(log *slog.Logger, opt plannerOptions) *planner {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &planner{log: log, opt: opt, status: config.AlertStarting, holding: true,
-		health: map[string]check.State{}, maint: map[string]bool{}, uses: map[string][]checkUse{},
+		checks: map[string]*checkState{}, maint: map[string]bool{},
 		seeded: map[string]map[string]bool{}, retired: map[string]dataplane.Service{},
 		fbcmd: map[string]string{}, alerts: map[string]*alertTrack{}}
 }
@@ -131,10 +139,8 @@ func (p *planner) desiredOpts() DesiredOptions {
 // up, the others unknown, and no table pass is due until firstRound.
 func (p *planner) start(cfg *config.Config, seeds map[string]bool) {
 	p.cfg, p.status, p.holding = cfg, config.AlertStarting, true
-	p.setUses(cfg)
-	for k := range p.uses {
-		p.health[k] = seedState(seeds[k])
-	}
+	p.version++
+	p.checks = checksOf(cfg, nil, seeds)
 }
 
 func seedState(up bool) check.State {
@@ -201,37 +207,39 @@ func (p *planner) reload(cfg *config.Config, seeds map[string]bool) []action {
 		maps.DeleteFunc(reals, func(rk string, _ bool) bool { return !keep[rk] })
 	}
 	p.cfg = cfg
-	p.setUses(cfg)
-	for k := range p.health {
-		if _, ok := p.uses[k]; !ok {
-			delete(p.health, k)
-		}
-	}
+	p.version++
+	p.checks = checksOf(cfg, p.checks, seeds)
 	for k := range p.maint {
-		if _, ok := p.uses[k]; !ok {
+		if _, ok := p.checks[k]; !ok {
 			m := maps.Clone(p.maint)
-			maps.DeleteFunc(m, func(k string, _ bool) bool { _, ok := p.uses[k]; return !ok })
+			maps.DeleteFunc(m, func(k string, _ bool) bool { _, ok := p.checks[k]; return !ok })
 			p.maint = m
 			break
-		}
-	}
-	for k := range p.uses {
-		if _, ok := p.health[k]; !ok {
-			p.health[k] = seedState(seeds[k])
 		}
 	}
 	return p.take()
 }
 
-func (p *planner) setUses(cfg *config.Config) {
-	p.uses = map[string][]checkUse{}
+// checksOf is the checks of cfg: a check in old keeps its health, a new
+// one starts up if seeds marks it, else unknown.
+func checksOf(cfg *config.Config, old map[string]*checkState, seeds map[string]bool) map[string]*checkState {
+	out := map[string]*checkState{}
 	for _, v := range cfg.Virtuals {
 		id := IDOf(v)
 		for _, r := range v.Reals {
 			k := v.CheckKey(r)
-			p.uses[k] = append(p.uses[k], checkUse{v: v, r: r, id: id})
+			cs := out[k]
+			if cs == nil {
+				cs = &checkState{state: seedState(seeds[k])}
+				if o, ok := old[k]; ok {
+					cs.state, cs.maint = o.state, o.maint
+				}
+				out[k] = cs
+			}
+			cs.uses = append(cs.uses, checkUse{v: v, r: r, id: id})
 		}
 	}
+	return out
 }
 
 // checkResult takes one check result: it records the real's state and
@@ -239,12 +247,13 @@ func (p *planner) setUses(cfg *config.Config) {
 // Observer once per virtual that checks the real, and asks for a table
 // pass when the real's state or maintenance changed.
 func (p *planner) checkResult(now time.Time, ev check.Event) []action {
-	uses, ok := p.uses[ev.Key]
+	cs, ok := p.checks[ev.Key]
 	if !ok {
 		return nil // a check that a reload removed, reporting late
 	}
-	p.health[ev.Key] = ev.State
-	if in := inMaintenance(ev.Result); in != p.maint[ev.Key] {
+	cs.state = ev.State
+	if in := inMaintenance(ev.Result); in != cs.maint {
+		cs.maint = in
 		m := maps.Clone(p.maint)
 		if in {
 			m[ev.Key] = true
@@ -253,20 +262,21 @@ func (p *planner) checkResult(now time.Time, ev check.Event) []action {
 		}
 		p.maint = m
 		p.dirty = true
+		p.version++
 	}
 	if ev.Changed || ev.Initial {
 		p.dirty = true
 	}
 	outcome := Outcome(ev.Result)
 	var last VirtualID
-	for i, u := range uses {
+	for i, u := range cs.uses {
 		// A virtual listing the real twice counts its result once.
 		if i == 0 || u.id != last {
 			p.out = append(p.out, observeCheck{id: u.id, outcome: outcome, latency: ev.Result.Latency})
 		}
 		last = u.id
 	}
-	for _, u := range uses {
+	for _, u := range cs.uses {
 		if u.v.MonitorFile != "" {
 			p.out = append(p.out, writeMonitor{file: u.v.MonitorFile, line: monitorLine(now, p.opt.pid, u.v, u.r, ev.Result)})
 		}
@@ -319,8 +329,8 @@ func (p *planner) tableKeys() map[string]bool {
 
 // Up implements Health: checked up and not in maintenance.
 func (p *planner) Up(v *config.Virtual, r *config.Real) bool {
-	k := v.CheckKey(r)
-	return p.health[k] == check.Up && !p.maint[k]
+	cs := p.checks[v.CheckKey(r)]
+	return cs != nil && cs.state == check.Up && !cs.maint
 }
 
 // Seeded implements Health.
@@ -398,6 +408,7 @@ func (p *planner) applied(now time.Time, errs []error) []action {
 	}
 	if len(ps.ops) > 0 {
 		p.changes++
+		p.version++
 		p.log.Info("table reconciled", "ops", len(ps.ops), "elapsed", now.Sub(ps.start))
 	}
 	if failed {
@@ -452,13 +463,15 @@ func (p *planner) stopped(now time.Time, errs []error) []action {
 }
 
 // view is what status readers (Snapshot, WriteStatus, Config, Applied)
-// see: published by the driver after each step, never changed after.
+// see: published by the driver after a step that changed it (version),
+// never changed after.
 type view struct {
 	cfg     *config.Config
 	maint   map[string]bool
 	applied uint64
+	version uint64
 }
 
 func (p *planner) view() *view {
-	return &view{cfg: p.cfg, maint: p.maint, applied: p.changes}
+	return &view{cfg: p.cfg, maint: p.maint, applied: p.changes, version: p.version}
 }

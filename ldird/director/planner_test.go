@@ -51,7 +51,7 @@ func (s *sim) read(keys map[string]bool) map[string]ServiceState {
 func (s *sim) start() {
 	seeds := seedStates(s.cfg, s.read(keysOf(s.cfg, nil)), s.p.opt.DesiredOptions)
 	s.p.start(s.cfg, seeds)
-	for k := range s.p.uses {
+	for k := range s.p.checks {
 		s.state[k] = seedState(seeds[k])
 	}
 }
@@ -141,7 +141,7 @@ func (s *sim) reload(text string) {
 	s.acts = append(s.acts, s.p.reload(cfg, seeds)...)
 	s.cfg = cfg
 	for k := range s.state {
-		if _, ok := s.p.uses[k]; !ok {
+		if _, ok := s.p.checks[k]; !ok {
 			delete(s.state, k)
 		}
 	}
