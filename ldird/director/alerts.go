@@ -1,155 +1,79 @@
 package director
 
 import (
-	"bytes"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/smtp"
-	"os/exec"
-	"strconv"
+	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"lvsha/ldird/config"
 )
 
+// Email alerts, as ldirectord's ld_emailalert_send and
+// ld_emailalert_resend decide them; the mailer sends them.
+
 // mail is one alert to send.
 type mail struct {
 	smtp    string // server host; "" = local sendmail
 	to      string // emailalert as written: "a@x, b@y"
+	from    string // emailalertfrom; "" = the envelope sender
 	subject string
 	body    string
 }
 
-// mailer sends alerts one at a time from its own goroutine, so a slow or
-// dead SMTP server never delays the table.
-type mailer struct {
-	log      *slog.Logger
-	port     int
-	from     func() string // emailalertfrom (read at send time: reload may change it)
-	sender   string        // envelope sender: user@host, as Net::SMTP's caller does
-	hostname string
-	sendmail string
-	queue    chan mail
-	wg       sync.WaitGroup
+// alertTrack is a real reported down, repeated every emailalertfreq while
+// it stays down.
+type alertTrack struct {
+	v       *config.Virtual
+	rserver string
+	last    time.Time
 }
 
-func newMailer(log *slog.Logger, port int, hostname, sender, sendmail string, from func() string) *mailer {
-	m := &mailer{log: log, port: port, from: from, sender: sender, hostname: hostname,
-		sendmail: sendmail, queue: make(chan mail, 256)}
-	m.wg.Add(1)
-	go m.run()
-	return m
-}
-
-func (m *mailer) enqueue(x mail) {
-	select {
-	case m.queue <- x:
-	default:
-		m.log.Error("email alert dropped: queue full", "subject", x.subject)
+// alert is ldirectord's ld_emailalert_send: track a downed real for
+// emailalertfreq repeats (or stop tracking it), then send if the daemon
+// state passes emailalertstatus and emailalert is set.
+func (p *planner) alert(now time.Time, v *config.Virtual, subject, rserver string, down bool) {
+	id := rserver + " (" + vname(v) + ")"
+	if down && v.EmailAlertFreq > 0 {
+		p.alerts[id] = &alertTrack{v: v, rserver: rserver, last: now}
+	} else {
+		delete(p.alerts, id)
 	}
+	p.sendAlert(v, subject)
 }
 
-// close sends what is queued (bounded by timeout) and stops.
-func (m *mailer) close(timeout time.Duration) {
-	close(m.queue)
-	done := make(chan struct{})
-	go func() { m.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		m.log.Warn("email alerts still queued at exit", "pending", len(m.queue))
+func (p *planner) sendAlert(v *config.Virtual, subject string) {
+	if v.EmailAlertStatus&p.status == 0 || v.EmailAlert == "" {
+		return
 	}
+	if v.ServiceName != "" {
+		subject = "[" + v.ServiceName + "] " + subject
+	}
+	from := ""
+	if p.cfg != nil {
+		from = p.cfg.Global.EmailAlertFrom
+	}
+	p.log.Info("emailalert: "+subject, "to", v.EmailAlert)
+	p.out = append(p.out, sendAlert{mail{smtp: v.SMTP, to: v.EmailAlert, from: from, subject: subject,
+		body: alertBody(p.opt.hostname, subject, statusName(p.status), v)}})
 }
 
-func (m *mailer) run() {
-	defer m.wg.Done()
-	for x := range m.queue {
-		if err := m.send(x); err != nil {
-			m.log.Error("failed to send email alert", "to", x.to, "subject", x.subject, "err", err)
-		} else {
-			m.log.Info("email alert sent", "to", x.to, "subject", x.subject)
+// resendAlerts is ldirectord's ld_emailalert_resend: every emailalertfreq
+// a real that stays down is reported again.
+func (p *planner) resendAlerts(now time.Time) {
+	ids := make([]string, 0, len(p.alerts))
+	for id := range p.alerts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		a := p.alerts[id]
+		if now.Sub(a.last) < a.v.EmailAlertFreq {
+			continue
 		}
+		a.last = now
+		p.sendAlert(a.v, "Inaccessible real server: "+id)
 	}
-}
-
-func recipients(to string) []string {
-	var out []string
-	for _, a := range strings.Split(to, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			out = append(out, a)
-		}
-	}
-	return out
-}
-
-func (m *mailer) message(x mail) []byte {
-	from := m.from()
-	if from == "" {
-		from = m.sender
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n\r\n", from, x.to, x.subject,
-		time.Now().Format(time.RFC1123Z))
-	b.WriteString(strings.ReplaceAll(x.body, "\n", "\r\n"))
-	return b.Bytes()
-}
-
-func (m *mailer) send(x mail) error {
-	rcpts := recipients(x.to)
-	if len(rcpts) == 0 {
-		return fmt.Errorf("no recipient in %q", x.to)
-	}
-	msg := m.message(x)
-	if x.smtp == "" {
-		// ldirectord uses Mail::Send (the local sendmail) without smtp=.
-		if m.sendmail == "" {
-			return fmt.Errorf("no smtp server configured and no sendmail found")
-		}
-		cmd := exec.Command(m.sendmail, append([]string{"-i", "--"}, rcpts...)...)
-		cmd.Stdin = bytes.NewReader(msg)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %w: %s", m.sendmail, err, bytes.TrimSpace(out))
-		}
-		return nil
-	}
-	addr := net.JoinHostPort(x.smtp, strconv.Itoa(m.port))
-	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return fmt.Errorf("smtp %s: %w", addr, err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
-	c, err := smtp.NewClient(conn, x.smtp)
-	if err != nil {
-		return fmt.Errorf("smtp %s: %w", addr, err)
-	}
-	defer c.Close()
-	steps := []func() error{
-		func() error { return c.Hello(m.hostname) },
-		func() error { return c.Mail(m.sender) },
-	}
-	for _, r := range rcpts {
-		steps = append(steps, func() error { return c.Rcpt(r) })
-	}
-	for _, f := range steps {
-		if err := f(); err != nil {
-			return fmt.Errorf("smtp %s: %w", addr, err)
-		}
-	}
-	w, err := c.Data()
-	if err != nil {
-		return fmt.Errorf("smtp %s: DATA: %w", addr, err)
-	}
-	if _, err := w.Write(msg); err != nil {
-		return fmt.Errorf("smtp %s: write: %w", addr, err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("smtp %s: end of data: %w", addr, err)
-	}
-	return c.Quit()
 }
 
 // alertBody is ldirectord's mail body for one log line.

@@ -58,11 +58,18 @@ func DestFor(v *config.Virtual, r *config.Real, weight int, o DesiredOptions) da
 // for: for every virtual its service; a real that is up at its weight; a
 // real that is down at weight 0 (quiescent=yes) or absent (quiescent=no);
 // the fallback at weight 1 only while no real is up. retired lists services
-// that were ours and are no longer configured (marked Remove).
+// that were ours and are no longer configured (marked Remove). Every entry
+// names the virtual and the real or fallback it stands for, absent ones
+// included (DestState.Absent), so the ops Diff makes carry them.
 func Desired(cfg *config.Config, h Health, retired []dataplane.Service, o DesiredOptions) []ServiceState {
 	out := make([]ServiceState, 0, len(cfg.Virtuals)+len(retired))
 	for _, v := range cfg.Virtuals {
-		ss := ServiceState{Service: ServiceFor(v)}
+		ss := ServiceState{Service: ServiceFor(v), Virtual: v}
+		var fbKey netip.AddrPort
+		if v.Fallback != nil {
+			fd := DestFor(v, v.Fallback, 1, o)
+			fbKey = netip.AddrPortFrom(fd.Addr, fd.Port)
+		}
 		anyUp := false
 		seen := map[netip.AddrPort]bool{}
 		for _, r := range v.Reals {
@@ -74,20 +81,22 @@ func Desired(cfg *config.Config, h Health, retired []dataplane.Service, o Desire
 			seen[k] = true
 			if h.Up(v, r) {
 				anyUp = true
-				ss.Dests = append(ss.Dests, DestState{Dest: d})
+				ss.Dests = append(ss.Dests, DestState{Dest: d, Real: r})
 				continue
 			}
 			if !v.Quiescent {
+				// A real that is also the fallback is deleted as the
+				// fallback (ldirectord compares the server, not the line).
+				ss.Dests = append(ss.Dests, DestState{Dest: d, Real: r, Absent: true,
+					Fallback: v.Fallback != nil && k == fbKey})
 				continue
 			}
 			d.Weight = 0
-			ss.Dests = append(ss.Dests, DestState{Dest: d, IfPresent: !o.ReaddQuiescent && h.Seeded(v, r)})
+			ss.Dests = append(ss.Dests, DestState{Dest: d, Real: r, IfPresent: !o.ReaddQuiescent && h.Seeded(v, r)})
 		}
-		if v.Fallback != nil && !anyUp {
+		if v.Fallback != nil && !seen[fbKey] {
 			d := DestFor(v, v.Fallback, 1, o)
-			if k := netip.AddrPortFrom(d.Addr, d.Port); !seen[k] {
-				ss.Dests = append(ss.Dests, DestState{Dest: d, Fallback: true})
-			}
+			ss.Dests = append(ss.Dests, DestState{Dest: d, Real: v.Fallback, Fallback: true, Absent: anyUp})
 		}
 		out = append(out, ss)
 	}

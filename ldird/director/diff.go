@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 
+	"lvsha/ldird/config"
 	"lvsha/ldird/dataplane"
 )
 
@@ -16,6 +17,14 @@ type DestState struct {
 	IfPresent bool
 	// Fallback marks the fallback server (for logs and alerts).
 	Fallback bool
+	// Absent: the server must not be in the table (a down real with
+	// quiescent=no, the fallback while a real is up). The entry only names
+	// what a deletion removes; a server no entry names is deleted too
+	// (purged), with no name.
+	Absent bool
+	// Real is the configured real this entry stands for (with Fallback,
+	// the virtual's fallback); nil in a table as read.
+	Real *config.Real
 }
 
 // ServiceState is one service: desired (with Dests exactly as wanted) or
@@ -26,6 +35,9 @@ type ServiceState struct {
 	// Remove marks a service that was ours and is no longer configured:
 	// delete it if it is in the table.
 	Remove bool
+	// Virtual is the configured virtual this service stands for; nil for a
+	// retired service and in a table as read.
+	Virtual *config.Virtual
 }
 
 // OpKind is one dataplane call.
@@ -54,7 +66,13 @@ type Op struct {
 	Dest    dataplane.Dest // AddDest, UpdateDest, DelDest
 	// Prev is the server as it was in the table (UpdateDest, DelDest).
 	Prev     dataplane.Dest
-	Fallback bool // the desired server is the fallback
+	Fallback bool // the server is the fallback
+	// Virtual is the configured virtual of the service (nil: a retired
+	// service), Real the configured real or fallback the server stands
+	// for (nil: a server in our service that the configuration does not
+	// name, which is purged). Reports use them as they are.
+	Virtual *config.Virtual
+	Real    *config.Real
 }
 
 func (o Op) String() string {
@@ -84,15 +102,15 @@ func Diff(desired, actual []ServiceState) []Op {
 		as, present := act[key]
 		if ds.Remove {
 			if present {
-				ops = append(ops, Op{Kind: DelService, Service: as.Service})
+				ops = append(ops, Op{Kind: DelService, Service: as.Service, Virtual: ds.Virtual})
 			}
 			continue
 		}
 		switch {
 		case !present:
-			ops = append(ops, Op{Kind: AddService, Service: ds.Service})
+			ops = append(ops, Op{Kind: AddService, Service: ds.Service, Virtual: ds.Virtual})
 		case !sameService(ds.Service, as.Service):
-			ops = append(ops, Op{Kind: UpdateService, Service: ds.Service})
+			ops = append(ops, Op{Kind: UpdateService, Service: ds.Service, Virtual: ds.Virtual})
 		}
 		have := make(map[string]dataplane.Dest, len(as.Dests))
 		for _, d := range as.Dests {
@@ -101,15 +119,25 @@ func Diff(desired, actual []ServiceState) []Op {
 		want := append([]DestState(nil), ds.Dests...)
 		sort.SliceStable(want, func(i, j int) bool { return want[i].Key() < want[j].Key() })
 		wanted := make(map[string]bool, len(want))
+		named := map[string]DestState{} // absent entries: who a deletion removes
 		for _, d := range want {
+			if d.Absent {
+				if _, ok := named[d.Key()]; !ok {
+					named[d.Key()] = d
+				}
+				continue
+			}
 			wanted[d.Key()] = true
 			old, ok := have[d.Key()]
+			op := Op{Service: ds.Service, Dest: d.Dest, Fallback: d.Fallback, Virtual: ds.Virtual, Real: d.Real}
 			switch {
 			case !ok && d.IfPresent:
 			case !ok:
-				ops = append(ops, Op{Kind: AddDest, Service: ds.Service, Dest: d.Dest, Fallback: d.Fallback})
+				op.Kind = AddDest
+				ops = append(ops, op)
 			case !sameDest(old, d.Dest):
-				ops = append(ops, Op{Kind: UpdateDest, Service: ds.Service, Dest: d.Dest, Prev: old, Fallback: d.Fallback})
+				op.Kind, op.Prev = UpdateDest, old
+				ops = append(ops, op)
 			}
 		}
 		gone := make([]dataplane.Dest, 0)
@@ -120,7 +148,9 @@ func Diff(desired, actual []ServiceState) []Op {
 		}
 		sort.Slice(gone, func(i, j int) bool { return gone[i].Key() < gone[j].Key() })
 		for _, d := range gone {
-			ops = append(ops, Op{Kind: DelDest, Service: ds.Service, Dest: d, Prev: d})
+			n := named[d.Key()]
+			ops = append(ops, Op{Kind: DelDest, Service: ds.Service, Dest: d, Prev: d,
+				Fallback: n.Fallback, Virtual: ds.Virtual, Real: n.Real})
 		}
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Kind < ops[j].Kind })

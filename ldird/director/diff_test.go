@@ -142,7 +142,7 @@ func TestDiff(t *testing.T) {
 				}
 			}
 			for _, op := range Diff(tc.desired, tc.actual) {
-				if err := (&Director{dp: f}).apply(op); err != nil {
+				if err := applyOp(f, op); err != nil {
 					t.Fatalf("apply %s: %v", op, err)
 				}
 			}

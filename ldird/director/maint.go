@@ -2,12 +2,12 @@ package director
 
 import (
 	"context"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"lvsha/ldird/check"
@@ -16,50 +16,31 @@ import (
 // maintChecker is ldirectord's _check_real_for_maintenance in front of a
 // real's check: when a file named after the real exists in maintenancedir
 // the real is down ("Server in maintenance") and the check is not run.
-// The flag is also kept apart so the director takes the real down at once,
-// whatever failurecount says (ldirectord forces it).
+// The result's error says so (maintenanceError), so the planner takes the
+// real down at once, whatever failurecount says (ldirectord forces it).
 type maintChecker struct {
-	inner check.Checker
-	dir   string
-	port  uint16
-	key   string
-	m     *maintState
+	inner  check.Checker
+	dir    string
+	port   uint16
+	lookup func(ctx context.Context, addr string) ([]string, error)
 }
 
-// maintState is the set of check keys currently in maintenance.
-type maintState struct {
-	mu      sync.Mutex
-	on      map[string]bool
-	changed func()
-	lookup  func(ctx context.Context, addr string) ([]string, error)
-}
+// maintenanceError is the result of a real in maintenance.
+type maintenanceError struct{ file string }
 
-func (m *maintState) get(key string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.on[key]
-}
+func (e *maintenanceError) Error() string { return "Server in maintenance (" + e.file + ")" }
 
-func (m *maintState) set(key string, on bool) {
-	m.mu.Lock()
-	was := m.on[key]
-	if on {
-		m.on[key] = true
-	} else {
-		delete(m.on, key)
-	}
-	m.mu.Unlock()
-	if was != on && m.changed != nil {
-		m.changed()
-	}
+// inMaintenance reports whether a check result is "in maintenance".
+func inMaintenance(r check.Result) bool {
+	var me *maintenanceError
+	return !r.OK && errors.As(r.Err, &me)
 }
 
 func (c *maintChecker) Check(ctx context.Context, real check.Target) check.Result {
-	if file := c.inMaintenance(ctx, real); file != "" {
-		c.m.set(c.key, true)
-		return check.Result{OK: false, Detail: "Server in maintenance (" + file + ")"}
+	if file := c.maintenanceFile(ctx, real); file != "" {
+		err := &maintenanceError{file: file}
+		return check.Result{OK: false, Err: err, Detail: err.Error()}
 	}
-	c.m.set(c.key, false)
 	return c.inner.Check(ctx, real)
 }
 
@@ -70,13 +51,13 @@ func (c *maintChecker) Forget(t check.Target) {
 	}
 }
 
-// inMaintenance returns the name of the maintenance file that applies, or
+// maintenanceFile returns the name of the maintenance file that applies, or
 // "". The names are ldirectord's, in its order: IP:PORT, IP, FQDN:PORT,
 // FQDN, SHORT:PORT, SHORT (IPv6 addresses in brackets, as its man page
 // says; the bare form is accepted too). The reverse lookup is done only
 // when the directory holds a name that is not an address, so an empty
 // directory costs one ReadDir per check.
-func (c *maintChecker) inMaintenance(ctx context.Context, real check.Target) string {
+func (c *maintChecker) maintenanceFile(ctx context.Context, real check.Target) string {
 	ents, err := os.ReadDir(c.dir)
 	if err != nil || len(ents) == 0 {
 		return ""
@@ -108,7 +89,7 @@ func (c *maintChecker) inMaintenance(ctx context.Context, real check.Target) str
 	}
 	lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	hosts, err := c.m.lookup(lctx, ip)
+	hosts, err := c.lookup(lctx, ip)
 	if err != nil || len(hosts) == 0 {
 		return ""
 	}

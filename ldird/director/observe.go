@@ -41,8 +41,8 @@ const (
 )
 
 // Observer is told what the director does (ldird/metrics implements it).
-// Its methods are called from check goroutines and the reconcile loop,
-// concurrently, and must not block.
+// Its methods are called from the director's goroutine, and must not
+// block: the table waits meanwhile.
 type Observer interface {
 	// CheckResult reports one check result once for each virtual that
 	// checks the real: a real listed with the same check by several
@@ -69,23 +69,6 @@ func Outcome(r check.Result) string {
 		return OutcomeTimeout
 	}
 	return OutcomeFailed
-}
-
-// checkVirtuals maps each check key of cfg to the virtuals that check it.
-func checkVirtuals(cfg *config.Config) map[string][]VirtualID {
-	out := map[string][]VirtualID{}
-	for _, v := range cfg.Virtuals {
-		id := IDOf(v)
-		for _, r := range v.Reals {
-			k := v.CheckKey(r)
-			ids := out[k]
-			if len(ids) > 0 && ids[len(ids)-1] == id {
-				continue // the same real twice in one virtual
-			}
-			out[k] = append(ids, id)
-		}
-	}
-	return out
 }
 
 // Snapshot is the director's view at one moment, for metrics.
@@ -118,13 +101,14 @@ type RealSnapshot struct {
 }
 
 // Snapshot reads the configuration, every real's check state and the
-// table. It does not take the reconcile lock, so a scrape never waits for
-// a reconcile; the table is read as the dataplane holds it now.
+// table. It does not go through the director's loop, so a scrape never
+// waits for a table pass: the configuration and maintenance flags are
+// those the loop last published, the check states the runner's, and the
+// table is read as the dataplane holds it now.
 func (d *Director) Snapshot() Snapshot {
 	var snap Snapshot
-	d.mu.Lock()
-	cfg := d.cfg
-	d.mu.Unlock()
+	pub := d.published.Load()
+	cfg := pub.cfg
 	table := map[string]map[string]dataplane.Dest{}
 	svcs, err := d.dp.Services()
 	if err != nil {
@@ -150,7 +134,7 @@ func (d *Director) Snapshot() Snapshot {
 	if cfg == nil {
 		return snap
 	}
-	opts := d.desiredOpts(cfg)
+	opts := d.p.opt.DesiredOptions
 	for _, v := range cfg.Virtuals {
 		inTable := table[ServiceFor(v).Key()]
 		vs := VirtualSnapshot{ID: IDOf(v)}
@@ -164,7 +148,7 @@ func (d *Director) Snapshot() Snapshot {
 			seen[key] = true
 			k := v.CheckKey(r)
 			st, _ := d.runner.Status(k)
-			rs := RealSnapshot{Real: key, State: st.State, Maintenance: d.maint.get(k)}
+			rs := RealSnapshot{Real: key, State: st.State, Maintenance: pub.maint[k]}
 			rs.Up = st.State == check.Up && !rs.Maintenance
 			if x, ok := inTable[key]; ok {
 				rs.InTable, rs.Weight = true, x.Weight
@@ -180,16 +164,4 @@ func (d *Director) Snapshot() Snapshot {
 		snap.Virtuals = append(snap.Virtuals, vs)
 	}
 	return snap
-}
-
-// LoopStall is how long the director's loop has been inside its current
-// iteration (a reconcile, a reload holding the table, alert resends); 0
-// while it waits for work. A loop that stays busy is wedged: the systemd
-// watchdog feed uses this.
-func (d *Director) LoopStall() time.Duration {
-	since := d.busySince.Load()
-	if since == 0 {
-		return 0
-	}
-	return time.Since(time.Unix(0, since))
 }

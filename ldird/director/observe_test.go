@@ -63,17 +63,6 @@ func (r *recObserver) op(s string) int {
 	return r.ops[s]
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 const twoVirtualsCf = `checkinterval=1
 checktimeout=1
 quiescent=yes
@@ -91,8 +80,8 @@ func TestObserverAndSnapshot(t *testing.T) {
 	rec := newRec()
 	dp := newFake()
 	h := newHarness(t, dp, func(o *Options) { o.Observer = rec })
-	cfg := parse(t, twoVirtualsCf)
-	h.start(cfg)
+	h.start(twoVirtualsCf)
+	cfg := h.d.Config()
 	v100 := VirtualID{Protocol: "tcp", Virtual: "10.0.0.100:80"}
 	v101 := VirtualID{Protocol: "tcp", Virtual: "10.0.0.101:80"}
 	if got := IDOf(cfg.Virtuals[0]); got != v100 {
@@ -154,13 +143,12 @@ virtual=10.0.0.100:80
 	if len(removed) != 1 || removed[0] != v101 {
 		t.Fatalf("removed %v, want [%v]", removed, v101)
 	}
-	before := rec.count(v101, OutcomeFailed)
-	time.Sleep(100 * time.Millisecond)
+	// The shared check goes on for 10.0.0.100 alone: once it has
+	// reported a few more times, 10.0.0.101 has not counted one of them.
+	before, stay := rec.count(v101, OutcomeFailed), rec.count(v100, OutcomeFailed)
+	waitUntil(t, "more results for the remaining virtual", func() bool { return rec.count(v100, OutcomeFailed) >= stay+3 })
 	if after := rec.count(v101, OutcomeFailed); after != before {
 		t.Errorf("results still counted for the removed virtual: %d -> %d", before, after)
-	}
-	if rec.count(v100, OutcomeFailed) == 0 {
-		t.Error("no results for the remaining virtual")
 	}
 }
 
@@ -169,7 +157,7 @@ func TestObserverFailedOp(t *testing.T) {
 	dp := newFake()
 	dp.f.Fail = map[string]error{"AddDest": errors.New("no memory")}
 	h := newHarness(t, dp, func(o *Options) { o.Observer = rec })
-	h.start(parse(t, fmt.Sprintf(baseCf, "", "")))
+	h.start(fmt.Sprintf(baseCf, "", ""))
 	if n := rec.op("AddDest failed"); n != 2 {
 		t.Errorf("AddDest failed = %d, want 2 (%v)", n, rec.ops)
 	}
@@ -227,12 +215,12 @@ func TestLoopStall(t *testing.T) {
 		}
 	}
 	defer func() { release(); d.Stop() }()
-	time.Sleep(50 * time.Millisecond)
-	if s := d.LoopStall(); s != 0 {
-		t.Fatalf("idle loop stall %v, want 0", s)
-	}
+	// Check results pass through the loop every 10 ms; between them it
+	// waits, and reports 0.
+	waitUntil(t, "an idle loop", func() bool { return d.LoopStall() == 0 })
 	checks.set("10.0.1.3", false) // quiesce: UpdateDest, which blocks
 	waitUntil(t, "a stall of 300 ms", func() bool { return d.LoopStall() > 300*time.Millisecond })
 	release()
 	waitUntil(t, "the loop to go idle", func() bool { return d.LoopStall() == 0 })
+	waitUntil(t, "the quiesce", func() bool { return len(g.calls()) > 0 })
 }

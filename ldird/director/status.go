@@ -96,9 +96,8 @@ func (d *Director) WriteStatus(w io.Writer) error {
 	if err := WriteTable(w, d.dp, d.o.Header, conns); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	cfg := d.cfg
-	d.mu.Unlock()
+	pub := d.published.Load()
+	cfg := pub.cfg
 	if cfg == nil {
 		return nil
 	}
@@ -114,7 +113,7 @@ func (d *Director) WriteStatus(w io.Writer) error {
 			}
 		}
 	}
-	opts := d.desiredOpts(cfg)
+	opts := d.p.opt.DesiredOptions
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Health (ldird): real state, weight in the table, last check")
 	for _, v := range cfg.Virtuals {
@@ -139,7 +138,7 @@ func (d *Director) WriteStatus(w io.Writer) error {
 			k := v.CheckKey(r)
 			st, _ := d.runner.Status(k)
 			state := st.State.String()
-			if d.maint.get(k) {
+			if pub.maint[k] {
 				state = "maintenance"
 			}
 			weight := "absent"
