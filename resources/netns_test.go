@@ -16,6 +16,7 @@ import (
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 
+	"lvsha/internal/testenv"
 	"lvsha/resources/garp"
 	"lvsha/tests/netns"
 )
@@ -365,7 +366,7 @@ func TestRealOCFAgentsNetns(t *testing.T) {
 	const root = "/usr/lib/ocf"
 	for _, a := range []string{"IPaddr2", "Dummy"} {
 		if !isExecutableFile(filepath.Join(root, "resource.d/heartbeat", a)) {
-			t.Skipf("resource-agents not installed (%s missing); apt-get install resource-agents", a)
+			testenv.Skipf(t, "resource-agents is not installed (%s missing; Debian package resource-agents)", a)
 		}
 	}
 	if !inNode(t) {
