@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -149,7 +150,7 @@ func (g *gate) handle(e event) {
 	k := key(e.Package, e.Test)
 	switch e.Action {
 	case "output":
-		if !strings.HasPrefix(e.Output, "=== ") {
+		if !framing(e.Test, e.Output) {
 			g.out[k] = append(g.out[k], e.Output)
 		}
 	case "pass":
@@ -200,6 +201,26 @@ func (g *gate) handle(e event) {
 		delete(g.out, k)
 	}
 }
+
+// framing reports whether line is go test's own framing (=== RUN, the
+// --- PASS/FAIL/SKIP result lines, a package's PASS/FAIL/ok summary), which
+// this log replaces with its own lines.
+func framing(test, line string) bool {
+	t := strings.TrimLeft(line, " ")
+	if strings.HasPrefix(t, "=== ") || resultLine.MatchString(t) {
+		return true
+	}
+	if test != "" {
+		return false
+	}
+	switch strings.TrimRight(line, "\n") {
+	case "PASS", "FAIL":
+		return true
+	}
+	return strings.HasPrefix(line, "ok  \t") || strings.HasPrefix(line, "FAIL\t") || strings.HasPrefix(line, "?   \t")
+}
+
+var resultLine = regexp.MustCompile(`^--- (PASS|FAIL|SKIP): \S+ \([0-9.]+s\)\n?$`)
 
 // keysOf lists the output keys of pkg, the package's own first.
 func (g *gate) keysOf(pkg string) []string {

@@ -16,6 +16,7 @@ func TestGate(t *testing.T) {
 {"Action":"run","Package":"lvsha/a","Test":"TestOK"}
 {"Action":"output","Package":"lvsha/a","Test":"TestOK","Output":"=== RUN   TestOK\n"}
 {"Action":"output","Package":"lvsha/a","Test":"TestOK","Output":"    x_test.go:9: allowed reason\n"}
+{"Action":"output","Package":"lvsha/a","Test":"TestOK","Output":"--- SKIP: TestOK (0.00s)\n"}
 {"Action":"skip","Package":"lvsha/a","Test":"TestOK","Elapsed":0}
 {"Action":"output","Package":"lvsha/a","Test":"TestBad","Output":"    x_test.go:12: qemu missing\n"}
 {"Action":"skip","Package":"lvsha/a","Test":"TestBad","Elapsed":0}
@@ -25,6 +26,8 @@ func TestGate(t *testing.T) {
 {"Action":"output","Package":"lvsha/b","Test":"TestBroken","Output":"    b_test.go:3: got 1, want 2\n"}
 {"Action":"fail","Package":"lvsha/b","Test":"TestBroken","Elapsed":0.2}
 {"Action":"output","Package":"lvsha/b","Test":"TestHang","Output":"panic: test timed out after 1s\n"}
+{"Action":"output","Package":"lvsha/b","Output":"FAIL\n"}
+{"Action":"output","Package":"lvsha/b","Output":"FAIL\tlvsha/b\t1.002s\n"}
 {"Action":"fail","Package":"lvsha/b","Elapsed":1}
 {"ImportPath":"lvsha/c [lvsha/c.test]","Action":"build-output","Output":"c.go:1: syntax error\n"}
 {"ImportPath":"lvsha/c [lvsha/c.test]","Action":"build-fail"}
@@ -59,7 +62,7 @@ not json at all
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
 	}
-	for _, bad := range []string{"noise that passes", "=== RUN"} {
+	for _, bad := range []string{"noise that passes", "=== RUN", "--- SKIP: TestOK (0.00s)", "FAIL\tlvsha/b"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("log has %q:\n%s", bad, out)
 		}
