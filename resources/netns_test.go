@@ -37,7 +37,7 @@ func inNode(t *testing.T) bool {
 	n := netns.NewNode(t, "rsc")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, errOut, code, err := n.Run(ctx, "env", innerEnv+"="+t.Name(), os.Args[0],
+	out, errOut, code, err := n.Run(ctx, "env", innerEnv+"="+t.Name(), testenv.StrictEnv+"="+os.Getenv(testenv.StrictEnv), os.Args[0],
 		"-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=170s")
 	t.Logf("inner run in node:\n%s%s", out, errOut)
 	if err != nil || code != 0 {
