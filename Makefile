@@ -45,11 +45,21 @@ build:
 deps:
 	./scripts/deps.sh test
 
-# The one test command (README, .ci/run): installs what it needs, then runs every test.
-# Integration tests need root and network namespaces; they skip with a reason otherwise.
+# The one test command (README, .ci/run): installs every real peer the tests use
+# (scripts/deps.sh test), vets every build tag, runs the demo, then every test in
+# strict mode: a test that would skip because a tool, package, privilege or kernel
+# feature is missing fails instead, naming it, unless internal/testenv/allowed-skips.txt
+# lists it; testgate prints a readable log and fails the run on any other skip.
+STRICT := LVSHA_STRICT=1
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) vet -tags bench ./...
+	$(GO) vet -tags vm ./...
+	$(GO) vet -tags vmdemo ./...
+	./scripts/demo.sh
+	$(GO) build -o $(BIN)/testgate ./internal/testenv/testgate
+	$(STRICT) $(BIN)/testgate $(GO) test -json -count=1 -timeout 30m ./...
+	$(STRICT) $(BIN)/testgate $(GO) test -json -count=1 -timeout 10m -tags vmdemo ./tests/install/vmdemo
 	./scripts/fuzz.sh 10s
 
 # Every fuzzer for a short bounded time (part of make test) or a long one.
@@ -59,12 +69,16 @@ fuzz:
 soak:
 	./scripts/fuzz.sh $${FUZZTIME:-10m}
 
+# Unit tests only (-short leaves out the slow ones; not strict, which refuses -short).
 unit:
-	$(GO) test -count=1 -short ./...
+	LVSHA_STRICT= $(GO) test -count=1 -short ./...
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags bench ./...
+	$(GO) vet -tags vm ./...
+	$(GO) vet -tags vmdemo ./...
 
 demo: build
 	./scripts/deps.sh demo

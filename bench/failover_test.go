@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
 )
 
@@ -229,7 +230,7 @@ func stats(ds []time.Duration) (min, med, max time.Duration) {
 // backup, hb_standby → VIP answering on the other node.
 func TestFailoverBench(t *testing.T) {
 	if _, ok := netns.HeartbeatAvailable(); !ok {
-		t.Skip("real Heartbeat not installed (make bench installs it)")
+		testenv.Skip(t, "real Heartbeat is not installed (Debian package heartbeat; make bench installs it)")
 	}
 	results := map[string]map[string]figures{} // timing -> impl -> figures
 	tms := timings

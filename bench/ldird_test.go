@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
 )
 
@@ -172,7 +173,7 @@ func requireLdirectord(t *testing.T) {
 	netns.Require(t)
 	for _, p := range []string{ldirectord, "/usr/sbin/ipvsadm", "/usr/sbin/nft"} {
 		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s not installed (make bench installs ldirectord, ipvsadm, nftables)", p)
+			testenv.Skipf(t, "%s is not installed (make bench installs ldirectord, ipvsadm, nftables)", p)
 		}
 	}
 }

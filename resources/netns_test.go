@@ -16,6 +16,7 @@ import (
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 
+	"lvsha/internal/testenv"
 	"lvsha/resources/garp"
 	"lvsha/tests/netns"
 )
@@ -36,7 +37,7 @@ func inNode(t *testing.T) bool {
 	n := netns.NewNode(t, "rsc")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	out, errOut, code, err := n.Run(ctx, "env", innerEnv+"="+t.Name(), os.Args[0],
+	out, errOut, code, err := n.Run(ctx, "env", innerEnv+"="+t.Name(), testenv.StrictEnv+"="+os.Getenv(testenv.StrictEnv), os.Args[0],
 		"-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1", "-test.timeout=170s")
 	t.Logf("inner run in node:\n%s%s", out, errOut)
 	if err != nil || code != 0 {
@@ -365,7 +366,7 @@ func TestRealOCFAgentsNetns(t *testing.T) {
 	const root = "/usr/lib/ocf"
 	for _, a := range []string{"IPaddr2", "Dummy"} {
 		if !isExecutableFile(filepath.Join(root, "resource.d/heartbeat", a)) {
-			t.Skipf("resource-agents not installed (%s missing); apt-get install resource-agents", a)
+			testenv.Skipf(t, "resource-agents is not installed (%s missing; Debian package resource-agents)", a)
 		}
 	}
 	if !inNode(t) {

@@ -1,32 +1,62 @@
 #!/usr/bin/env bash
 # Installs, by Debian package name, what the demo and the tests need when it is missing.
-#   deps.sh test    what `make test` needs (the default)
+#   deps.sh test    every real peer any test of `make test` uses (the default); make test runs
+#                   it before any test starts, so no test installs anything while others run
 #   deps.sh demo    what `make demo` (scripts/demo.sh) calls
-#   deps.sh bench   test's list plus the reference ldirectord and ipvsadm
-# "a|b" means either package will do (the first is installed when neither is):
-# busybox and busybox-static conflict, and tests/vm installs busybox-static.
+#   deps.sh bench   what `make bench` needs: test's list (it has ldirectord and ipvsadm)
+# "a|b" means either package will do (the first is installed when neither is).
 # Packages that would start services on install are kept from doing so (policy-rc.d).
+# With everything present it only asks dpkg, once.
 set -euo pipefail
-# groff-base and man-db: tests/install renders every man page (groff -ww, man -l).
-# iptables: tests/hardening delays heartbeats through an NFQUEUE rule (this
-# kernel's nftables has no queue statement).
-want=(heartbeat iproute2 nftables iptables tcpdump procps psmisc libxml2-utils resource-agents curl python3
-  groff-base man-db)
+# demo.sh: ip and genl (iproute2), curl (the client), busybox httpd (the web
+# servers), modprobe (kmod: load ip_vs where it is a module), timeout/date/seq
+# (coreutils), awk, sed and grep.
+demo=(iproute2 curl 'busybox-static|busybox' kmod coreutils mawk sed grep)
+# make test, by what uses it (read the tests' testenv.Require*/Skip calls):
+test=(
+  # the demo itself (make test runs scripts/demo.sh), and in the VM (tests/install/vmdemo)
+  iproute2 curl kmod coreutils mawk sed grep
+  # busybox httpd: ldird/check; the VM's initramfs needs the static one (it conflicts with busybox)
+  busybox-static
+  # tests/netns, tests/cluster, bench: the real Heartbeat 3.0.6 and cl_status
+  heartbeat
+  # nsenter, mount, setpriv (tests/netns, tests/hardening control socket), ping (tests/netns)
+  util-linux mount 'iputils-ping|inetutils-ping'
+  # tests/hardening: nftables drops; iptables NFQUEUE delays (this kernel's nftables has no
+  # queue statement); tcpdump (tests/cluster captures gratuitous ARPs); procps, psmisc
+  nftables iptables tcpdump procps psmisc
+  # resources: the real IPaddr2 and Dummy, ocf-tester, ra-api-1.dtd; xmllint validates meta-data
+  resource-agents libxml2-utils
+  # ldird/config: the real Perl ldirectord 4.12 parser (differential tests); ldird/check
+  # external-perl checks
+  ldirectord perl
+  # ldird/check against real servers: dnsmasq (DNS), slapd (LDAP), PostgreSQL, python3 http.server
+  # (and hbd/wire's verify_hbauth.py)
+  dnsmasq-base slapd postgresql python3
+  # tests/install: make install/uninstall, man pages rendered (groff -ww, man -l), units checked
+  # with systemd-analyze verify
+  make groff-base man-db systemd
+  # tests/vm and tests/install/vmdemo: qemu (TCG), Debian's kernel and modules (booted in the VM,
+  # not on this host; see INITRD below), ipvsadm (copied into the initramfs), xz (unpacks the kernel)
+  qemu-system-x86 linux-image-amd64 ipvsadm xz-utils
+)
 case "${1:-test}" in
-  test) ;;
-  # demo.sh: ip and genl (iproute2), curl (the client), busybox httpd (the web
-  # servers), modprobe (kmod: load ip_vs where it is a module), timeout/date/seq
-  # (coreutils), awk, sed and grep.
-  demo) want=(iproute2 curl 'busybox-static|busybox' kmod coreutils mawk sed grep) ;;
-  bench) want+=(ldirectord ipvsadm) ;;
+  test | bench) want=("${test[@]}") ;;
+  demo) want=("${demo[@]}") ;;
   *) echo "usage: deps.sh [test|demo|bench]" >&2; exit 2 ;;
 esac
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+# One dpkg-query for every name: the installed ones print "name ok".
+declare -A have=()
+names=()
+for alts in "${want[@]}"; do IFS='|' read -r -a choices <<<"$alts"; names+=("${choices[@]}"); done
+while read -r name status; do
+  [ "$status" = installed ] && have[$name]=1
+done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${names[@]}" 2>/dev/null || true)
 missing=()
 for alts in "${want[@]}"; do
   ok=0
   IFS='|' read -r -a choices <<<"$alts"
-  for p in "${choices[@]}"; do installed "$p" && { ok=1; break; }; done
+  for p in "${choices[@]}"; do [ -n "${have[$p]:-}" ] && { ok=1; break; }; done
   # awk may come from another package (gawk, original-awk): any awk will do.
   [ $ok = 0 ] && [ "$alts" = mawk ] && command -v awk >/dev/null && ok=1
   [ $ok = 1 ] || missing+=("${choices[0]}")
@@ -37,7 +67,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-# Keep package scripts from starting daemons (heartbeat, ldirectord) on this host.
+# The kernel is installed only to be booted under qemu with the VM's own
+# initramfs: skip the host initramfs its postinst would build (minutes on 2
+# cores). Only when linux-image-amd64 is missing, i.e. this host does not
+# boot Debian's kernel package (a container); a host that does has it already.
+for p in "${missing[@]}"; do [ "$p" = linux-image-amd64 ] && export INITRD=No; done
+# Keep package scripts from starting daemons (heartbeat, ldirectord, slapd,
+# postgresql, dnsmasq) on this host.
 policy=/usr/sbin/policy-rc.d
 had_policy=0; [ -e "$policy" ] && had_policy=1
 if [ $had_policy = 0 ]; then printf '#!/bin/sh\nexit 101\n' >"$policy"; chmod 755 "$policy"; fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every fuzzer for a bounded time each: `make test` uses a short run,
-# `make soak` a long one. Seeds come from spec/vectors and the sample configs.
+# `make soak` a long one. Seeds are in the repository: hbd/wire/testdata/vectors
+# (the captured packets) and copies of the sample configs under each package's testdata.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t=${1:-10s}

@@ -8,10 +8,14 @@ import (
 	"testing"
 )
 
+// addSeeds seeds with testdata/SAMPLE (a copy of the sample in ha.d) and
+// the extra inputs.
 func addSeeds(f *testing.F, sample string, extra ...string) {
-	if data, err := os.ReadFile(filepath.Join("..", "..", "ha.d", sample)); err == nil {
-		f.Add(data)
+	data, err := os.ReadFile(filepath.Join("testdata", sample))
+	if err != nil {
+		f.Fatal(err)
 	}
+	f.Add(data)
 	for _, s := range extra {
 		f.Add([]byte(s))
 	}

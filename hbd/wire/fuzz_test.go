@@ -21,10 +21,9 @@ func fuzzRing() *Keyring {
 // FuzzDecode asserts that Decode and DecodeUnsigned never panic, and that any
 // message they return re-encodes and decodes back to the same fields.
 func FuzzDecode(f *testing.F) {
-	dir := sharedVectors(f)
-	files, _ := filepath.Glob(filepath.Join(dir, "*.bin"))
+	files, _ := filepath.Glob(filepath.Join(vectorsDir, "*.bin"))
 	if len(files) == 0 {
-		f.Skip("no vectors in " + dir)
+		f.Fatal("no vectors in " + vectorsDir)
 	}
 	for _, fn := range files {
 		b, err := os.ReadFile(fn)
@@ -103,8 +102,11 @@ func roundTrip(t *testing.T, m *Message, ring *Keyring) {
 		t.Fatalf("EncodeClassic(%v): %v", m, err)
 	}
 	if back, err = Decode(b, ring); err != nil {
-		if ReasonOf(err) == ReasonBadAuth && hasMultipleAuth(want) {
-			return // ha_msg_mod set the first auth, the receiver reads the last
+		if r := ReasonOf(err); hasMultipleAuth(want) && (r == ReasonBadAuth || r == ReasonUnknownKey || r == ReasonBadMethod) {
+			// ha_msg_mod set the first auth, the receiver verifies the
+			// last: an arbitrary string, which may also name a key index
+			// that is not in authkeys or whose method is unusable.
+			return
 		}
 		t.Fatalf("Decode(EncodeClassic(%v)) %q: %v", m, b, err)
 	}

@@ -12,29 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"lvsha/internal/testenv"
 )
 
-// sharedVectors finds shared/spec/vectors by walking up from the package
-// directory: locally the repo is /work/main beside /work/shared, and in CI a
-// fresh clone has shared/ beside it, so one of the ancestors holds shared/.
-func sharedVectors(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Skipf("no working directory: %v", err)
-	}
-	for {
-		cand := filepath.Join(dir, "shared", "spec", "vectors")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("shared/spec/vectors not found beside any ancestor of the package directory")
-		}
-		dir = parent
-	}
-}
+// vectorsDir holds the captured Heartbeat 3.0.6 packets with their
+// MANIFEST.json and verify_hbauth.py: a copy of the spec's vectors, kept in
+// the repository so that no test depends on ../shared being present.
+const vectorsDir = "testdata/vectors"
 
 type vector struct {
 	File            string `json:"file"`
@@ -54,7 +39,7 @@ type vector struct {
 
 func loadVectors(t *testing.T) []vector {
 	t.Helper()
-	dir := sharedVectors(t)
+	dir := vectorsDir
 	raw, err := os.ReadFile(filepath.Join(dir, "MANIFEST.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -209,11 +194,8 @@ func sampleStatus(seq int) *Message {
 // TestVerifyHBAuth checks what we send with the spec's independent Python
 // verifier (verify_hbauth.py MODE KEY files...).
 func TestVerifyHBAuth(t *testing.T) {
-	dir := sharedVectors(t)
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed; cannot run verify_hbauth.py")
-	}
+	dir := vectorsDir
+	py := testenv.RequireProgram(t, "python3", "python3") // runs verify_hbauth.py
 	for _, c := range []struct{ mode, key string }{{"md5", "s3cr3tKey"}, {"sha1", "An0ther-SHA1-key"}, {"crc", ""}} {
 		t.Run(c.mode, func(t *testing.T) {
 			ring := ringFor(c.mode, c.key)

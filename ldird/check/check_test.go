@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 func TestNewConfigErrors(t *testing.T) {
@@ -137,7 +139,7 @@ func TestExternalTimeoutKillsGroup(t *testing.T) {
 
 func TestExternalPerl(t *testing.T) {
 	if _, err := New(Spec{Type: "external-perl"}); err != nil {
-		t.Skipf("no perl: %v", err)
+		testenv.Skipf(t, "perl is not installed (Debian package perl): %v", err)
 	}
 	dir := t.TempDir()
 	script := filepath.Join(dir, "chk.pl")

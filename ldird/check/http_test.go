@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 func TestHTTP(t *testing.T) {
@@ -104,10 +106,7 @@ func TestHTTPHung(t *testing.T) {
 
 // TestHTTPPythonServer checks against python3's http.server, a real server.
 func TestHTTPPythonServer(t *testing.T) {
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		t.Skip("python3 not installed")
-	}
+	py := testenv.RequireProgram(t, "python3", "python3")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "check.html"), []byte("<html>ldirectord test page OK</html>\n"), 0o644)
 	port := freePort(t)
@@ -121,10 +120,7 @@ func TestHTTPPythonServer(t *testing.T) {
 
 // TestHTTPBusybox checks against busybox httpd, when busybox is installed.
 func TestHTTPBusybox(t *testing.T) {
-	bb, err := exec.LookPath("busybox")
-	if err != nil {
-		t.Skip("busybox not installed (apt-get install busybox)")
-	}
+	bb := testenv.RequireProgram(t, "busybox", "busybox-static")
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "index.html"), []byte("busybox says ok\n"), 0o644)
 	port := freePort(t)

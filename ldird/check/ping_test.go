@@ -9,6 +9,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"lvsha/internal/testenv"
 )
 
 // inNetns runs f on a thread moved into a fresh network namespace with lo up
@@ -55,7 +57,7 @@ func inNetns(t *testing.T, f func()) {
 		errc <- nil
 	}()
 	if err := <-errc; err != nil {
-		t.Skipf("cannot create a network namespace (needs root): %v", err)
+		testenv.Skipf(t, "cannot create a network namespace (needs root): %v", err)
 	}
 }
 

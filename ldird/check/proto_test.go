@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
+
+	"lvsha/internal/testenv"
 )
 
 // dnsAnswer builds the reply of a tiny authoritative server.
@@ -94,10 +96,7 @@ func TestDNS(t *testing.T) {
 
 // TestDNSDnsmasq checks against dnsmasq on a high loopback port.
 func TestDNSDnsmasq(t *testing.T) {
-	bin, err := exec.LookPath("dnsmasq")
-	if err != nil {
-		t.Skip("dnsmasq not installed (apt-get install dnsmasq-base)")
-	}
+	bin := testenv.RequireProgram(t, "dnsmasq", "dnsmasq-base")
 	port := freePort(t) // TCP free; dnsmasq also takes UDP on it
 	cmd := exec.Command(bin, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
 		"--listen-address=127.0.0.1", "--port="+strconv.Itoa(port), "--user="+currentUser(),
@@ -273,17 +272,7 @@ func TestSIP(t *testing.T) {
 // TestSlapd checks ldap against OpenLDAP's slapd serving only its root DSE
 // (request "/" = base "" returns exactly one entry, anonymously).
 func TestSlapd(t *testing.T) {
-	bin, err := exec.LookPath("slapd")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/slapd"} {
-			if _, e := os.Stat(p); e == nil {
-				bin, err = p, nil
-			}
-		}
-	}
-	if err != nil {
-		t.Skip("slapd not installed (apt-get install slapd)")
-	}
+	bin := testenv.RequireProgram(t, "slapd", "slapd")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "slapd.conf")
 	os.WriteFile(conf, []byte("pidfile "+filepath.Join(dir, "pid")+"\n"), 0o644)

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // scripted answers from a list (repeating the last), counting calls.
@@ -250,9 +252,7 @@ func TestRunnerCombinedForgetOnRemove(t *testing.T) {
 // TestRunnerManyReals runs 5000 reals at a short interval with real connect
 // checks disabled (on), then checks that Stop leaves no goroutine behind.
 func TestRunnerManyReals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("short")
-	}
+	testenv.SkipShort(t, "5000 reals")
 	before := runtime.NumGoroutine()
 	on := mustNew(t, Spec{Type: "on"})
 	var n atomic.Int64

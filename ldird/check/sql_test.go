@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // TestPgsqlReal checks against a throwaway PostgreSQL cluster (initdb +
@@ -22,7 +24,7 @@ import (
 func TestPgsqlReal(t *testing.T) {
 	initdb, err := findPG("initdb")
 	if err != nil {
-		t.Skip("PostgreSQL server binaries not installed (apt-get install postgresql)")
+		testenv.Skipf(t, "PostgreSQL server binaries are not installed (Debian package postgresql; scripts/deps.sh test installs it): %v", err)
 	}
 	postgres, _ := findPG("postgres")
 	cred := (*syscall.Credential)(nil)
@@ -35,7 +37,7 @@ func TestPgsqlReal(t *testing.T) {
 	if os.Geteuid() == 0 {
 		u, err := user.Lookup("postgres")
 		if err != nil {
-			t.Skip("running as root and there is no postgres user to run the server")
+			testenv.Skip(t, "running as root and there is no postgres user to run the server (the Debian package postgresql creates it)")
 		}
 		uid, _ := strconv.Atoi(u.Uid)
 		gid, _ := strconv.Atoi(u.Gid)

@@ -10,10 +10,13 @@ import (
 // FuzzParse: the parser never panics, reports only lines that exist, and
 // returns either a config or an Errors list.
 func FuzzParse(f *testing.F) {
-	for _, p := range []string{"testdata/ldirectord.cf", "../../ha.d/ldirectord.cf"} {
-		if b, err := os.ReadFile(p); err == nil {
-			f.Add(b)
+	// A realistic file and a copy of the sample in ha.d.
+	for _, p := range []string{"testdata/ldirectord.cf", "testdata/ha.d-ldirectord.cf"} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
 		}
+		f.Add(b)
 	}
 	for _, tc := range diffCases {
 		f.Add([]byte(tc.text))

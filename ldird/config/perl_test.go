@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // The differential tests run the real ldirectord 4.12 parser (Debian's
@@ -94,17 +96,15 @@ var (
 
 func getPerl(t *testing.T) *perlHarness {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("differential tests against ldirectord are skipped with -short")
-	}
+	testenv.SkipShort(t, "differential tests against the Perl ldirectord")
 	perlOnce.Do(func() {
 		src, err := os.ReadFile(ldirectordScript)
 		if err != nil {
-			perlErr = "ldirectord not installed: " + err.Error()
+			perlErr = "ldirectord is not installed (Debian package ldirectord; scripts/deps.sh test installs it): " + err.Error()
 			return
 		}
 		if _, err := exec.LookPath("perl"); err != nil {
-			perlErr = "perl not found"
+			perlErr = "perl is not installed (Debian package perl)"
 			return
 		}
 		dir, err := os.MkdirTemp("", "ldcfg-perl")
@@ -141,7 +141,7 @@ func getPerl(t *testing.T) *perlHarness {
 		perlH = h
 	})
 	if perlH == nil {
-		t.Skip(perlErr)
+		testenv.Skip(t, perlErr)
 	}
 	return perlH
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
 )
 
@@ -234,7 +235,7 @@ func TestTwoHbdNodes(t *testing.T) {
 func TestInteropRealHeartbeat(t *testing.T) {
 	netns.Require(t)
 	if _, ok := netns.HeartbeatAvailable(); !ok {
-		t.Skip("real Heartbeat 3.0.6 not installed (make test installs the heartbeat package)")
+		testenv.Skip(t, "real Heartbeat 3.0.6 is not installed (Debian package heartbeat; scripts/deps.sh test installs it)")
 	}
 	for _, method := range []string{"md5", "sha1", "crc"} {
 		t.Run(method, func(t *testing.T) {
@@ -284,7 +285,7 @@ func TestInteropRealHeartbeat(t *testing.T) {
 func TestWrongKey(t *testing.T) {
 	netns.Require(t)
 	if _, ok := netns.HeartbeatAvailable(); !ok {
-		t.Skip("real Heartbeat 3.0.6 not installed (make test installs the heartbeat package)")
+		testenv.Skip(t, "real Heartbeat 3.0.6 is not installed (Debian package heartbeat; scripts/deps.sh test installs it)")
 	}
 	a, b := pair(t, "md5", "key-of-alpha", "key-of-beta")
 	startMixed(t, a, b)

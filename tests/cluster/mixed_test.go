@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
 )
 
@@ -19,7 +20,7 @@ const vip2 = "10.42.0.101"
 func TestMixedClusterFailover(t *testing.T) {
 	netns.Require(t)
 	if _, ok := netns.HeartbeatAvailable(); !ok {
-		t.Skip("real Heartbeat 3.0.6 not installed (make test installs the heartbeat package)")
+		testenv.Skip(t, "real Heartbeat 3.0.6 is not installed (Debian package heartbeat; scripts/deps.sh test installs it)")
 	}
 	l := directors(t, "on")
 	hr := "alpha IPaddr2::" + vip + "/24/eth0 webserver\nbeta IPaddr2::" + vip2 + "/24/eth0\n"

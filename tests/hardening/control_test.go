@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"lvsha/hbd/wire"
+	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
 )
 
@@ -40,7 +41,7 @@ func asUser(n *netns.Node, groups, tool string, args ...string) (string, int) {
 func TestControlSocketPermissions(t *testing.T) {
 	netns.Require(t)
 	if _, err := findBin("setpriv"); err != nil {
-		t.Skip("setpriv (util-linux) not installed: cannot run the tools as another user")
+		testenv.Skip(t, "setpriv is not installed (Debian package util-linux): cannot run the tools as another user")
 	}
 	l := directors(t)
 	pa, pb := l.startBoth()

@@ -25,6 +25,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"lvsha/internal/testenv"
 )
 
 var agents = []string{"IPaddr", "IPaddr2", "SendArp", "ldirectord", "DRRealServer"}
@@ -82,9 +84,7 @@ func repoRoot(t *testing.T) string {
 // makeIn runs make in the repository with the given arguments.
 func makeIn(t *testing.T, root string, args ...string) string {
 	t.Helper()
-	if _, err := exec.LookPath("make"); err != nil {
-		t.Skip("make is not installed")
-	}
+	testenv.RequireProgram(t, "make", "make")
 	cmd := exec.Command("make", append([]string{"-C", root}, args...)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -333,11 +333,7 @@ func checkUnits(t *testing.T, dest string) {
 		}
 	}
 
-	sa, err := exec.LookPath("systemd-analyze")
-	if err != nil {
-		t.Log("systemd-analyze not installed: units checked by their keys only")
-		return
-	}
+	sa := testenv.RequireProgram(t, "systemd-analyze", "systemd")
 	// systemd-analyze verify --root resolves the units' programs and their
 	// dependencies (sysinit.target, network-online.target, ...) inside the
 	// root: give it the installed tree plus this host's own units and the
@@ -438,10 +434,7 @@ func checkManPages(t *testing.T, dest string) {
 	}
 
 	t.Run("groff", func(t *testing.T) {
-		groff, err := exec.LookPath("groff")
-		if err != nil {
-			t.Skip("groff is not installed (Debian: groff-base; scripts/deps.sh test installs it)")
-		}
+		groff := testenv.RequireProgram(t, "groff", "groff-base")
 		for _, p := range pages {
 			cmd := exec.Command(groff, "-man", "-Tutf8", "-ww", "-z")
 			cmd.Stdin = strings.NewReader(p.src)
@@ -453,10 +446,7 @@ func checkManPages(t *testing.T, dest string) {
 		}
 	})
 	t.Run("man", func(t *testing.T) {
-		man, err := exec.LookPath("man")
-		if err != nil {
-			t.Skip("man is not installed (Debian: man-db; scripts/deps.sh test installs it)")
-		}
+		man := testenv.RequireProgram(t, "man", "man-db")
 		for _, p := range pages {
 			cmd := exec.Command(man, "--warnings", "-l", p.path)
 			cmd.Env = append(os.Environ(), "MANPAGER=cat", "PAGER=cat", "MANWIDTH=80", "LANG=C.UTF-8")

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // DefaultRunTimeout bounds Node.Run when the context has no deadline.
@@ -57,14 +59,15 @@ var (
 	requireErr  error
 )
 
-// Require skips the test (with the reason) unless it runs as root on a kernel
-// that lets it create network, UTS and mount namespaces, and nsenter, ip and
-// sleep are installed.
+// Require skips the test (with the reason; in strict mode it fails, see
+// lvsha/internal/testenv) unless it runs as root on a kernel that lets it
+// create network, UTS and mount namespaces, and nsenter, ip and sleep are
+// installed.
 func Require(t testing.TB) {
 	t.Helper()
 	requireOnce.Do(func() { requireErr = probe() })
 	if requireErr != nil {
-		t.Skipf("netns: %v", requireErr)
+		testenv.Skipf(t, "netns: %v", requireErr)
 	}
 }
 

@@ -4,11 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // TestNodeBasics checks the harness alone: host names, private directories,
@@ -63,22 +64,22 @@ func TestNodeBasics(t *testing.T) {
 	if out := b.MustRun("ip", "-o", "link", "show"); strings.Count(out, "\n") != 2 || !strings.Contains(out, "eth1") {
 		t.Fatalf("beta links: %s", out)
 	}
-	if _, err := exec.LookPath("ping"); err == nil {
-		a.MustRun("ping", "-c1", "-W2", "10.31.1.2")
-		if err := a.SetLink("eth1", false); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, code, err := a.Run(context.Background(), "ping", "-c1", "-W1", "10.31.1.2"); err != nil || code == 0 {
-			t.Fatalf("ping through a downed link: exit %d, %v", code, err)
-		}
-		if err := a.SetLink("eth1", true); err != nil {
-			t.Fatal(err)
-		}
-		Eventually(t, 5*time.Second, 100*time.Millisecond, func() (bool, string) {
-			_, _, code, _ := a.Run(context.Background(), "ping", "-c1", "-W1", "10.31.1.2")
-			return code == 0, "ping after link up"
-		})
+	// Real traffic crosses the link, and stops while it is down.
+	testenv.RequireProgram(t, "ping", "iputils-ping")
+	a.MustRun("ping", "-c1", "-W2", "10.31.1.2")
+	if err := a.SetLink("eth1", false); err != nil {
+		t.Fatal(err)
 	}
+	if _, _, code, err := a.Run(context.Background(), "ping", "-c1", "-W1", "10.31.1.2"); err != nil || code == 0 {
+		t.Fatalf("ping through a downed link: exit %d, %v", code, err)
+	}
+	if err := a.SetLink("eth1", true); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 5*time.Second, 100*time.Millisecond, func() (bool, string) {
+		_, _, code, _ := a.Run(context.Background(), "ping", "-c1", "-W1", "10.31.1.2")
+		return code == 0, "ping after link up"
+	})
 
 	// Processes: Start, Kill, and what Pids sees; a forked child is found.
 	p, err := a.Start("sh", "-c", "sleep 300 & echo started; wait")
@@ -178,11 +179,9 @@ const authkeys = "auth 1\n1 md5 lvsha-test-key\n"
 func TestRealHeartbeatPair(t *testing.T) {
 	Require(t)
 	if _, ok := HeartbeatAvailable(); !ok {
-		t.Skip("real Heartbeat not installed (scripts/deps.sh installs it)")
+		testenv.Skip(t, "real Heartbeat is not installed (Debian package heartbeat; scripts/deps.sh test installs it)")
 	}
-	if testing.Short() {
-		t.Skip("slow: runs the real Heartbeat")
-	}
+	testenv.SkipShort(t, "slow: runs the real Heartbeat")
 	a := NewNode(t, "alpha")
 	b := NewNode(t, "beta")
 	Connect(t, a, b, "eth1", "10.31.1")

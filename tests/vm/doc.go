@@ -10,8 +10,15 @@
 //	CGO_ENABLED=0 go test -tags vm -exec 'go run lvsha/tests/vm/vmexec' ./ldird/dataplane/ipvs
 //	go test -run TestLdirdInVM -v ./tests/vm  # ldird itself on the guest's IPVS
 //
-// (Through vmexec, TestLdirdIPVS skips: it needs the ldird binary, which
-// TestLdirdInVM builds and names in $LVSHA_LDIRD.)
+// (TestLdirdIPVS needs the ldird binary: TestLdirdInVM and vmexec build
+// it and name it in $LVSHA_LDIRD.)
+//
+// Strict mode (LVSHA_STRICT=1, see lvsha/internal/testenv) reaches the
+// guest: Run and vmexec export it to the guest's script, so a test there
+// that would skip fails unless internal/testenv/allowed-skips.txt lists
+// it, and TestIPVSInVM and TestLdirdInVM check the guest's -v output for
+// skips with testenv.CheckSkips. TestNewExplainsMissingIPVS is the one
+// allowed there: the guest has IPVS.
 //
 // TestIPVSInVM compiles `go test -c -tags vm ./ldird/dataplane/ipvs`
 // (static, CGO_ENABLED=0), boots the VM once, runs the binary there and
@@ -21,7 +28,7 @@
 // table ipvsadm wrote, check per-namespace handles, and send HTTP from a
 // client namespace through a VIP to two real-server namespaces over NAT
 // and over DR. It is skipped with -short, and with a reason when qemu or
-// the kernel are missing and cannot be installed (not root).
+// the kernel are missing (strict mode: it fails instead).
 //
 // TestLdirdInVM boots a second VM for the real ldird binary on the guest
 // kernel's IPVS: it builds ldird static (BuildProgram) next to the same
@@ -55,11 +62,13 @@
 // # What it needs
 //
 // Debian packages qemu-system-x86, linux-image-amd64, busybox-static,
-// ipvsadm and xz-utils. deps.sh (embedded, run by Prepare as root when one
-// is missing) installs them with apt-get, with a policy-rc.d that keeps
-// services from starting if none is there, and INITRD=No so the kernel's
-// postinst does not spend minutes building a host initramfs that is never
-// used. No KVM: qemu runs under TCG (software emulation).
+// ipvsadm and xz-utils (Packages). scripts/deps.sh test installs them with
+// the rest of what make test needs, before any test starts, with a
+// policy-rc.d that keeps services from starting, and INITRD=No so the
+// kernel's postinst does not spend minutes building a host initramfs that
+// is never used. Prepare only checks: installing from inside a test would
+// race with the other packages' tests. No KVM: qemu runs under TCG
+// (software emulation).
 //
 // # How the guest is made
 //

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // TestLdirdInVM runs the real ldird binary against the guest kernel's IPVS
@@ -18,9 +20,7 @@ import (
 // return), and stops it with cleanstop=yes and =no, while a client
 // namespace requests the VIPs and counts failures.
 func TestLdirdInVM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM (about 30-40 s); skipped with -short")
-	}
+	testenv.SkipShort(t, "boots a VM (about 30-40 s)")
 	start := time.Now()
 	dir := t.TempDir()
 	test, ldird := filepath.Join(dir, "ipvs.test"), filepath.Join(dir, "ldird")
@@ -41,6 +41,7 @@ func TestLdirdInVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.CheckSkips(t, "lvsha/ldird/dataplane/ipvs", out)
 	for _, want := range []string{"--- PASS: TestLdirdIPVS", "\nPASS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("in-VM output lacks %q", want)

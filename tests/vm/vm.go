@@ -3,7 +3,6 @@ package vm
 import (
 	"bytes"
 	"context"
-	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -16,16 +15,16 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-//go:embed deps.sh
-var depsScript string
+	"lvsha/internal/testenv"
+)
 
 // BootTimeout bounds one boot, from qemu's start to its exit.
 const BootTimeout = 120 * time.Second
 
 // ErrUnavailable marks why no VM can be booted here (qemu or the kernel
-// missing and not installable): callers skip rather than fail.
+// missing): callers skip rather than fail (in strict mode the skip fails,
+// see lvsha/internal/testenv).
 var ErrUnavailable = errors.New("VM tests unavailable")
 
 // Kit is what a boot needs.
@@ -52,20 +51,17 @@ func CacheDir() (string, error) {
 	return filepath.Join(d, "lvsha-vm"), nil
 }
 
-// Prepare returns a Kit, installing the packages (deps.sh) when something
-// is missing and building the kernel and initramfs into the cache when
-// their inputs changed. Errors that mean "cannot have a VM here" wrap
-// ErrUnavailable.
+// Packages is what a VM needs, by Debian package name. scripts/deps.sh
+// test installs them (before any test starts: installing while other
+// packages' tests run would race with them, so Prepare only checks).
+const Packages = "qemu-system-x86 linux-image-amd64 busybox-static ipvsadm xz-utils"
+
+// Prepare returns a Kit, building the kernel and initramfs into the cache
+// when their inputs changed. Errors that mean "cannot have a VM here"
+// (a package missing) wrap ErrUnavailable.
 func Prepare(logf func(string, ...any)) (*Kit, error) {
-	if !havePrograms() {
-		if os.Geteuid() != 0 {
-			return nil, fmt.Errorf("%w: qemu-system-x86, linux-image-amd64, busybox-static or ipvsadm missing and not root to install them", ErrUnavailable)
-		}
-		logf("vm: installing qemu-system-x86 linux-image-amd64 busybox-static ipvsadm xz-utils")
-		cmd := exec.Command("bash", "-c", depsScript)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%w: installing packages failed: %v: %s", ErrUnavailable, err, bytes.TrimSpace(out))
-		}
+	if err := havePrograms(); err != nil {
+		return nil, fmt.Errorf("%w: %v: run scripts/deps.sh test as root (it installs %s)", ErrUnavailable, err, Packages)
 	}
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
@@ -93,14 +89,14 @@ func Prepare(logf func(string, ...any)) (*Kit, error) {
 	return &Kit{Qemu: qemu, Kernel: kernel, Initramfs: initrd, KernelVersion: kver}, nil
 }
 
-func havePrograms() bool {
+func havePrograms() error {
 	for _, p := range []string{"qemu-system-x86_64", "busybox", "ipvsadm", "xz"} {
-		if _, err := exec.LookPath(p); err != nil {
-			return false
+		if _, err := testenv.LookProgram(p); err != nil {
+			return err
 		}
 	}
 	_, _, err := findKernel()
-	return err == nil
+	return err
 }
 
 // findKernel picks the newest /boot/vmlinuz-* whose modules are installed.
@@ -197,13 +193,16 @@ func tail(s string, n int) string {
 
 // Run boots a VM for a test and runs script under bash in /share, with
 // files (guest name in /share -> host path) copied in first. It skips the
-// test when no VM can be had here, and returns the script's output and an
-// error when it exits non-zero or the boot fails.
+// test when no VM can be had here (strict mode: fails), and returns the
+// script's output and an error when it exits non-zero or the boot fails.
+// Strict mode reaches the guest: the script runs with LVSHA_STRICT=1 when
+// the test does, so a test binary run there fails rather than skips (check
+// its output with testenv.CheckSkips too, for skips that bypass testenv).
 func Run(t testing.TB, script string, files map[string]string) (string, error) {
 	t.Helper()
 	kit, err := Prepare(t.Logf)
 	if errors.Is(err, ErrUnavailable) {
-		t.Skipf("no VM: %v", err)
+		testenv.Skipf(t, "no VM: %v", err)
 	}
 	if err != nil {
 		return "", err
@@ -214,7 +213,7 @@ func Run(t testing.TB, script string, files map[string]string) (string, error) {
 			return "", err
 		}
 	}
-	if err := os.WriteFile(filepath.Join(share, "run.sh"), []byte(script), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(share, "run.sh"), []byte(GuestEnv()+script), 0o755); err != nil {
 		return "", fmt.Errorf("vm: write run.sh: %w", err)
 	}
 	ctx := context.Background()
@@ -234,6 +233,15 @@ func Run(t testing.TB, script string, files map[string]string) (string, error) {
 		return res.Output, fmt.Errorf("vm: script exited %d\nconsole:\n%s", res.ExitCode, tail(res.Console, 2000))
 	}
 	return res.Output, nil
+}
+
+// GuestEnv is the shell prologue that carries the host's strict mode into
+// the guest's run.sh.
+func GuestEnv() string {
+	if testenv.Strict() {
+		return "export " + testenv.StrictEnv + "=1\n"
+	}
+	return ""
 }
 
 // BuildTest compiles package pkg's tests (with build tags tags) into a

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // TestIPVSInVM builds ldird/dataplane/ipvs's tests with -tags vm, boots
@@ -18,9 +20,7 @@ import (
 // checked against ipvsadm -Ln, and HTTP end to end through a VIP over NAT
 // and DR between network namespaces inside the VM.
 func TestIPVSInVM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM (about 10-20 s); skipped with -short")
-	}
+	testenv.SkipShort(t, "boots a VM (about 10-20 s)")
 	start := time.Now()
 	bin := filepath.Join(t.TempDir(), "ipvs.test")
 	if err := BuildTest("lvsha/ldird/dataplane/ipvs", bin, "vm"); err != nil {
@@ -34,6 +34,7 @@ func TestIPVSInVM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	testenv.CheckSkips(t, "lvsha/ldird/dataplane/ipvs", out)
 	// Guard against a binary that ran nothing.
 	for _, want := range []string{"--- PASS: TestTable", "--- PASS: TestEndToEnd/nat", "--- PASS: TestEndToEnd/dr", "\nPASS"} {
 		if !strings.Contains(out, want) {

@@ -3,7 +3,6 @@ package gossip
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -23,10 +22,18 @@ import (
 // medium runs in a process started there rather than in the test itself.
 const helperArg = "gossip-node"
 
-// TestGossipNodeProcess is that process, not a test: started by
-// TestRoutedNetnsGossip as
+// TestMain turns the test binary into that process when its first argument
+// is helperArg (see gossipNode); otherwise it runs the tests.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == helperArg {
+		os.Exit(gossipNode(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+// gossipNode is that process, started by TestRoutedNetnsGossip as
 //
-//	<test binary> -test.run=^TestGossipNodeProcess$ gossip-node NODE BIND ADVERTISE SEEDS IFACES
+//	<test binary> gossip-node NODE BIND ADVERTISE SEEDS IFACES
 //
 // (SEEDS and IFACES comma-separated, ADVERTISE "-" for none). It runs a gossip
 // medium and a bcast medium on each interface, sends "NODE-SEQ" on all of
@@ -35,12 +42,12 @@ const helperArg = "gossip-node"
 //	RX <link> from=<node or addr> addr=<address> data=<datagram>
 //
 // and "MEMBERS <view>" every second, until SIGTERM or 60 s.
-func TestGossipNodeProcess(t *testing.T) {
-	args := flag.Args()
-	if len(args) != 6 || args[0] != helperArg {
-		t.Skip("helper process for TestRoutedNetnsGossip; not a test on its own")
+func gossipNode(args []string) int {
+	if len(args) != 5 {
+		fmt.Fprintf(os.Stderr, "usage: %s NODE BIND ADVERTISE SEEDS IFACES\n", helperArg)
+		return 2
 	}
-	node, bind, adv, seeds, ifaces := args[1], args[2], args[3], strings.Split(args[4], ","), strings.Split(args[5], ",")
+	node, bind, adv, seeds, ifaces := args[0], args[1], args[2], strings.Split(args[3], ","), strings.Split(args[4], ",")
 	if adv == "-" {
 		adv = ""
 	}
@@ -54,7 +61,7 @@ func TestGossipNodeProcess(t *testing.T) {
 		Keepalive: 200 * time.Millisecond, RejoinInterval: 300 * time.Millisecond, Log: log})
 	if err != nil {
 		fmt.Printf("FAIL %v\n", err)
-		os.Exit(1)
+		return 1
 	}
 	defer g.Close()
 	ms := []media.Medium{g}
@@ -62,7 +69,7 @@ func TestGossipNodeProcess(t *testing.T) {
 		b, err := media.Bcast(ctx, ifc, 694, log)
 		if err != nil {
 			fmt.Printf("FAIL %v\n", err)
-			os.Exit(1)
+			return 1
 		}
 		defer b.Close()
 		ms = append(ms, b)
@@ -86,7 +93,7 @@ func TestGossipNodeProcess(t *testing.T) {
 		select {
 		case <-ctx.Done():
 			fmt.Println("EXIT")
-			return
+			return 0
 		case line := <-out:
 			fmt.Println(line)
 		case <-send.C:
@@ -123,7 +130,7 @@ func rxCount(out, link, from string) int {
 // directly (From is the far node's own address), and after B stops
 // forwarding and starts again the flow resumes by itself.
 func TestRoutedNetnsGossip(t *testing.T) {
-	netns.Require(t) // skips with the reason unless root with namespaces
+	netns.Require(t) // skips (strict mode: fails) with the reason unless root with namespaces
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -145,8 +152,7 @@ func TestRoutedNetnsGossip(t *testing.T) {
 	const port = "7946"
 	start := func(n *netns.Node, bind, adv, seeds, ifaces string) *netns.Proc {
 		t.Helper()
-		p, err := n.Start(exe, "-test.run=^TestGossipNodeProcess$", "-test.timeout=90s",
-			helperArg, n.Name, bind, adv, seeds, ifaces)
+		p, err := n.Start(exe, helperArg, n.Name, bind, adv, seeds, ifaces)
 		if err != nil {
 			t.Fatal(err)
 		}

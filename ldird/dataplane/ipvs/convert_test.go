@@ -12,6 +12,7 @@ import (
 
 	mobyipvs "github.com/moby/ipvs"
 
+	"lvsha/internal/testenv"
 	"lvsha/ldird/dataplane"
 )
 
@@ -286,7 +287,7 @@ func TestSchedulers(t *testing.T) {
 // fail with the reason and the way out, not hand back a dead handle.
 func TestNewExplainsMissingIPVS(t *testing.T) {
 	if Available() == nil {
-		t.Skip("IPVS is available here; the VM tests cover the working path")
+		testenv.Skip(t, "IPVS is available here; the VM tests cover the working path")
 	}
 	_, err := New()
 	if err == nil {

@@ -3,8 +3,8 @@
 // TestLdirdIPVS runs the real ldird binary with `dataplane = ipvs` against
 // the guest kernel's IPVS. The binary comes from the host: go test
 // ./tests/vm (TestLdirdInVM) builds it static, carries it in through the
-// 9p share and names it in $LVSHA_LDIRD. Without that variable the test
-// skips (vmexec cannot provide it).
+// 9p share and names it in $LVSHA_LDIRD (so does tests/vm/vmexec). Without
+// that variable the test skips (strict mode: fails).
 
 package ipvs
 
@@ -28,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"lvsha/internal/testenv"
 	"lvsha/ldird/dataplane"
 )
 
@@ -265,7 +266,7 @@ type ldLab struct {
 func TestLdirdIPVS(t *testing.T) {
 	bin := os.Getenv(ldirdEnv)
 	if bin == "" {
-		t.Skipf("$%s is not set: run through go test ./tests/vm (TestLdirdInVM), which builds ldird and carries it into the VM", ldirdEnv)
+		testenv.Skipf(t, "$%s is not set: run through go test ./tests/vm (TestLdirdInVM), which builds ldird and carries it into the VM", ldirdEnv)
 	}
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("ldird binary: %v", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"lvsha/internal/testenv"
 	"lvsha/ldird/dataplane"
 )
 
@@ -23,10 +24,10 @@ const netnsEnv = "USERSPACE_TEST_IN_NETNS"
 func TestFreebindBeforeAddressExists(t *testing.T) {
 	if os.Getenv(netnsEnv) == "" {
 		if os.Geteuid() != 0 {
-			t.Skip("needs root to create a network namespace (CLONE_NEWNET)")
+			testenv.Skip(t, "needs root to create a network namespace (CLONE_NEWNET)")
 		}
 		if _, err := exec.LookPath("ip"); err != nil {
-			t.Skip("needs iproute2's ip to configure the namespace")
+			testenv.Skip(t, "needs iproute2's ip to configure the namespace (Debian package iproute2)")
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
@@ -38,7 +39,7 @@ func TestFreebindBeforeAddressExists(t *testing.T) {
 			t.Fatalf("in a new network namespace: %v\n%s", err, out)
 		}
 		if strings.Contains(string(out), "--- SKIP") {
-			t.Skipf("skipped inside the namespace:\n%s", out)
+			testenv.Skipf(t, "skipped inside the namespace:\n%s", out)
 		}
 		t.Logf("in a new network namespace:\n%s", out)
 		return
@@ -55,7 +56,7 @@ func TestFreebindBeforeAddressExists(t *testing.T) {
 	// A plain bind must fail here, or this test would prove nothing.
 	if l, err := net.Listen("tcp4", vip+":8080"); err == nil {
 		l.Close()
-		t.Skip("binding an absent address works without IP_FREEBIND (ip_nonlocal_bind set?)")
+		testenv.Skip(t, "binding an absent address works without IP_FREEBIND (ip_nonlocal_bind set?)")
 	}
 
 	p := newTestProxy(t, Options{})

@@ -11,17 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
 )
 
 func TestMetadataValidates(t *testing.T) {
-	xmllint, err := exec.LookPath("xmllint")
-	if err != nil {
-		t.Skip("xmllint not installed (apt-get install libxml2-utils)")
-	}
-	if _, err := os.Stat("/usr/share/resource-agents/ra-api-1.dtd"); err != nil {
-		t.Skip("ra-api-1.dtd not installed (apt-get install resource-agents)")
-	}
+	xmllint := testenv.RequireProgram(t, "xmllint", "libxml2-utils")
+	testenv.RequireFile(t, "/usr/share/resource-agents/ra-api-1.dtd", "resource-agents")
 	for name := range metas {
 		var out, errOut bytes.Buffer
 		if code := run([]string{"/x/" + name, "meta-data"}, nil, &out, &errOut); code != 0 {
@@ -69,12 +65,8 @@ func TestDispatchAndCodes(t *testing.T) {
 // network namespace with a veth pair.
 func TestOCFTester(t *testing.T) {
 	tester := "/usr/sbin/ocf-tester"
-	if _, err := os.Stat(tester); err != nil {
-		t.Skip("ocf-tester not installed (apt-get install resource-agents libxml2-utils)")
-	}
-	if _, err := exec.LookPath("xmllint"); err != nil {
-		t.Skip("xmllint not installed (apt-get install libxml2-utils)")
-	}
+	testenv.RequireProgram(t, tester, "resource-agents")
+	testenv.RequireProgram(t, "xmllint", "libxml2-utils")
 	netns.Require(t)
 	// ocf-tester runs meta-data as nobody: the directory must be
 	// world-readable, so not t.TempDir (mode 0700 parents).

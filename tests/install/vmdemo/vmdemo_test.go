@@ -19,6 +19,7 @@ import (
 	"strings"
 	"testing"
 
+	"lvsha/internal/testenv"
 	"lvsha/tests/vm"
 )
 
@@ -41,10 +42,7 @@ func TestDemoInVM(t *testing.T) {
 	}
 	files["demo/bin/cl_status"] = filepath.Join(tmp, "hbd") // hbd acts on its name
 	for _, prog := range []string{"curl", "genl", "date"} {
-		path, err := exec.LookPath(prog)
-		if err != nil {
-			t.Skipf("%s is not installed here: %v", prog, err)
-		}
+		path := testenv.RequireProgram(t, prog, map[string]string{"curl": "curl", "genl": "iproute2", "date": "coreutils"}[prog])
 		files["xbin/"+prog] = path
 		out, err := exec.Command("ldd", path).Output()
 		if err != nil {
@@ -60,7 +58,7 @@ func TestDemoInVM(t *testing.T) {
 	// take the bridge from the same tree.
 	bridges, _ := filepath.Glob("/lib/modules/*/kernel/net/bridge/bridge.ko")
 	if len(bridges) == 0 {
-		t.Skip("no bridge.ko under /lib/modules")
+		testenv.Skip(t, "no bridge.ko under /lib/modules (Debian package linux-image-amd64; scripts/deps.sh test installs it)")
 	}
 	kernel := filepath.Dir(filepath.Dir(filepath.Dir(bridges[len(bridges)-1])))
 	for name, rel := range map[string]string{"llc.ko": "net/llc/llc.ko", "stp.ko": "net/802/stp.ko", "bridge.ko": "net/bridge/bridge.ko"} {

@@ -3,10 +3,12 @@
 //
 //	CGO_ENABLED=0 go test -tags vm -exec 'go run lvsha/tests/vm/vmexec' ./ldird/dataplane/ipvs
 //
-// It boots the VM that package vm prepares (installing packages when root
-// and they are missing), runs the binary with its arguments in /share,
+// It boots the VM that package vm prepares (the packages must be installed:
+// scripts/deps.sh test), runs the binary with its arguments in /share,
 // copies its output to stdout and exits with its exit code. The binary
-// runs in /share, not in the package's source directory.
+// runs in /share, not in the package's source directory. It also builds
+// ldird (static) and names it in $LVSHA_LDIRD, for TestLdirdIPVS, and
+// carries the host's strict mode (LVSHA_STRICT=1) into the guest.
 package main
 
 import (
@@ -50,7 +52,12 @@ func run(bin string, args []string) int {
 		log.Print(err)
 		return 1
 	}
-	script := "cd /share && ./test.bin"
+	// ldird runs from the guest's tmpfs: the share has no page cache.
+	if err := vm.BuildProgram("lvsha/ldird", filepath.Join(share, "ldird")); err != nil {
+		log.Print(err)
+		return 1
+	}
+	script := vm.GuestEnv() + "cp /share/ldird /tmp/ldird && cd /share && LVSHA_LDIRD=/tmp/ldird ./test.bin"
 	for _, a := range args {
 		script += " '" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 	}
