@@ -180,9 +180,12 @@ func (r *Resolver) resolveNative(token, name string, args []string) (Agent, bool
 	opts := r.NativeOptions()
 	switch name {
 	case "IPaddr", "IPaddr2":
-		p, err := IPParamsFromArgs(name, args)
+		p, warns, err := IPParamsFromArgs(name, args)
 		if err != nil {
 			return nil, true, err
+		}
+		for _, w := range warns {
+			opts.Logger.Warn(w, "resource", token)
 		}
 		a, err := NewIPAgent(name, p, opts)
 		if err != nil {
