@@ -1,8 +1,8 @@
-// Package resources runs the resources of a haresources group: Heartbeat
-// resource.d scripts, LSB init scripts, OCF agents (through the classic
-// OCF::agent::instance form) and Go-native versions of IPaddr, IPaddr2,
-// SendArp and ldirectord, plus DRRealServer (the LVS-DR real-server set-up).
-// hbd's resource manager sees only Agent.
+// Package resources runs the resources of a haresources group, whatever
+// their kind: Heartbeat resource.d scripts, LSB init scripts, OCF agents
+// (OCF::agent::instance) and the Go-native IPaddr, IPaddr2, SendArp,
+// ldirectord and DRRealServer. Each is an Agent (start, stop, status), the
+// one interface hbd's resource manager drives.
 package resources
 
 import (

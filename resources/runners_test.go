@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lvsha/resources/garp"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -544,23 +546,28 @@ exit 9
 }
 
 func TestSendArpPseudoState(t *testing.T) {
-	dir := t.TempDir()
-	a, err := NewSendArp(map[string]string{"ip": "10.0.0.9", "nic": "lo"}, NativeOptions{Logger: quietLogger(), StateDir: dir})
+	h := newFakeHost(t)
+	a, err := NewSendArp(map[string]string{"ip": "10.0.0.9", "nic": "eth1"}, h.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Interval = 0
 	ctx := context.Background()
 	if st, _ := a.Status(ctx); st != Stopped {
 		t.Fatalf("initial %v", st)
 	}
-	// lo has no Ethernet address: start records the state and sends nothing.
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("start: %v", err)
+	for i := 0; i < 2; i++ { // the second start finds it running and sends nothing
+		if err := a.Start(ctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
 	}
 	if st, _ := a.Status(ctx); st != Running {
 		t.Fatalf("after start %v", st)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "SendArp_SendArp_10.0.0.9")); err != nil {
+	if n := h.frames.count("eth1", garp.EtherTypeARP); n != 10 || h.frames.total() != 10 {
+		t.Errorf("%d ARP frames on eth1 (%d in all), want 10: 5 rounds of request and reply", n, h.frames.total())
+	}
+	if _, err := os.Stat(filepath.Join(h.stateDir, "SendArp_SendArp_10.0.0.9")); err != nil {
 		t.Errorf("pseudo file: %v", err)
 	}
 	for i := 0; i < 2; i++ {
@@ -570,6 +577,18 @@ func TestSendArpPseudoState(t *testing.T) {
 	}
 	if st, _ := a.Status(ctx); st != Stopped {
 		t.Fatalf("after stop %v", st)
+	}
+	// lo has no Ethernet address: start records the state and sends nothing.
+	b, _ := NewSendArp(map[string]string{"ip": "10.0.0.10", "nic": "lo"}, h.opts)
+	if err := b.Start(ctx); err != nil || h.frames.total() != 10 {
+		t.Errorf("start on lo: %v, %d frames in all", err, h.frames.total())
+	}
+	c, _ := NewSendArp(map[string]string{"ip": "10.0.0.11", "nic": "nosuch0"}, h.opts)
+	if err := c.Start(ctx); OCFCode(err) != OCFErrConfigured {
+		t.Errorf("unknown nic: %v", err)
+	}
+	if err := c.Validate(ctx); OCFCode(err) != OCFErrConfigured {
+		t.Errorf("validate unknown nic: %v", err)
 	}
 	if _, err := NewSendArp(map[string]string{"ip": "10.0.0.9"}, NativeOptions{}); OCFCode(err) != OCFErrConfigured {
 		t.Errorf("missing nic: %v", err)
