@@ -149,55 +149,6 @@ func TestExecutor(t *testing.T) {
 			wantCalls: []string{"ip start", "fs start", "web start"},
 		},
 		{
-			name: "a stop retried until it succeeds",
-			run: func(e *Executor, calls, stopFailures *[]string, t *testing.T) {
-				e.Take(ctx, "g")
-				*calls = nil
-				web := e.Groups["g"][2].(*fakeAgent)
-				web.stopFails, web.failedAs = 2, resources.Running
-				if err := e.Give(ctx, "g"); err != nil {
-					t.Fatal(err)
-				}
-				if len(*stopFailures) != 0 {
-					t.Errorf("stop failures %v", *stopFailures)
-				}
-			},
-			wantCalls: []string{"web stop", "web stop", "web stop", "fs stop", "ip stop"},
-		},
-		{
-			name: "a stop that keeps failing while running is a stop failure",
-			run: func(e *Executor, calls, stopFailures *[]string, t *testing.T) {
-				e.Take(ctx, "g")
-				*calls = nil
-				web := e.Groups["g"][2].(*fakeAgent)
-				web.stopFails, web.failedAs = 5, resources.Failed
-				err := e.Give(ctx, "g")
-				if err == nil || !strings.Contains(err.Error(), "stop web failed 3 times") {
-					t.Fatalf("give: %v", err)
-				}
-				if !slices.Equal(*stopFailures, []string{"g web"}) {
-					t.Errorf("stop failures %v, want [g web]", *stopFailures)
-				}
-			},
-			wantCalls: []string{"web stop", "web stop", "web stop", "fs stop", "ip stop"},
-		},
-		{
-			name: "a failing stop of what no longer runs is only a warning",
-			run: func(e *Executor, calls, stopFailures *[]string, t *testing.T) {
-				e.Take(ctx, "g")
-				*calls = nil
-				web := e.Groups["g"][2].(*fakeAgent)
-				web.stopFails, web.failedAs = 5, resources.Stopped
-				if err := e.Give(ctx, "g"); err != nil {
-					t.Fatal(err)
-				}
-				if len(*stopFailures) != 0 {
-					t.Errorf("stop failures %v", *stopFailures)
-				}
-			},
-			wantCalls: []string{"web stop", "web stop", "web stop", "fs stop", "ip stop"},
-		},
-		{
 			name: "announce asks only the announcers",
 			run: func(e *Executor, calls, _ *[]string, t *testing.T) {
 				e.Groups["g"][0].(*fakeAddress).announceErr = errors.New("no socket")
@@ -231,6 +182,44 @@ func TestExecutor(t *testing.T) {
 			c.run(e, &calls, stopFailures, t)
 			if !slices.Equal(calls, c.wantCalls) {
 				t.Errorf("calls %q, want %q", calls, c.wantCalls)
+			}
+		})
+	}
+}
+
+// TestExecutorStopRetries: a stop is tried StopRetries times; what follows
+// depends on whether the resource still runs (Heartbeat's
+// RecoverFromFailedStop and its "not LSB-compliant" warning).
+func TestExecutorStopRetries(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name      string
+		stopFails int
+		failedAs  resources.State
+		errs      string   // part of Give's error, "" = none
+		failures  []string // OnStopFailure calls
+	}{
+		{name: "retried until it succeeds", stopFails: 2, failedAs: resources.Running},
+		{name: "still running after every try", stopFails: 5, failedAs: resources.Running, errs: "stop web failed 3 times", failures: []string{"g web"}},
+		{name: "failed counts as running", stopFails: 5, failedAs: resources.Failed, errs: "stop web failed 3 times", failures: []string{"g web"}},
+		{name: "no longer running: only a warning", stopFails: 5, failedAs: resources.Stopped},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var calls []string
+			web := &fakeAgent{name: "web", calls: &calls, state: resources.Running, stopFails: c.stopFails, failedAs: c.failedAs}
+			fs := &fakeAgent{name: "fs", calls: &calls, state: resources.Running}
+			e, failures := newExecutor(map[string][]resources.Agent{"g": {fs, web}})
+			err := e.Give(ctx, "g")
+			if c.errs == "" && err != nil || c.errs != "" && (err == nil || !strings.Contains(err.Error(), c.errs)) {
+				t.Errorf("give: %v, want %q", err, c.errs)
+			}
+			if !slices.Equal(*failures, c.failures) {
+				t.Errorf("stop failures %v, want %v", *failures, c.failures)
+			}
+			tries := min(c.stopFails+1, 3)
+			want := append(slices.Repeat([]string{"web stop"}, tries), "fs stop")
+			if !slices.Equal(calls, want) {
+				t.Errorf("calls %q, want %q", calls, want)
 			}
 		})
 	}

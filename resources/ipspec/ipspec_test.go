@@ -1,6 +1,7 @@
 package ipspec
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
@@ -143,26 +144,33 @@ var parseCases = []parseCase{
 func TestParse(t *testing.T) {
 	for _, c := range parseCases {
 		got, err := Parse(c.kind, c.arg)
-		if c.errs != "" {
-			if err == nil || !strings.Contains(err.Error(), c.errs) {
-				t.Errorf("Parse(%s, %q) = %+v, %v; want an error with %q", c.kind, c.arg, got, err, c.errs)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("Parse(%s, %q): %v", c.kind, c.arg, err)
-			continue
-		}
-		w := strings.Join(got.Warnings, "\n")
-		if c.warn == "" && w != "" || !strings.Contains(w, c.warn) {
-			t.Errorf("Parse(%s, %q) warnings %q, want %q", c.kind, c.arg, w, c.warn)
-		}
-		got.Warnings = nil
 		want := c.want
 		want.LVSSupport = c.kind == IPaddr2
-		if !equalSpec(got, want) {
-			t.Errorf("Parse(%s, %q) = %+v, want %+v", c.kind, c.arg, got, want)
+		checkSpec(t, fmt.Sprintf("Parse(%s, %q)", c.kind, c.arg), got, err, want, c.warn, c.errs)
+	}
+}
+
+// checkSpec compares a result with the expected spec and warning, or
+// with the expected error when errs is set.
+func checkSpec(t *testing.T, call string, got Spec, err error, want Spec, warn, errs string) {
+	t.Helper()
+	if errs != "" {
+		if err == nil || !strings.Contains(err.Error(), errs) {
+			t.Errorf("%s = %+v, %v; want an error with %q", call, got, err, errs)
 		}
+		return
+	}
+	if err != nil {
+		t.Errorf("%s: %v", call, err)
+		return
+	}
+	w := strings.Join(got.Warnings, "\n")
+	if warn == "" && w != "" || !strings.Contains(w, warn) {
+		t.Errorf("%s warnings %q, want %q", call, w, warn)
+	}
+	got.Warnings = nil
+	if !equalSpec(got, want) {
+		t.Errorf("%s = %+v, want %+v", call, got, want)
 	}
 }
 
@@ -206,23 +214,6 @@ func TestCheck(t *testing.T) {
 		{kind: "IPaddr3", p: map[string]string{"ip": "10.0.0.1"}, errs: "unknown IP agent"},
 	} {
 		got, err := Check(c.kind, c.p)
-		if c.errs != "" {
-			if err == nil || !strings.Contains(err.Error(), c.errs) {
-				t.Errorf("Check(%s, %v) = %+v, %v; want an error with %q", c.kind, c.p, got, err, c.errs)
-			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("Check(%s, %v): %v", c.kind, c.p, err)
-			continue
-		}
-		w := strings.Join(got.Warnings, "\n")
-		if c.warn == "" && w != "" || !strings.Contains(w, c.warn) {
-			t.Errorf("Check(%s, %v) warnings %q, want %q", c.kind, c.p, w, c.warn)
-		}
-		got.Warnings = nil
-		if !equalSpec(got, c.want) {
-			t.Errorf("Check(%s, %v) = %+v, want %+v", c.kind, c.p, got, c.want)
-		}
+		checkSpec(t, fmt.Sprintf("Check(%s, %v)", c.kind, c.p), got, err, c.want, c.warn, c.errs)
 	}
 }
