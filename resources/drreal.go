@@ -38,6 +38,9 @@ import (
 // IPv6 has no ARP: the kernel answers neighbour solicitations only for
 // addresses on the receiving interface, so a /128 on lo is all a real
 // server needs. With only IPv6 VIPs no sysctl is touched.
+//
+// Addresses and routes go through opts.Net, the sysctls through
+// opts.Conf (netif), so a fake can stand in for the kernel.
 type DRRealServer struct {
 	Token       string
 	VIPs        []netip.Addr

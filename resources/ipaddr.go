@@ -22,8 +22,8 @@ import (
 // an interface and announces it with gratuitous ARP (IPv4) or unsolicited
 // neighbour advertisements (IPv6). Parameters and their defaults are those
 // of resource-agents 4.12 (spec/ocf.md §9, §10); the address parameters
-// are checked by package ipspec with each agent's own rules. All it does
-// to the system goes through opts.Net.
+// are checked by package ipspec with each agent's own rules. Its changes
+// to the network go through opts.Net (netif), so a fake can stand in.
 type IPAgent struct {
 	Kind  string // "IPaddr" or "IPaddr2"
 	Token string
