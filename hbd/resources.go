@@ -19,34 +19,11 @@ import (
 	"lvsha/resources"
 )
 
-// agentResource adapts a resources.Agent to the resource manager: a
-// resource is owned when its status says running (Heartbeat's
-// we_own_resource); a failed state counts as running so that it is stopped
-// rather than assumed gone.
-type agentResource struct{ resources.Agent }
-
-func (a agentResource) Running(ctx context.Context) (bool, error) {
-	st, err := a.Status(ctx)
-	if err != nil && st != resources.Failed {
-		return false, err
-	}
-	return st != resources.Stopped, nil
-}
-
-// Announce re-announces the resource where its agent can (native IP
-// agents); other agents have nothing to announce.
-func (a agentResource) Announce(ctx context.Context) error {
-	if an, ok := a.Agent.(resources.Announcer); ok {
-		return an.Announce(ctx)
-	}
-	return nil
-}
-
 // newManager builds the resource manager for the haresources groups.
 func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, log *slog.Logger, pinger *ping.Pinger) (*rm.Manager, error) {
 	res := &resources.Resolver{HADir: o.confDir, InitDir: o.initDir, OCFRoot: o.ocfRoot,
 		Timeout: o.rscTimeout, Logger: log, Native: !o.scriptAgents, LdirdPath: o.ldird}
-	ex := &rm.Executor{Groups: map[string][]rm.Resource{}, Log: log, StopRetries: 10, StopRetryDelay: time.Second}
+	ex := &rm.Executor{Groups: map[string][]resources.Agent{}, Log: log, StopRetries: 10, StopRetryDelay: time.Second}
 	var groups []rm.Group
 	for _, g := range cfg.Groups {
 		groups = append(groups, rm.Group{Key: g.Key, Node: g.Node})
@@ -55,10 +32,10 @@ func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, lo
 			if err != nil {
 				return nil, fmt.Errorf("%s:%d: %s: %w", cfg.Dir+"/haresources", g.Line, r.Token, err)
 			}
-			ex.Groups[g.Key] = append(ex.Groups[g.Key], agentResource{a})
+			ex.Groups[g.Key] = append(ex.Groups[g.Key], a)
 		}
 	}
-	ex.OnStopFailure = func(group string, r rm.Resource, err error) {
+	ex.OnStopFailure = func(group string, r resources.Agent, err error) {
 		switch o.onStopFailure {
 		case rm.StopFailureReboot:
 			log.Error("a resource cannot be stopped and is still running: rebooting so the peer can take over safely (ResourceManager's RecoverFromFailedStop)",

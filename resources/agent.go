@@ -1,8 +1,8 @@
-// Package resources runs the resources of a haresources group: Heartbeat
-// resource.d scripts, LSB init scripts, OCF agents (through the classic
-// OCF::agent::instance form) and Go-native versions of IPaddr, IPaddr2,
-// SendArp and ldirectord, plus DRRealServer (the LVS-DR real-server set-up).
-// hbd's resource manager sees only Agent.
+// Package resources runs the resources of a haresources group, whatever
+// their kind: Heartbeat resource.d scripts, LSB init scripts, OCF agents
+// (OCF::agent::instance) and the Go-native IPaddr, IPaddr2, SendArp,
+// ldirectord and DRRealServer. Each is an Agent (start, stop, status), the
+// one interface hbd's resource manager drives.
 package resources
 
 import (
@@ -180,9 +180,12 @@ func (r *Resolver) resolveNative(token, name string, args []string) (Agent, bool
 	opts := r.NativeOptions()
 	switch name {
 	case "IPaddr", "IPaddr2":
-		p, err := IPParamsFromArgs(name, args)
+		p, warns, err := IPParamsFromArgs(name, args)
 		if err != nil {
 			return nil, true, err
+		}
+		for _, w := range warns {
+			opts.Logger.Warn(w, "resource", token)
 		}
 		a, err := NewIPAgent(name, p, opts)
 		if err != nil {

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -19,8 +18,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"lvsha/resources/netif"
 )
 
 // DRRealServer is the real-server side of LVS direct routing, done by
@@ -38,6 +38,9 @@ import (
 // IPv6 has no ARP: the kernel answers neighbour solicitations only for
 // addresses on the receiving interface, so a /128 on lo is all a real
 // server needs. With only IPv6 VIPs no sysctl is touched.
+//
+// Addresses and routes go through opts.Net, the sysctls through
+// opts.Conf (netif), so a fake can stand in for the kernel.
 type DRRealServer struct {
 	Token       string
 	VIPs        []netip.Addr
@@ -45,7 +48,6 @@ type DRRealServer struct {
 	ARPIgnore   int
 	ARPAnnounce int
 	StateDir    string // holds lvs-realserver.sysctl, lvs-realserver.d/, lvs-realserver.lock
-	ProcSys     string // root of the sysctl tree, /proc/sys
 
 	opts NativeOptions
 }
@@ -128,7 +130,7 @@ func NewDRRealServer(p map[string]string, opts NativeOptions) (*DRRealServer, er
 	if err != nil {
 		return nil, ocfErrorf(OCFErrConfigured, "DRRealServer: %v", err)
 	}
-	a := &DRRealServer{VIPs: vips, NICs: splitList(p["nic"]), ProcSys: "/proc/sys", opts: opts}
+	a := &DRRealServer{VIPs: vips, NICs: splitList(p["nic"]), opts: opts}
 	for _, n := range a.NICs {
 		// "all"/"default" are sysctl directories, not interfaces; lo
 		// carries the VIPs and must keep answering for them locally.
@@ -201,41 +203,36 @@ func (a *DRRealServer) ifaces() ([]string, error) {
 		return nil, nil
 	}
 	out := []string{"all"}
+	n := a.opts.Net
 	if len(a.NICs) > 0 {
-		for _, n := range a.NICs {
-			if _, err := netlink.LinkByName(n); err != nil {
-				return nil, ocfErrorf(OCFErrConfigured, "DRRealServer: nic %s: %v", n, err)
+		for _, nic := range a.NICs {
+			if _, err := n.LinkByName(nic); err != nil {
+				return nil, ocfErrorf(OCFErrConfigured, "DRRealServer: nic %s: %w", nic, err)
 			}
-			if !slices.Contains(out, n) {
-				out = append(out, n)
+			if !slices.Contains(out, nic) {
+				out = append(out, nic)
 			}
 		}
 		return out, nil
 	}
-	routes, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	routes, err := n.Routes(netif.V4)
 	if err != nil {
-		return nil, netlinkErr(err, "DRRealServer: list routes")
+		return nil, netErr(err, "DRRealServer")
 	}
 	for _, r := range routes {
-		if r.Dst != nil {
-			if ones, _ := r.Dst.Mask.Size(); ones != 0 {
-				continue
-			}
+		if r.Dst.Bits() != 0 {
+			continue
 		}
-		idx := []int{r.LinkIndex}
-		for _, nh := range r.MultiPath {
-			idx = append(idx, nh.LinkIndex)
-		}
-		for _, i := range idx {
+		for _, i := range append([]int{r.LinkIndex}, r.Nexthops...) {
 			if i == 0 {
 				continue
 			}
-			l, err := netlink.LinkByIndex(i)
+			l, err := n.LinkByIndex(i)
 			if err != nil {
-				return nil, netlinkErr(err, "DRRealServer: interface %d of the default route", i)
+				return nil, netErr(err, "DRRealServer: interface of the default route")
 			}
-			if n := l.Attrs().Name; n != "lo" && !slices.Contains(out, n) {
-				out = append(out, n)
+			if l.Name != "lo" && !slices.Contains(out, l.Name) {
+				out = append(out, l.Name)
 			}
 		}
 	}
@@ -254,25 +251,17 @@ func (a *DRRealServer) want(name string) int {
 	return a.ARPAnnounce
 }
 
-func (a *DRRealServer) sysctlPath(iface, name string) string {
-	return filepath.Join(a.ProcSys, "net/ipv4/conf", iface, name)
-}
-
 func (a *DRRealServer) readSysctl(iface, name string) (int, error) {
-	b, err := os.ReadFile(a.sysctlPath(iface, name))
+	v, err := a.opts.Conf.IPv4Conf(iface, name)
 	if err != nil {
-		return 0, fmt.Errorf("read net.ipv4.conf.%s.%s: %w", iface, name, err)
+		return 0, ocfErrorf(OCFErrGeneric, "DRRealServer: %w", err)
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, fmt.Errorf("read net.ipv4.conf.%s.%s: %w", iface, name, err)
-	}
-	return n, nil
+	return v, nil
 }
 
 func (a *DRRealServer) writeSysctl(iface, name string, v int) error {
-	if err := os.WriteFile(a.sysctlPath(iface, name), []byte(strconv.Itoa(v)+"\n"), 0o644); err != nil {
-		return netlinkErr(err, "DRRealServer: set net.ipv4.conf.%s.%s=%d", iface, name, v)
+	if err := a.opts.Conf.SetIPv4Conf(iface, name, v); err != nil {
+		return netErr(err, "DRRealServer")
 	}
 	return nil
 }
@@ -395,28 +384,21 @@ func (a *DRRealServer) lock(ctx context.Context) (func(), error) {
 	}
 }
 
-func vipNet(ip netip.Addr) *net.IPNet {
-	return &net.IPNet{IP: net.IP(ip.AsSlice()), Mask: net.CIDRMask(ip.BitLen(), ip.BitLen())}
-}
+func vipHost(ip netip.Addr) netip.Prefix { return netip.PrefixFrom(ip, ip.BitLen()) }
 
 // onLo reports, per VIP, whether lo holds it as a host address.
-func (a *DRRealServer) onLo() (netlink.Link, []bool, error) {
-	lo, err := netlink.LinkByName("lo")
+func (a *DRRealServer) onLo() (netif.Link, []bool, error) {
+	lo, err := a.opts.Net.LinkByName("lo")
 	if err != nil {
-		return nil, nil, netlinkErr(err, "DRRealServer: find lo")
+		return lo, nil, netErr(err, "DRRealServer")
 	}
-	addrs, err := netlink.AddrList(lo, netlink.FAMILY_ALL)
+	addrs, err := a.opts.Net.Addrs(lo, netif.All)
 	if err != nil {
-		return nil, nil, netlinkErr(err, "DRRealServer: list addresses of lo")
+		return lo, nil, netErr(err, "DRRealServer")
 	}
 	have := make([]bool, len(a.VIPs))
 	for i, v := range a.VIPs {
-		want := net.IP(v.AsSlice())
-		for _, ad := range addrs {
-			if ones, _ := ad.Mask.Size(); ones == v.BitLen() && ad.IP.Equal(want) {
-				have[i] = true
-			}
-		}
+		have[i] = slices.ContainsFunc(addrs, func(ad netif.Addr) bool { return ad.Prefix == vipHost(v) })
 	}
 	return lo, have, nil
 }
@@ -448,7 +430,7 @@ func (a *DRRealServer) Start(ctx context.Context) error {
 			}
 			v, err := a.readSysctl(ifc, name)
 			if err != nil {
-				return ocfErrorf(OCFErrGeneric, "DRRealServer: %v", err)
+				return err
 			}
 			orig = append(orig, sysctlEntry{ifc, name, v})
 			added = true
@@ -487,14 +469,13 @@ func (a *DRRealServer) Start(ctx context.Context) error {
 		if have[i] {
 			continue
 		}
-		addr := &netlink.Addr{IPNet: vipNet(v)}
-		if err := netlink.AddrAdd(lo, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
-			return netlinkErr(err, "DRRealServer: add %s to lo", addr.IPNet)
+		if err := a.opts.Net.AddAddr(lo, netif.Addr{Prefix: vipHost(v)}); err != nil && !errors.Is(err, syscall.EEXIST) {
+			return netErr(err, "DRRealServer")
 		}
-		log.Info("VIP added to lo", "vip", addr.IPNet)
+		log.Info("VIP added to lo", "vip", vipHost(v))
 	}
-	if err := netlink.LinkSetUp(lo); err != nil {
-		return netlinkErr(err, "DRRealServer: set lo up")
+	if err := a.opts.Net.SetUp(lo); err != nil {
+		return netErr(err, "DRRealServer")
 	}
 	return nil
 }
@@ -516,10 +497,10 @@ func (a *DRRealServer) Stop(ctx context.Context) error {
 		if !have[i] {
 			continue
 		}
-		if err := netlink.AddrDel(lo, &netlink.Addr{IPNet: vipNet(v)}); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return netlinkErr(err, "DRRealServer: remove %s from lo", vipNet(v))
+		if err := a.opts.Net.DelAddr(lo, vipHost(v)); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return netErr(err, "DRRealServer")
 		}
-		log.Info("VIP removed from lo", "vip", vipNet(v))
+		log.Info("VIP removed from lo", "vip", vipHost(v))
 	}
 	if err := os.Remove(a.holderPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return ocfErrorf(OCFErrGeneric, "DRRealServer: %v", err)
@@ -553,7 +534,7 @@ func (a *DRRealServer) Stop(ctx context.Context) error {
 			keep = append(keep, e)
 			continue
 		}
-		if _, err := os.Stat(filepath.Dir(a.sysctlPath(e.iface, e.name))); errors.Is(err, fs.ErrNotExist) {
+		if _, err := a.opts.Conf.IPv4Conf(e.iface, e.name); errors.Is(err, fs.ErrNotExist) {
 			log.Info("interface gone; nothing to restore", "iface", e.iface)
 			continue
 		}
@@ -606,7 +587,7 @@ func (a *DRRealServer) Status(ctx context.Context) (State, error) {
 		for _, name := range drSysctlNames {
 			v, err := a.readSysctl(ifc, name)
 			if err != nil {
-				return Failed, ocfErrorf(OCFErrGeneric, "DRRealServer: %v", err)
+				return Failed, err
 			}
 			if v != a.want(name) {
 				wrong = append(wrong, fmt.Sprintf("net.ipv4.conf.%s.%s=%d (want %d)", ifc, name, v, a.want(name)))
@@ -628,8 +609,8 @@ func (a *DRRealServer) Validate(ctx context.Context) error {
 		return err
 	}
 	for _, ifc := range ifaces {
-		if _, err := os.Stat(a.sysctlPath(ifc, "arp_ignore")); err != nil {
-			return ocfErrorf(OCFErrInstalled, "DRRealServer: %v", err)
+		if _, err := a.opts.Conf.IPv4Conf(ifc, "arp_ignore"); err != nil {
+			return ocfErrorf(OCFErrInstalled, "DRRealServer: %w", err)
 		}
 	}
 	return nil

@@ -215,7 +215,7 @@ func TestDRRealServerNetns(t *testing.T) {
 			t.Fatal(err)
 		}
 		lo, _ := netlink.LinkByName("lo")
-		if err := netlink.AddrDel(lo, &netlink.Addr{IPNet: vipNet(netip.MustParseAddr("fd00:90::100"))}); err != nil {
+		if err := netlink.AddrDel(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("fd00:90::100"), Mask: net.CIDRMask(128, 128)}}); err != nil {
 			t.Fatal(err)
 		}
 		if st, err := a.Status(ctx); st != Failed || OCFCode(err) != OCFErrGeneric || !strings.Contains(err.Error(), "fd00:90::100 not on lo") {
@@ -398,7 +398,7 @@ func TestLVSRealServerScript(t *testing.T) {
 
 	// Partial: Heartbeat must read "not running" (it then starts, which repairs).
 	lo, _ := netlink.LinkByName("lo")
-	if err := netlink.AddrDel(lo, &netlink.Addr{IPNet: vipNet(netip.MustParseAddr("10.90.0.100"))}); err != nil {
+	if err := netlink.AddrDel(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("10.90.0.100").To4(), Mask: net.CIDRMask(32, 32)}}); err != nil {
 		t.Fatal(err)
 	}
 	out, code := stdout("status", "10.90.0.100", "fd00:90::100")

@@ -14,21 +14,23 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+	"lvsha/resources/ipspec"
+	"lvsha/resources/netif"
 )
 
 // IPAgent is the Go-native IPaddr / IPaddr2: it adds a service address to
-// an interface with netlink and announces it with gratuitous ARP (IPv4) or
-// unsolicited neighbour advertisements (IPv6). Parameters and their
-// defaults are those of resource-agents 4.12 (spec/ocf.md §9, §10).
+// an interface and announces it with gratuitous ARP (IPv4) or unsolicited
+// neighbour advertisements (IPv6). Parameters and their defaults are those
+// of resource-agents 4.12 (spec/ocf.md §9, §10); the address parameters
+// are checked by package ipspec with each agent's own rules. Its changes
+// to the network go through opts.Net (netif), so a fake can stand in.
 type IPAgent struct {
 	Kind  string // "IPaddr" or "IPaddr2"
 	Token string
 
 	IP            netip.Addr
 	NIC           string // "" = find from the routing table (findif)
-	Label         string // iflabel; IPv4 only
+	Label         string // IPaddr2 (IPv4): the label is NIC:Label; IPaddr picks NIC:n itself
 	CIDR          int    // -1 = from the routing table
 	Broadcast     string // "" or "+" = computed, "-" = none, or an IPv4 address
 	LVSSupport    bool
@@ -65,61 +67,23 @@ var ipParamNames = map[string]bool{
 // (names without the OCF_RESKEY_ prefix). Errors are OCF_ERR_CONFIGURED.
 func NewIPAgent(kind string, p map[string]string, opts NativeOptions) (*IPAgent, error) {
 	opts.fill()
-	if kind != "IPaddr" && kind != "IPaddr2" {
+	if kind != ipspec.IPaddr && kind != ipspec.IPaddr2 {
 		return nil, fmt.Errorf("unknown IP agent kind %q", kind)
 	}
-	a := &IPAgent{Kind: kind, CIDR: -1, PreferredLft: -1, opts: opts}
 	for k := range p {
 		if !ipParamNames[k] {
 			opts.Logger.Warn("ignoring unknown parameter", "agent", kind, "param", k)
 		}
 	}
-	ipStr := p["ip"]
-	if ipStr == "" {
-		return nil, ocfErrorf(OCFErrConfigured, "%s: parameter ip is required", kind)
-	}
-	ip, err := netip.ParseAddr(ipStr)
+	spec, err := ipspec.Check(kind, p)
 	if err != nil {
-		return nil, ocfErrorf(OCFErrConfigured, "%s: ip=%q is not an IP address", kind, ipStr)
+		return nil, ocfErrorf(OCFErrConfigured, "%s: %w", kind, err)
 	}
-	a.IP = ip.Unmap()
-	a.Token = kind + "::" + a.IP.String()
-
-	nic := p["nic"]
-	if n, l, ok := strings.Cut(nic, ":"); ok { // eth0:label form
-		nic, a.Label = n, l
+	for _, w := range spec.Warnings {
+		opts.Logger.Warn(w, "agent", kind, "ip", spec.IP)
 	}
-	a.NIC = nic
-	if l := p["iflabel"]; l != "" {
-		a.Label = l
-	}
-	if a.Label != "" && a.IP.Is6() {
-		return nil, ocfErrorf(OCFErrConfigured, "%s: iflabel is IPv4 only", kind)
-	}
-	if a.Label != "" && a.NIC != "" && len(a.NIC)+1+len(a.Label) > 15 {
-		return nil, ocfErrorf(OCFErrConfigured, "%s: label %s:%s is longer than 15 characters", kind, a.NIC, a.Label)
-	}
-
-	mask := p["cidr_netmask"]
-	if mask == "" {
-		mask = p["netmask"]
-	}
-	if mask != "" {
-		if a.CIDR, err = parseCIDR(mask, a.IP); err != nil {
-			return nil, ocfErrorf(OCFErrConfigured, "%s: %v", kind, err)
-		}
-		if strings.Contains(mask, ".") {
-			opts.Logger.Warn("Please convert dotted quad netmask to CIDR notation", "agent", kind, "netmask", mask, "cidr", a.CIDR)
-		}
-	}
-	a.Broadcast = p["broadcast"]
-	if b := a.Broadcast; b != "" && b != "+" && b != "-" {
-		bip, err := netip.ParseAddr(b)
-		if err != nil || !bip.Is4() || !a.IP.Is4() {
-			return nil, ocfErrorf(OCFErrConfigured, "%s: broadcast=%q is not an IPv4 address (or + or -)", kind, b)
-		}
-	}
-	a.LVSSupport = paramBool(p, "lvs_support", false) && a.IP.Is4()
+	a := &IPAgent{Kind: kind, Token: kind + "::" + spec.IP.String(), IP: spec.IP, NIC: spec.NIC, Label: spec.Label,
+		CIDR: spec.CIDR, Broadcast: spec.Broadcast, LVSSupport: spec.LVSSupport, PreferredLft: -1, opts: opts}
 	a.NoDAD = paramBool(p, "nodad", false)
 	a.NoPrefixRoute = paramBool(p, "noprefixroute", false)
 	if v := p["preferred_lft"]; v != "" && v != "forever" {
@@ -133,7 +97,7 @@ func NewIPAgent(kind string, p map[string]string, opts NativeOptions) (*IPAgent,
 	// ARP defaults differ: IPaddr2 200 ms x 5 (arp_*), IPaddr 500 ms x 10
 	// (ARP_*). Each agent honours its own names.
 	var intervalMS int
-	if kind == "IPaddr2" {
+	if kind == ipspec.IPaddr2 {
 		if a.ARPCount, err = paramPositive(p, "arp_count", 5); err != nil {
 			return nil, err
 		}
@@ -175,146 +139,118 @@ func NewIPAgent(kind string, p map[string]string, opts NativeOptions) (*IPAgent,
 	return a, nil
 }
 
-// parseCIDR accepts a prefix length or (IPv4) a contiguous dotted quad.
-func parseCIDR(s string, ip netip.Addr) (int, error) {
-	max := ip.BitLen()
-	if n, err := strconv.Atoi(s); err == nil {
-		if n < 1 || n > max {
-			return 0, fmt.Errorf("cidr_netmask %d out of range 1..%d", n, max)
-		}
-		return n, nil
-	}
-	m := net.ParseIP(s).To4()
-	if m == nil || !ip.Is4() {
-		return 0, fmt.Errorf("invalid cidr_netmask %q", s)
-	}
-	ones, bits := net.IPMask(m).Size()
-	if bits == 0 {
-		return 0, fmt.Errorf("netmask %q is not contiguous", s)
-	}
-	return ones, nil
-}
-
 func (a *IPAgent) String() string { return a.Token }
-
-func (a *IPAgent) family() int {
-	if a.IP.Is4() {
-		return netlink.FAMILY_V4
-	}
-	return netlink.FAMILY_V6
-}
 
 // target is the result of findif: where the address goes.
 type target struct {
-	link  netlink.Link
+	link  netif.Link
 	bits  int
-	brd   net.IP // nil: none
-	label string
+	brd   netip.Addr // IPv4; the zero Addr = none
+	label string     // IPaddr2's NIC:label; IPaddr's alias is chosen at start
 }
 
+func (a *IPAgent) prefix(bits int) netip.Prefix { return netip.PrefixFrom(a.IP, bits) }
+
 // findif resolves the interface and prefix length, from the parameters or
-// from the routing table (the longest link-scope route containing IP, as
-// resource-agents' findif.sh does).
+// from the routing table as resource-agents' findif.sh reads `ip route
+// list match IP[/MASK] [scope link]`: among the routes of the main table
+// containing the address (link scope for IPv4, on NIC when given, no
+// longer than a given netmask), the longest prefix wins and the last of
+// equals. ip prints neither the default route nor host routes (/32, /128)
+// with a prefix length, so findif.sh never picks them; nor does this.
 func (a *IPAgent) findif() (*target, error) {
-	var link netlink.Link
-	if a.NIC != "" {
-		l, err := netlink.LinkByName(a.NIC)
+	n := a.opts.Net
+	t := &target{bits: a.CIDR}
+	haveLink := a.NIC != ""
+	if haveLink {
+		l, err := n.LinkByName(a.NIC)
 		if err != nil {
-			return nil, ocfErrorf(OCFErrConfigured, "%s: unknown interface [%s]: %v", a.Kind, a.NIC, err)
+			return nil, ocfErrorf(OCFErrConfigured, "%s: unknown interface [%s]: %w", a.Kind, a.NIC, err)
 		}
-		link = l
+		t.link = l
 	}
-	bits := a.CIDR
-	if link == nil || bits < 0 {
-		routes, err := netlink.RouteListFiltered(a.family(), &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+	if !haveLink || t.bits < 0 {
+		routes, err := n.Routes(netif.FamilyOf(a.IP))
 		if err != nil {
-			return nil, ocfErrorf(OCFErrGeneric, "%s: list routes: %v", a.Kind, err)
+			return nil, ocfErrorf(OCFErrGeneric, "%s: %w", a.Kind, err)
 		}
-		best := -1
-		var bestRoute netlink.Route
+		best, bestLink := -1, 0
 		for _, r := range routes {
-			if r.Dst == nil || r.Scope != netlink.SCOPE_LINK && a.IP.Is4() {
+			ones := r.Dst.Bits()
+			switch {
+			case a.IP.Is4() && r.Scope != netif.ScopeLink,
+				ones == 0 || ones == a.IP.BitLen() || r.LinkIndex == 0,
+				haveLink && r.LinkIndex != t.link.Index,
+				t.bits >= 0 && ones > t.bits,
+				!r.Dst.Contains(a.IP):
 				continue
 			}
-			if link != nil && r.LinkIndex != link.Attrs().Index {
-				continue
-			}
-			ones, _ := r.Dst.Mask.Size()
-			if bits >= 0 && ones > bits {
-				continue // route narrower than the requested netmask
-			}
-			if ip := net.IP(a.IP.AsSlice()); r.Dst.Contains(ip) && ones > best {
-				best, bestRoute = ones, r
+			if ones >= best {
+				best, bestLink = ones, r.LinkIndex
 			}
 		}
 		if best < 0 {
 			return nil, ocfErrorf(OCFErrGeneric, "%s: unable to find nic or netmask for %s (no link-scope route contains it; give nic and cidr_netmask)", a.Kind, a.IP)
 		}
-		if link == nil {
-			l, err := netlink.LinkByIndex(bestRoute.LinkIndex)
+		if !haveLink {
+			l, err := n.LinkByIndex(bestLink)
 			if err != nil {
-				return nil, ocfErrorf(OCFErrGeneric, "%s: interface of route %s: %v", a.Kind, bestRoute.Dst, err)
+				return nil, ocfErrorf(OCFErrGeneric, "%s: interface of the route to %s: %w", a.Kind, a.IP, err)
 			}
-			link = l
+			t.link = l
 		}
-		if bits < 0 {
-			bits = best
+		if t.bits < 0 {
+			t.bits = best
 		}
 	}
-	t := &target{link: link, bits: bits}
 	if a.IP.Is4() {
 		switch a.Broadcast {
 		case "-":
-			t.brd = net.IPv4zero // netlink: explicit "no broadcast"
 		case "", "+":
-			if bits < 31 {
-				ip := a.IP.As4()
-				m := net.CIDRMask(bits, 32)
-				b := make(net.IP, 4)
-				for i := range b {
-					b[i] = ip[i] | ^m[i]
+			if t.bits < 31 {
+				ip, m := a.IP.As4(), net.CIDRMask(t.bits, 32)
+				for i := range ip {
+					ip[i] |= ^m[i]
 				}
-				t.brd = b
-			} else {
-				t.brd = net.IPv4zero
+				t.brd = netip.AddrFrom4(ip)
 			}
 		default:
-			t.brd = net.ParseIP(a.Broadcast).To4()
+			t.brd = netip.MustParseAddr(a.Broadcast) // checked by ipspec
 		}
 		if a.Label != "" {
-			t.label = link.Attrs().Name + ":" + a.Label
+			t.label = t.link.Name + ":" + a.Label
+			if len(t.label) > ipspec.MaxLabel {
+				return nil, ocfErrorf(OCFErrConfigured, "%s: interface label [%s] exceeds maximum character limit of %d", a.Kind, t.label, ipspec.MaxLabel)
+			}
 		}
 	}
 	return t, nil
 }
 
-func (a *IPAgent) ipNet(bits int) *net.IPNet {
-	return &net.IPNet{IP: net.IP(a.IP.AsSlice()), Mask: net.CIDRMask(bits, a.IP.BitLen())}
-}
-
-// served reports whether IP/bits is on the interface (ip addr show | grep " IP/MASK").
-func (a *IPAgent) served(t *target) (*netlink.Addr, error) {
-	addrs, err := netlink.AddrList(t.link, a.family())
+// served returns the address if IP/bits is on the interface (ip addr show
+// | grep " IP/MASK"), nil if not.
+func (a *IPAgent) served(t *target) (*netif.Addr, error) {
+	addrs, err := a.opts.Net.Addrs(t.link, netif.FamilyOf(a.IP))
 	if err != nil {
-		return nil, fmt.Errorf("%s: list addresses of %s: %w", a.Kind, t.link.Attrs().Name, err)
+		return nil, netErr(err, "%s", a.Kind)
 	}
-	want := net.IP(a.IP.AsSlice())
+	want := a.prefix(t.bits)
 	for i := range addrs {
-		ones, _ := addrs[i].Mask.Size()
-		if addrs[i].IP.Equal(want) && ones == t.bits {
+		if addrs[i].Prefix == want {
 			return &addrs[i], nil
 		}
 	}
 	return nil, nil
 }
 
-// netlinkErr maps permission errors to OCF_ERR_PERM.
-func netlinkErr(err error, format string, args ...any) error {
+// netErr makes an OCF error of a failed system call: OCF_ERR_PERM for a
+// missing privilege, OCF_ERR_GENERIC otherwise.
+func netErr(err error, format string, args ...any) error {
 	msg := fmt.Sprintf(format, args...)
 	if errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) {
-		return ocfErrorf(OCFErrPerm, "%s: %v (root required)", msg, err)
+		return ocfErrorf(OCFErrPerm, "%s: %w (root required)", msg, err)
 	}
-	return ocfErrorf(OCFErrGeneric, "%s: %v", msg, err)
+	return ocfErrorf(OCFErrGeneric, "%s: %w", msg, err)
 }
 
 // Start adds the address (if not already there), brings the interface up
@@ -324,7 +260,7 @@ func (a *IPAgent) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	nic := t.link.Attrs().Name
+	nic := t.link.Name
 	log := a.opts.Logger.With("resource", a.Token, "nic", nic)
 	if cur, err := a.served(t); err != nil {
 		return err
@@ -342,31 +278,25 @@ func (a *IPAgent) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	if t.label == "" && a.Kind == "IPaddr" && a.IP.Is4() {
+	if a.Kind == ipspec.IPaddr && a.IP.Is4() {
 		// IPaddr's ifconfig alias: the first free NIC:j.
-		if t.label, err = freeAlias(t.link); err != nil {
+		if t.label, err = a.freeAlias(t.link); err != nil {
 			return err
 		}
 	}
-	addr := &netlink.Addr{IPNet: a.ipNet(t.bits), Label: t.label, Broadcast: t.brd}
-	if a.NoPrefixRoute {
-		addr.Flags |= unix.IFA_F_NOPREFIXROUTE
-	}
+	addr := netif.Addr{Prefix: a.prefix(t.bits), Label: t.label, Broadcast: t.brd, NoPrefixRoute: a.NoPrefixRoute}
 	if a.IP.Is6() {
-		if a.NoDAD {
-			addr.Flags |= unix.IFA_F_NODAD
-		}
-		addr.ValidLft = int(^uint32(0)) // forever
-		addr.PreferedLft = addr.ValidLft
+		addr.NoDAD = a.NoDAD
+		addr.ValidLft, addr.PreferredLft = netif.Forever, netif.Forever
 		if a.PreferredLft >= 0 {
-			addr.PreferedLft = a.PreferredLft
+			addr.PreferredLft = a.PreferredLft
 		}
 	}
-	if err := netlink.AddrAdd(t.link, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
-		return netlinkErr(err, "%s: add %s/%d to %s", a.Kind, a.IP, t.bits, nic)
+	if err := a.opts.Net.AddAddr(t.link, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
+		return netErr(err, "%s", a.Kind)
 	}
-	if err := netlink.LinkSetUp(t.link); err != nil {
-		return netlinkErr(err, "%s: set %s up", a.Kind, nic)
+	if err := a.opts.Net.SetUp(t.link); err != nil {
+		return netErr(err, "%s", a.Kind)
 	}
 	log.Info("address added", "ip", a.IP, "cidr", t.bits, "label", t.label, "broadcast", t.brd)
 	if a.IP.Is6() && !a.NoDAD {
@@ -377,7 +307,7 @@ func (a *IPAgent) Start(ctx context.Context) error {
 	if strings.HasPrefix(nic, "lo") {
 		return nil // nobody to tell
 	}
-	return a.announce(ctx, nic, a.ARPCount, a.ARPBackground)
+	return a.announce(ctx, t.link, a.ARPCount, a.ARPBackground)
 }
 
 // Announce sends the start-time announcement again (gratuitous ARP, or
@@ -393,15 +323,14 @@ func (a *IPAgent) Announce(ctx context.Context) error {
 	if err != nil || cur == nil {
 		return err
 	}
-	nic := t.link.Attrs().Name
-	if strings.HasPrefix(nic, "lo") {
+	if strings.HasPrefix(t.link.Name, "lo") {
 		return nil
 	}
-	a.opts.Logger.Info("announcing the address again", "resource", a.Token, "nic", nic, "ip", a.IP)
-	return a.announce(ctx, nic, a.ARPCount, false)
+	a.opts.Logger.Info("announcing the address again", "resource", a.Token, "nic", t.link.Name, "ip", a.IP)
+	return a.announce(ctx, t.link, a.ARPCount, false)
 }
 
-func (a *IPAgent) announce(ctx context.Context, nic string, count int, background bool) error {
+func (a *IPAgent) announce(ctx context.Context, link netif.Link, count int, background bool) error {
 	a.mu.Lock()
 	if a.cancelBG != nil {
 		a.cancelBG()
@@ -409,7 +338,7 @@ func (a *IPAgent) announce(ctx context.Context, nic string, count int, backgroun
 	bg, cancel := context.WithCancel(context.Background())
 	a.cancelBG = cancel
 	a.mu.Unlock()
-	switch err := a.opts.announce(ctx, bg, nic, a.IP, count, a.ARPInterval, background); {
+	switch err := a.opts.announce(ctx, bg, link, a.IP, count, a.ARPInterval, background); {
 	case err == nil:
 	case ctx.Err() != nil:
 		// The caller stopped it (a newer burst, shutdown): nothing failed.
@@ -421,10 +350,17 @@ func (a *IPAgent) announce(ctx context.Context, nic string, count int, backgroun
 	return nil
 }
 
-// waitDAD waits (up to 10 s, as IPaddr2) for IPv6 duplicate address
-// detection; a failed DAD removes the address and is an error.
+// dadWait bounds the wait for IPv6 duplicate address detection, as
+// IPaddr2's; dadPoll is how often the address is looked at meanwhile.
+const (
+	dadWait = 10 * time.Second
+	dadPoll = 100 * time.Millisecond
+)
+
+// waitDAD waits for IPv6 duplicate address detection; a failed DAD
+// removes the address and is an error.
 func (a *IPAgent) waitDAD(ctx context.Context, t *target) error {
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(dadWait)
 	for {
 		cur, err := a.served(t)
 		if err != nil {
@@ -433,11 +369,11 @@ func (a *IPAgent) waitDAD(ctx context.Context, t *target) error {
 		if cur == nil {
 			return ocfErrorf(OCFErrGeneric, "%s: %s vanished during duplicate address detection", a.Kind, a.IP)
 		}
-		if cur.Flags&unix.IFA_F_DADFAILED != 0 {
-			_ = netlink.AddrDel(t.link, &netlink.Addr{IPNet: a.ipNet(t.bits)})
+		if cur.DADFailed {
+			_ = a.opts.Net.DelAddr(t.link, cur.Prefix)
 			return ocfErrorf(OCFErrGeneric, "%s: duplicate address detection failed for %s: another node has it", a.Kind, a.IP)
 		}
-		if cur.Flags&unix.IFA_F_TENTATIVE == 0 {
+		if !cur.Tentative {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -447,32 +383,34 @@ func (a *IPAgent) waitDAD(ctx context.Context, t *target) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(dadPoll):
 		}
 	}
 }
 
+// maxAliases is IPaddr's bound on NIC:j.
+const maxAliases = 512
+
 // freeAlias returns the first NIC:j (j < 512) label not in use.
-func freeAlias(link netlink.Link) (string, error) {
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V4)
+func (a *IPAgent) freeAlias(link netif.Link) (string, error) {
+	addrs, err := a.opts.Net.Addrs(link, netif.V4)
 	if err != nil {
-		return "", netlinkErr(err, "IPaddr: list addresses of %s", link.Attrs().Name)
+		return "", netErr(err, "IPaddr")
 	}
 	used := map[string]bool{}
 	for _, ad := range addrs {
 		used[ad.Label] = true
 	}
-	name := link.Attrs().Name
-	for j := 0; j < 512; j++ {
-		l := name + ":" + strconv.Itoa(j)
-		if len(l) > 15 {
+	for j := 0; j < maxAliases; j++ {
+		l := link.Name + ":" + strconv.Itoa(j)
+		if len(l) > ipspec.MaxLabel {
 			break
 		}
 		if !used[l] {
 			return l, nil
 		}
 	}
-	return "", ocfErrorf(OCFErrGeneric, "IPaddr: no free alias on %s", name)
+	return "", ocfErrorf(OCFErrGeneric, "IPaddr: no free alias on %s", link.Name)
 }
 
 // Stop removes the address if it is there. An unresolvable interface
@@ -494,10 +432,10 @@ func (a *IPAgent) Stop(ctx context.Context) error {
 		return err
 	}
 	if cur != nil {
-		if err := netlink.AddrDel(t.link, &netlink.Addr{IPNet: a.ipNet(t.bits)}); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return netlinkErr(err, "%s: delete %s/%d from %s", a.Kind, a.IP, t.bits, t.link.Attrs().Name)
+		if err := a.opts.Net.DelAddr(t.link, cur.Prefix); err != nil && !errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return netErr(err, "%s", a.Kind)
 		}
-		a.opts.Logger.Info("address removed", "resource", a.Token, "ip", a.IP, "nic", t.link.Attrs().Name)
+		a.opts.Logger.Info("address removed", "resource", a.Token, "ip", a.IP, "nic", t.link.Name)
 	}
 	if a.LVSSupport {
 		if err := a.restoreLoopback(); err != nil {
@@ -525,8 +463,8 @@ func (a *IPAgent) Status(ctx context.Context) (State, error) {
 	if cur == nil {
 		return Stopped, nil
 	}
-	if a.ARPRefresh > 0 && !strings.HasPrefix(t.link.Attrs().Name, "lo") {
-		_ = a.announce(ctx, t.link.Attrs().Name, a.ARPRefresh, true)
+	if a.ARPRefresh > 0 && !strings.HasPrefix(t.link.Name, "lo") {
+		_ = a.announce(ctx, t.link, a.ARPRefresh, true)
 	}
 	return Running, nil
 }
@@ -544,31 +482,33 @@ func (a *IPAgent) loopbackFile() string {
 }
 
 func (a *IPAgent) saveLoopback() error {
-	links, err := netlink.LinkList()
+	links, err := a.opts.Net.Links()
 	if err != nil {
-		return netlinkErr(err, "%s: list links", a.Kind)
+		return netErr(err, "%s", a.Kind)
 	}
+	host := a.prefix(32)
 	for _, l := range links {
-		if !strings.HasPrefix(l.Attrs().Name, "lo") {
+		if !strings.HasPrefix(l.Name, "lo") {
 			continue
 		}
-		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		addrs, err := a.opts.Net.Addrs(l, netif.V4)
 		if err != nil {
-			return netlinkErr(err, "%s: list addresses of %s", a.Kind, l.Attrs().Name)
+			return netErr(err, "%s", a.Kind)
 		}
 		for _, ad := range addrs {
-			if ones, _ := ad.Mask.Size(); ones == 32 && ad.IP.Equal(net.IP(a.IP.AsSlice())) {
-				if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
-					return ocfErrorf(OCFErrGeneric, "%s: %v", a.Kind, err)
-				}
-				if err := os.WriteFile(a.loopbackFile(), []byte(l.Attrs().Name+"\n"), 0o644); err != nil {
-					return ocfErrorf(OCFErrGeneric, "%s: %v", a.Kind, err)
-				}
-				if err := netlink.AddrDel(l, &ad); err != nil {
-					return netlinkErr(err, "%s: remove %s/32 from %s", a.Kind, a.IP, l.Attrs().Name)
-				}
-				a.opts.Logger.Info("lvs_support: removed loopback copy of the address", "resource", a.Token, "dev", l.Attrs().Name)
+			if ad.Prefix != host {
+				continue
 			}
+			if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
+				return ocfErrorf(OCFErrGeneric, "%s: %w", a.Kind, err)
+			}
+			if err := os.WriteFile(a.loopbackFile(), []byte(l.Name+"\n"), 0o644); err != nil {
+				return ocfErrorf(OCFErrGeneric, "%s: %w", a.Kind, err)
+			}
+			if err := a.opts.Net.DelAddr(l, host); err != nil {
+				return netErr(err, "%s: remove the loopback copy", a.Kind)
+			}
+			a.opts.Logger.Info("lvs_support: removed loopback copy of the address", "resource", a.Token, "dev", l.Name)
 		}
 	}
 	return nil
@@ -580,15 +520,15 @@ func (a *IPAgent) restoreLoopback() error {
 		return nil // nothing was removed
 	}
 	dev := strings.TrimSpace(string(data))
-	l, err := netlink.LinkByName(dev)
+	l, err := a.opts.Net.LinkByName(dev)
 	if err == nil {
-		err = netlink.AddrAdd(l, &netlink.Addr{IPNet: a.ipNet(32), Broadcast: net.IPv4zero})
+		err = a.opts.Net.AddAddr(l, netif.Addr{Prefix: a.prefix(32)})
 		if errors.Is(err, syscall.EEXIST) {
 			err = nil
 		}
 	}
 	if err != nil {
-		return netlinkErr(err, "%s: restore %s/32 on %s", a.Kind, a.IP, dev)
+		return netErr(err, "%s: restore %s/32 on %s", a.Kind, a.IP, dev)
 	}
 	_ = os.Remove(a.loopbackFile())
 	a.opts.Logger.Info("lvs_support: restored loopback copy of the address", "resource", a.Token, "dev", dev)
@@ -602,7 +542,7 @@ func (a *IPAgent) runLocal(ctx context.Context, script string) error {
 	}
 	res, err := a.opts.Runner.Run(ctx, script, nil, nil)
 	if err != nil {
-		return ocfErrorf(OCFErrGeneric, "%s: %v", a.Kind, err)
+		return ocfErrorf(OCFErrGeneric, "%s: %w", a.Kind, err)
 	}
 	if res.Code != 0 {
 		return ocfErrorf(OCFErrGeneric, "%s: %s exited %d%s", a.Kind, script, res.Code, detail(res))

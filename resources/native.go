@@ -4,14 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
-	"lvsha/hbd/config"
 	"lvsha/resources/garp"
+	"lvsha/resources/ipspec"
+	"lvsha/resources/netif"
 )
 
 // NativeOptions configures the Go-native agents.
@@ -27,6 +27,10 @@ type NativeOptions struct {
 	// Announcer sends gratuitous ARPs / unsolicited NAs; a default one
 	// (AF_PACKET sockets) when nil. Tests inject a fake Conn through it.
 	Announcer *garp.Announcer
+	// Net and Conf are the links, addresses, routes and IPv4 settings the
+	// agents change: the kernel's when nil, a netif.Fake in unit tests.
+	Net  netif.Net
+	Conf netif.Conf
 }
 
 func (o *NativeOptions) fill() {
@@ -48,6 +52,12 @@ func (o *NativeOptions) fill() {
 	if o.Announcer == nil {
 		o.Announcer = &garp.Announcer{Logger: o.Logger}
 	}
+	if o.Net == nil {
+		o.Net = netif.Kernel{}
+	}
+	if o.Conf == nil {
+		o.Conf = netif.Kernel{}
+	}
 }
 
 // Validator is implemented by native agents: the OCF validate-all action.
@@ -56,37 +66,23 @@ type Validator interface {
 }
 
 // IPParamsFromArgs maps haresources arguments of IPaddr/IPaddr2 to OCF
-// parameters as the resource.d wrappers (hto-mapfuncs) do: the first
-// argument is ip[/cidr[/nic[:label]][/broadcast]]; IPaddr sets
-// lvs_support=0 and IPaddr2 lvs_support=1.
-func IPParamsFromArgs(kind string, args []string) (map[string]string, error) {
+// parameters exactly as the resource.d wrappers do (ipspec.WrapperParams):
+// one argument ip[/netmask[/nic[:label]][/broadcast]], a run of slashes
+// being one separator; IPaddr sets lvs_support=0 and IPaddr2 lvs_support=1.
+// Text the wrappers ignore is reported as a warning.
+func IPParamsFromArgs(kind string, args []string) (map[string]string, []string, error) {
 	if len(args) == 0 {
-		return nil, fmt.Errorf("%s needs an address argument (ip[/cidr[/nic[:label]][/broadcast]])", kind)
+		return nil, nil, fmt.Errorf("%s needs an address argument (ip[/netmask[/nic[:label]][/broadcast]])", kind)
 	}
 	if len(args) > 1 {
-		return nil, fmt.Errorf("%s takes one argument, got %q", kind, args)
+		return nil, nil, fmt.Errorf("%s takes one argument, got %q (an IPv6 address with :: is split there, as Heartbeat splits it)", kind, args)
 	}
-	spec, err := config.ParseIPSpec(args[0])
-	if err != nil {
-		return nil, err
+	p, ignored := ipspec.WrapperParams(kind, args[0])
+	var warns []string
+	if ignored != "" {
+		warns = append(warns, fmt.Sprintf("%q after the broadcast address is ignored, as Heartbeat's %s wrapper ignores it", ignored, kind))
 	}
-	p := map[string]string{"ip": spec.IP.String(), "lvs_support": "0"}
-	if kind == "IPaddr2" {
-		p["lvs_support"] = "1"
-	}
-	if spec.CIDR >= 0 {
-		p["cidr_netmask"] = strconv.Itoa(spec.CIDR)
-	}
-	if spec.NIC != "" {
-		p["nic"] = spec.NIC
-	}
-	if spec.Label != "" {
-		p["iflabel"] = spec.Label
-	}
-	if spec.Broadcast != nil {
-		p["broadcast"] = spec.Broadcast.String()
-	}
-	return p, nil
+	return p, warns, nil
 }
 
 // SendArpParamsFromArgs maps SendArp::IP/IFACE.
@@ -107,11 +103,7 @@ func paramBool(p map[string]string, name string, def bool) bool {
 	if !ok || v == "" {
 		return def
 	}
-	switch strings.ToLower(v) {
-	case "yes", "true", "1", "on":
-		return true
-	}
-	return false
+	return ipspec.IsTrue(v)
 }
 
 // paramPositive reads a decimal > 0 (IPaddr2's arp_count/arp_interval rule).
@@ -140,15 +132,12 @@ func paramNonNegative(p map[string]string, name string, def int) (int, error) {
 	return n, nil
 }
 
-// announce sends a burst on the named interface, in the background when
-// allowed. The background burst is bound to stop (cancel) so that a stop
-// does not race a takeover's ARPs.
-func (o *NativeOptions) announce(ctx context.Context, bg context.Context, nic string, ip netip.Addr, count int, interval time.Duration, background bool) error {
-	ifi, err := net.InterfaceByName(nic)
-	if err != nil {
-		return fmt.Errorf("announce %s: interface %s: %w", ip, nic, err)
-	}
-	if ifi.Flags&net.FlagLoopback != 0 || len(ifi.HardwareAddr) != 6 {
+// announce sends a burst on link, in the background when allowed. The
+// background burst is bound to stop (cancel) so that a stop does not race
+// a takeover's ARPs.
+func (o *NativeOptions) announce(ctx context.Context, bg context.Context, link netif.Link, ip netip.Addr, count int, interval time.Duration, background bool) error {
+	ifi, nic := link.Interface(), link.Name
+	if link.Loopback || len(ifi.HardwareAddr) != 6 {
 		o.Logger.Debug("no gratuitous ARP on an interface without an Ethernet address", "nic", nic, "ip", ip)
 		return nil
 	}

@@ -288,7 +288,7 @@ func TestIPaddr2Netns(t *testing.T) {
 		if err := netlink.AddrAdd(lo, &netlink.Addr{IPNet: &net.IPNet{IP: net.ParseIP("10.50.0.103"), Mask: net.CIDRMask(32, 32)}}); err != nil {
 			t.Fatal(err)
 		}
-		p, _ := IPParamsFromArgs("IPaddr2", []string{"10.50.0.103/24/veth0"}) // lvs_support=1 as the wrapper sets
+		p, _, _ := IPParamsFromArgs("IPaddr2", []string{"10.50.0.103/24/veth0"}) // lvs_support=1 as the wrapper sets
 		b, err := NewIPAgent("IPaddr2", p, opts)
 		if err != nil {
 			t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lvsha/resources/garp"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -388,36 +391,34 @@ func typeName(v any) string {
 	return "other"
 }
 
+// TestIPParamsFromArgs: the parameters are the wrapper's, verbatim (the
+// agents check them; ipspec's tests compare both with the real scripts).
 func TestIPParamsFromArgs(t *testing.T) {
 	for _, c := range []struct {
 		kind, arg string
 		want      map[string]string
+		warn      bool
 	}{
-		{"IPaddr", "10.0.0.1", map[string]string{"ip": "10.0.0.1", "lvs_support": "0"}},
-		{"IPaddr", "10.0.0.1/24/eth1/10.0.0.255", map[string]string{"ip": "10.0.0.1", "cidr_netmask": "24", "nic": "eth1", "broadcast": "10.0.0.255", "lvs_support": "0"}},
-		{"IPaddr", "192.168.56.200/32/eth1/192.168.56.200", map[string]string{"ip": "192.168.56.200", "cidr_netmask": "32", "nic": "eth1", "broadcast": "192.168.56.200", "lvs_support": "0"}},
-		{"IPaddr2", "10.0.0.1/24/eth1:vip", map[string]string{"ip": "10.0.0.1", "cidr_netmask": "24", "nic": "eth1", "iflabel": "vip", "lvs_support": "1"}},
-		{"IPaddr2", "10.0.0.1/24/10.0.0.255", map[string]string{"ip": "10.0.0.1", "cidr_netmask": "24", "broadcast": "10.0.0.255", "lvs_support": "1"}},
-		{"IPaddr2", "10.0.0.1/255.255.255.0/eth0", map[string]string{"ip": "10.0.0.1", "cidr_netmask": "24", "nic": "eth0", "lvs_support": "1"}},
-		{"IPaddr2", "fd00::5/64/eth0", map[string]string{"ip": "fd00::5", "cidr_netmask": "64", "nic": "eth0", "lvs_support": "1"}},
+		{"IPaddr", "10.0.0.1", map[string]string{"ip": "10.0.0.1", "lvs_support": "0"}, false},
+		{"IPaddr", "10.0.0.1/24/eth1/10.0.0.255", map[string]string{"ip": "10.0.0.1", "cidr_netmask": "24", "nic": "eth1", "broadcast": "10.0.0.255", "lvs_support": "0"}, false},
+		{"IPaddr2", "10.0.30.15//8/eth0:10", map[string]string{"ip": "10.0.30.15", "cidr_netmask": "8", "nic": "eth0:10", "broadcast": "", "lvs_support": "1"}, false},
+		{"IPaddr2", "10.0.0.1/24/10.0.0.255", map[string]string{"ip": "10.0.0.1", "cidr_netmask": "24", "broadcast": "10.0.0.255", "lvs_support": "1"}, false},
+		{"IPaddr2", "10.0.0.1/255.255.255.0/eth0", map[string]string{"ip": "10.0.0.1", "cidr_netmask": "255.255.255.0", "nic": "eth0", "broadcast": "", "lvs_support": "1"}, false},
+		{"IPaddr2", "10.0.0.1/24/eth0/10.0.0.255/x", map[string]string{"ip": "10.0.0.1", "cidr_netmask": "24", "nic": "eth0", "broadcast": "10.0.0.255", "lvs_support": "1"}, true},
 	} {
-		got, err := IPParamsFromArgs(c.kind, []string{c.arg})
+		got, warns, err := IPParamsFromArgs(c.kind, []string{c.arg})
 		if err != nil {
 			t.Errorf("%s %s: %v", c.kind, c.arg, err)
 			continue
 		}
-		if len(got) != len(c.want) {
-			t.Errorf("%s %s = %v, want %v", c.kind, c.arg, got, c.want)
-			continue
-		}
-		for k, v := range c.want {
-			if got[k] != v {
-				t.Errorf("%s %s = %v, want %v", c.kind, c.arg, got, c.want)
-				break
-			}
+		if !maps.Equal(got, c.want) || (len(warns) > 0) != c.warn {
+			t.Errorf("%s %s = %v, warnings %q; want %v, warning %v", c.kind, c.arg, got, warns, c.want, c.warn)
 		}
 	}
-	if _, err := IPParamsFromArgs("IPaddr", nil); err == nil {
+	if _, _, err := IPParamsFromArgs("IPaddr2", []string{"2001:db8", "10/64/eth0"}); err == nil {
+		t.Error("two arguments accepted")
+	}
+	if _, _, err := IPParamsFromArgs("IPaddr", nil); err == nil {
 		t.Error("no argument accepted")
 	}
 	if p, err := SendArpParamsFromArgs([]string{"10.0.0.9/eth2"}); err != nil || p["ip"] != "10.0.0.9" || p["nic"] != "eth2" {
@@ -446,7 +447,10 @@ func TestNativeParamValidation(t *testing.T) {
 		{"IPaddr2", map[string]string{"ip": "10.0.0.1", "broadcast": "nonsense"}, false},
 		{"IPaddr2", map[string]string{"ip": "10.0.0.1", "nic": "averyveryverylongnic", "iflabel": "x"}, false},
 		{"IPaddr2", map[string]string{"ip": "10.0.0.1", "run_arping": "true"}, false},
-		{"IPaddr2", map[string]string{"ip": "fd00::1", "iflabel": "x"}, false},
+		{"IPaddr2", map[string]string{"ip": "fd00::1", "iflabel": "x"}, true}, // the kernel ignores IPv6 labels
+		{"IPaddr2", map[string]string{"ip": "fd00::1", "lvs_support": "1"}, false},
+		{"IPaddr", map[string]string{"ip": "fd00::1"}, false},
+		{"IPaddr2", map[string]string{"ip": "10.0.0.1", "nic": "eth0:0123456789ab"}, false},
 		{"IPaddr", map[string]string{"ip": "10.0.0.1", "ARP_REPEAT": "3"}, true},
 	} {
 		a, err := NewIPAgent(c.kind, c.p, opts)
@@ -542,23 +546,28 @@ exit 9
 }
 
 func TestSendArpPseudoState(t *testing.T) {
-	dir := t.TempDir()
-	a, err := NewSendArp(map[string]string{"ip": "10.0.0.9", "nic": "lo"}, NativeOptions{Logger: quietLogger(), StateDir: dir})
+	h := newFakeHost(t)
+	a, err := NewSendArp(map[string]string{"ip": "10.0.0.9", "nic": "eth1"}, h.opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	a.Interval = 0
 	ctx := context.Background()
 	if st, _ := a.Status(ctx); st != Stopped {
 		t.Fatalf("initial %v", st)
 	}
-	// lo has no Ethernet address: start records the state and sends nothing.
-	if err := a.Start(ctx); err != nil {
-		t.Fatalf("start: %v", err)
+	for i := 0; i < 2; i++ { // the second start finds it running and sends nothing
+		if err := a.Start(ctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
 	}
 	if st, _ := a.Status(ctx); st != Running {
 		t.Fatalf("after start %v", st)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "SendArp_SendArp_10.0.0.9")); err != nil {
+	if n := h.frames.count("eth1", garp.EtherTypeARP); n != 10 || h.frames.total() != 10 {
+		t.Errorf("%d ARP frames on eth1 (%d in all), want 10: 5 rounds of request and reply", n, h.frames.total())
+	}
+	if _, err := os.Stat(filepath.Join(h.stateDir, "SendArp_SendArp_10.0.0.9")); err != nil {
 		t.Errorf("pseudo file: %v", err)
 	}
 	for i := 0; i < 2; i++ {
@@ -568,6 +577,18 @@ func TestSendArpPseudoState(t *testing.T) {
 	}
 	if st, _ := a.Status(ctx); st != Stopped {
 		t.Fatalf("after stop %v", st)
+	}
+	// lo has no Ethernet address: start records the state and sends nothing.
+	b, _ := NewSendArp(map[string]string{"ip": "10.0.0.10", "nic": "lo"}, h.opts)
+	if err := b.Start(ctx); err != nil || h.frames.total() != 10 {
+		t.Errorf("start on lo: %v, %d frames in all", err, h.frames.total())
+	}
+	c, _ := NewSendArp(map[string]string{"ip": "10.0.0.11", "nic": "nosuch0"}, h.opts)
+	if err := c.Start(ctx); OCFCode(err) != OCFErrConfigured {
+		t.Errorf("unknown nic: %v", err)
+	}
+	if err := c.Validate(ctx); OCFCode(err) != OCFErrConfigured {
+		t.Errorf("validate unknown nic: %v", err)
 	}
 	if _, err := NewSendArp(map[string]string{"ip": "10.0.0.9"}, NativeOptions{}); OCFCode(err) != OCFErrConfigured {
 		t.Errorf("missing nic: %v", err)

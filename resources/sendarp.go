@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -71,8 +70,9 @@ func (a *SendArpAgent) Start(ctx context.Context) error {
 	if st, _ := a.Status(ctx); st == Running {
 		return nil
 	}
-	if _, err := net.InterfaceByName(a.NIC); err != nil {
-		return ocfErrorf(OCFErrConfigured, "SendArp: interface %s: %v", a.NIC, err)
+	link, err := a.opts.Net.LinkByName(a.NIC)
+	if err != nil {
+		return ocfErrorf(OCFErrConfigured, "SendArp: %w", err)
 	}
 	if err := os.MkdirAll(a.opts.StateDir, 0o755); err != nil {
 		return ocfErrorf(OCFErrGeneric, "SendArp: %v", err)
@@ -87,7 +87,7 @@ func (a *SendArpAgent) Start(ctx context.Context) error {
 	bg, cancel := context.WithCancel(context.Background())
 	a.cancelBG = cancel
 	a.mu.Unlock()
-	if err := a.opts.announce(ctx, bg, a.NIC, a.IP, a.Count, a.Interval, a.Background); err != nil {
+	if err := a.opts.announce(ctx, bg, link, a.IP, a.Count, a.Interval, a.Background); err != nil {
 		return ocfErrorf(OCFErrGeneric, "SendArp: %v", err)
 	}
 	a.opts.Logger.Info("gratuitous ARP sent", "resource", a.Token, "background", a.Background && a.opts.Background)
@@ -120,8 +120,8 @@ func (a *SendArpAgent) Status(ctx context.Context) (State, error) {
 
 // Validate checks the parameters (done by NewSendArp) and the interface.
 func (a *SendArpAgent) Validate(ctx context.Context) error {
-	if _, err := net.InterfaceByName(a.NIC); err != nil {
-		return ocfErrorf(OCFErrConfigured, "SendArp: interface %s: %v", a.NIC, err)
+	if _, err := a.opts.Net.LinkByName(a.NIC); err != nil {
+		return ocfErrorf(OCFErrConfigured, "SendArp: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"lvsha/resources/ipspec"
 )
 
 // Resource is one resource of a haresources group.
@@ -132,20 +134,23 @@ func parseHaresources(r *report, data []byte) []Group {
 				ok = false
 				continue
 			}
-			if res.Name == "IPaddr" || res.Name == "IPaddr2" {
-				if len(res.Args) == 0 {
-					r.errorf(ll.line, "resource %q: %s needs an address argument", tok, res.Name)
+			if res.Name == ipspec.IPaddr || res.Name == ipspec.IPaddr2 {
+				// Checked as the wrapper and agent check it when the group
+				// starts (ipspec), so -t refuses what start would.
+				if len(res.Args) != 1 {
+					r.errorf(ll.line, "resource %q: %s takes one address argument ip[/netmask[/nic[:label]][/broadcast]], got %d (an IPv6 address with :: is split there)",
+						tok, res.Name, len(res.Args))
 					ok = false
 					continue
 				}
-				spec, err := ParseIPSpec(res.Args[0])
+				spec, err := ipspec.Parse(res.Name, res.Args[0])
 				if err != nil {
 					r.wrapf(ll.line, err, "resource %q: %v", tok, err)
 					ok = false
 					continue
 				}
-				if spec.Warning != "" {
-					r.warnf(ll.line, "resource %q: %s", tok, spec.Warning)
+				for _, w := range spec.Warnings {
+					r.warnf(ll.line, "resource %q: %s", tok, w)
 				}
 			}
 			g.Resources = append(g.Resources, res)

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"net"
 	"reflect"
 	"testing"
 )
@@ -62,10 +61,12 @@ func TestHaresourcesErrors(t *testing.T) {
 		{"n1 10.0.0.1 httpd\nn2 10.0.0.1 mysql\n", `haresources:2: group key "10.0.0.1" (the first resource) is already used on line 1`},
 		{"n1 httpd \\ \nn2 x\n", `haresources:1: stray '\': a continuation backslash must be the last character`},
 		{"n1 ::arg\n", `haresources:1: resource "::arg" has no script name`},
-		{"n1 300.1.1.1/24\n", `haresources:1: resource "300.1.1.1/24": IP spec "300.1.1.1/24": "300.1.1.1" is not an IP address`},
-		{"n1 10.0.0.1/33\n", `haresources:1: resource "10.0.0.1/33": IP spec "10.0.0.1/33": netmask bits 33 out of range 0..32`},
-		{"n1 IPaddr\n", `haresources:1: resource "IPaddr": IPaddr needs an address argument`},
-		{"n1 IPaddr2::nothing\n", `haresources:1: resource "IPaddr2::nothing": IP spec "nothing"`},
+		{"n1 300.1.1.1/24\n", `haresources:1: resource "300.1.1.1/24": IPaddr address "300.1.1.1/24": ip "300.1.1.1" is not an IPv4 address`},
+		{"n1 10.0.0.1/33\n", `haresources:1: resource "10.0.0.1/33": IPaddr address "10.0.0.1/33": netmask "33" out of range 1-32`},
+		{"n1 IPaddr\n", `haresources:1: resource "IPaddr": IPaddr takes one address argument`},
+		{"n1 IPaddr2::nothing\n", `haresources:1: resource "IPaddr2::nothing": IPaddr2 address "nothing": ip "nothing" is not an IPv4 address`},
+		{"n1 IPaddr2::10.0.0.1//eth0\n", `the field after the address is always the netmask`},
+		{"n1 IPaddr2::2001:db8::10/64/eth0\n", `IPaddr2 takes one address argument ip[/netmask[/nic[:label]][/broadcast]], got 2`},
 	} {
 		_, err := ParseHaresourcesBytes("haresources", []byte(c.text))
 		wantErrs(t, err, c.want)
@@ -95,44 +96,29 @@ func TestHaresourcesWarnings(t *testing.T) {
 	}
 }
 
-func TestParseIPSpec(t *testing.T) {
-	ip := net.ParseIP
+// TestHaresourcesIPaddr: -t takes the IPaddr/IPaddr2 forms the real
+// wrappers and agents take (package ipspec has the full table, compared
+// with the scripts), and reports what they would do differently.
+func TestHaresourcesIPaddr(t *testing.T) {
 	for _, c := range []struct {
-		in   string
-		want IPSpec
-		warn bool
+		line string
+		warn string // "" = no warning
 	}{
-		{"192.168.56.200", IPSpec{IP: ip("192.168.56.200"), CIDR: -1}, false},
-		{"192.168.56.200/24", IPSpec{IP: ip("192.168.56.200"), CIDR: 24}, false},
-		{"192.168.56.200/32/eth1/192.168.56.200", IPSpec{IP: ip("192.168.56.200"), CIDR: 32, NIC: "eth1", Broadcast: ip("192.168.56.200")}, false},
-		{"10.0.0.1/24/eth0:web", IPSpec{IP: ip("10.0.0.1"), CIDR: 24, NIC: "eth0", Label: "web"}, false},
-		{"10.0.0.1/24/eth0:0/10.0.0.255", IPSpec{IP: ip("10.0.0.1"), CIDR: 24, NIC: "eth0", Label: "0", Broadcast: ip("10.0.0.255")}, false},
-		{"10.0.0.1/24/10.0.0.255", IPSpec{IP: ip("10.0.0.1"), CIDR: 24, Broadcast: ip("10.0.0.255")}, false},
-		{"10.0.0.1//eth0", IPSpec{IP: ip("10.0.0.1"), CIDR: -1, NIC: "eth0"}, false},
-		{"10.0.0.1/255.255.255.0/eth0", IPSpec{IP: ip("10.0.0.1"), CIDR: 24, NIC: "eth0"}, true},
-		{"10.0.0.1/255.255.255.255", IPSpec{IP: ip("10.0.0.1"), CIDR: 32}, true},
-		{"2001:db8::10/64/eth0", IPSpec{IP: ip("2001:db8::10"), CIDR: 64, NIC: "eth0"}, false},
-		{"fe80::1", IPSpec{IP: ip("fe80::1"), CIDR: -1}, false},
+		{"n1 10.0.30.15//8/eth0:10", `haresources:1: resource "10.0.30.15//8/eth0:10": IPaddr ignores the label in eth0:10`},
+		{"n1 IPaddr2::10.0.30.15//8/eth0:10", ""},
+		{"n1 IPaddr2::10.0.30.15/8/eth0:10/10.255.255.255", ""},
+		{"n1 192.168.56.200/32/eth1/192.168.56.200", ""},
+		{"n1 IPaddr2::10.0.0.1/24/10.0.0.255/eth0", `"eth0" after the broadcast address is ignored`},
+		{"n1 IPaddr2::10.0.0.1/24/eth0/+", ""},
 	} {
-		got, err := ParseIPSpec(c.in)
-		if err != nil {
-			t.Errorf("ParseIPSpec(%q): %v", c.in, err)
+		r := &report{file: "haresources"}
+		gs := parseHaresources(r, []byte(c.line+"\n"))
+		if err := r.err(); err != nil || len(gs) != 1 {
+			t.Errorf("%q: %v", c.line, err)
 			continue
 		}
-		if (got.Warning != "") != c.warn {
-			t.Errorf("ParseIPSpec(%q) warning %q", c.in, got.Warning)
-		}
-		got.Warning = ""
-		if !got.IP.Equal(c.want.IP) || got.CIDR != c.want.CIDR || got.NIC != c.want.NIC || got.Label != c.want.Label ||
-			!got.Broadcast.Equal(c.want.Broadcast) || (got.Broadcast == nil) != (c.want.Broadcast == nil) {
-			t.Errorf("ParseIPSpec(%q) = %+v, want %+v", c.in, got, c.want)
-		}
-	}
-	for _, in := range []string{"", "host", "10.0.0.1/33", "10.0.0.1/-1", "10.0.0.1/x", "10.0.0.1/255.0.255.0",
-		"10.0.0.1/24/eth0/bad", "10.0.0.1/24/10.0.0.255/eth0", "10.0.0.1/24/eth0/10.0.0.255/x",
-		"2001:db8::1/129", "2001:db8::1/64/eth0/10.0.0.255", "2001:db8::1/ffff::", "10.0.0.1/24/:lbl", "10.0.0.1/24/eth0/fe80::1"} {
-		if got, err := ParseIPSpec(in); err == nil {
-			t.Errorf("ParseIPSpec(%q) = %+v, want error", in, got)
+		if c.warn == "" && len(r.warnings) > 0 || c.warn != "" && !hasWarning(r.warnings, c.warn) {
+			t.Errorf("%q: warnings %q, want %q", c.line, r.warnings, c.warn)
 		}
 	}
 }

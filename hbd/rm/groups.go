@@ -7,22 +7,9 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"lvsha/resources"
 )
-
-// Resource is one resource of a group as the executor drives it. The
-// resources package's agents satisfy it through a small adapter in main.
-type Resource interface {
-	Start(ctx context.Context) error
-	Stop(ctx context.Context) error
-	Running(ctx context.Context) (bool, error)
-	String() string
-}
-
-// Announcer is a Resource that can re-announce itself to its neighbours
-// (gratuitous ARP for an address).
-type Announcer interface {
-	Announce(ctx context.Context) error
-}
 
 // StopFailure says what to do when a resource cannot be stopped and is
 // still running after every retry: the peer cannot safely start it.
@@ -51,9 +38,11 @@ func ParseStopFailure(s string) (StopFailure, error) {
 }
 
 // Executor starts and stops groups as ResourceManager's takegroup and
-// givegroup do.
+// givegroup do. It drives resources.Agent, the one interface every
+// resource kind (script, LSB, OCF, native) implements; unit tests give it
+// fakes.
 type Executor struct {
-	Groups map[string][]Resource // by group key, in haresources order
+	Groups map[string][]resources.Agent // by group key, in haresources order
 	Log    *slog.Logger
 	// StopRetries is HA_STOPRETRYMAX (10): attempts before a stop is
 	// declared failed; StopRetryDelay the pause between them (1 s).
@@ -61,7 +50,7 @@ type Executor struct {
 	StopRetryDelay time.Duration
 	// OnStopFailure runs when a resource is still running after every
 	// stop attempt (reboot, exit or log; see StopFailure).
-	OnStopFailure func(group string, r Resource, err error)
+	OnStopFailure func(group string, r resources.Agent, err error)
 }
 
 // ErrUnknownGroup is returned for a key that is not in haresources.
@@ -76,7 +65,7 @@ func (e *Executor) Take(ctx context.Context, key string) error {
 		return fmt.Errorf("%w %q", ErrUnknownGroup, key)
 	}
 	for _, r := range rs {
-		if running, err := r.Running(ctx); err == nil && running {
+		if running, err := owned(ctx, r); err == nil && running {
 			e.Log.Debug("resource already running", "group", key, "resource", r.String())
 			continue
 		}
@@ -110,7 +99,18 @@ func (e *Executor) Give(ctx context.Context, key string) error {
 	return errors.Join(errs...)
 }
 
-func (e *Executor) stop(ctx context.Context, key string, r Resource) error {
+// owned is Heartbeat's we_own_resource: a resource is ours when its status
+// is not stopped. A failed state counts as running, so that it is stopped
+// rather than assumed gone.
+func owned(ctx context.Context, r resources.Agent) (bool, error) {
+	st, err := r.Status(ctx)
+	if err != nil && st != resources.Failed {
+		return false, err
+	}
+	return st != resources.Stopped, nil
+}
+
+func (e *Executor) stop(ctx context.Context, key string, r resources.Agent) error {
 	tries := max(e.StopRetries, 1)
 	var err error
 	for i := 0; i < tries; i++ {
@@ -127,7 +127,7 @@ func (e *Executor) stop(ctx context.Context, key string, r Resource) error {
 		}
 		e.Log.Error(fmt.Sprintf("Return code from %s stop", r), "group", key, "err", err)
 	}
-	running, serr := r.Running(ctx)
+	running, serr := owned(ctx, r)
 	if serr == nil && !running {
 		e.Log.Warn(fmt.Sprintf("Resource %s stop failed but it is not running: probably not LSB-compliant", r), "group", key)
 		return nil
@@ -149,9 +149,9 @@ func (e *Executor) Announce(ctx context.Context, key string) error {
 	}
 	var errs []error
 	for _, r := range rs {
-		an, ok := r.(Announcer)
+		an, ok := r.(resources.Announcer)
 		if !ok {
-			continue
+			continue // nothing to announce (not an address)
 		}
 		if err := an.Announce(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("announce %s: %w", r, err))
@@ -163,7 +163,7 @@ func (e *Executor) Announce(ctx context.Context, key string) error {
 // Running reports whether any resource of the group runs.
 func (e *Executor) Running(ctx context.Context, key string) bool {
 	for _, r := range e.Groups[key] {
-		if ok, err := r.Running(ctx); err == nil && ok {
+		if ok, err := owned(ctx, r); err == nil && ok {
 			return true
 		}
 	}

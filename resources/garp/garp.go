@@ -1,10 +1,8 @@
 // Package garp announces an address taken over by this node: gratuitous ARP
-// for IPv4 (what Heartbeat's send_arp does) and unsolicited neighbour
-// advertisements for IPv6 (what resource-agents' send_ua does).
-//
-// Frames are built here and written to a Conn; the real Conn is an
-// AF_PACKET socket from github.com/mdlayher/packet, tests use a fake, so
-// the timing and contents are testable without root.
+// for IPv4 (as Heartbeat's send_arp) and unsolicited neighbour
+// advertisements for IPv6 (as resource-agents' send_ua). Frames go to a
+// Conn, an AF_PACKET socket (github.com/mdlayher/packet) in service and a
+// recorder in tests, so their timing and contents are tested without root.
 package garp
 
 import (

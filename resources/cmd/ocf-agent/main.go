@@ -1,10 +1,8 @@
-// Command ocf-agent is lvsha's Go-native resource agents packaged as OCF
-// agents: install it (or symlinks to it) as
-// /usr/lib/ocf/resource.d/<provider>/{IPaddr,IPaddr2,SendArp,ldirectord,
-// DRRealServer}.
-// It picks the agent from the name it is run as; `ocf-agent AGENT ACTION`
-// also works. Configuration comes from the OCF environment
-// (OCF_RESKEY_*), the exit codes are OCF's.
+// Command ocf-agent runs lvsha's Go-native resource agents (IPaddr,
+// IPaddr2, SendArp, ldirectord, DRRealServer) as OCF agents, installed as
+// links /usr/lib/ocf/resource.d/<provider>/AGENT to the one binary. It
+// picks the agent from the name it is run as (or `ocf-agent AGENT ACTION`),
+// reads OCF_RESKEY_* and exits with OCF's codes.
 package main
 
 import (
