@@ -111,14 +111,14 @@ func TestHaresourcesIPaddr(t *testing.T) {
 		{"n1 IPaddr2::10.0.0.1/24/10.0.0.255/eth0", `"eth0" after the broadcast address is ignored`},
 		{"n1 IPaddr2::10.0.0.1/24/eth0/+", ""},
 	} {
-		r := &report{file: "haresources"}
+		r := newReport("haresources")
 		gs := parseHaresources(r, []byte(c.line+"\n"))
 		if err := r.err(); err != nil || len(gs) != 1 {
 			t.Errorf("%q: %v", c.line, err)
 			continue
 		}
-		if c.warn == "" && len(r.warnings) > 0 || c.warn != "" && !hasWarning(r.warnings, c.warn) {
-			t.Errorf("%q: warnings %q, want %q", c.line, r.warnings, c.warn)
+		if c.warn == "" && len(r.Warnings) > 0 || c.warn != "" && !hasWarning(r.Warnings, c.warn) {
+			t.Errorf("%q: warnings %q, want %q", c.line, r.Warnings, c.warn)
 		}
 	}
 }

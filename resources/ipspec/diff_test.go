@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // The real scripts the differential test runs (packages heartbeat and
@@ -135,9 +137,11 @@ func realRefuses(t *testing.T, kind string, params map[string]string, bin, haBin
 func TestRealAgentsAgree(t *testing.T) {
 	for _, p := range []string{filepath.Join(wrapperDir, IPaddr), filepath.Join(wrapperDir, IPaddr2),
 		filepath.Join(agentDir, IPaddr), filepath.Join(agentDir, IPaddr2), findifBin} {
-		if _, err := os.Stat(p); err != nil {
-			t.Skipf("%s missing: apt-get install heartbeat resource-agents (scripts/deps.sh test)", p)
+		pkg := "resource-agents"
+		if strings.HasPrefix(p, wrapperDir) {
+			pkg = "heartbeat"
 		}
+		testenv.RequireFile(t, p, pkg)
 	}
 	dir := t.TempDir()
 	bin, haBin, rcFile := agentHarness(t)

@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"slices"
 	"syscall"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"lvsha/internal/testenv"
 )
 
 // system is a Net and Conf with the means to set up what the agents only
@@ -159,9 +160,7 @@ func TestFakeContract(t *testing.T) {
 // and nothing else runs in the namespace. Root; run it under the
 // heavy-test lock like the other namespace tests.
 func TestKernelContract(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (a network namespace)")
-	}
+	testenv.RequireRoot(t, "a network namespace")
 	runtime.LockOSThread()
 	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 		t.Fatalf("unshare: %v", err)
