@@ -36,7 +36,7 @@ type Options struct {
 
 // PingField is the status field carrying a node's ping-node reachability.
 // Heartbeat ignores it; between two hbd nodes it drives the built-in ipfail.
-const PingField = "lvsha_ping"
+const PingField = wire.FieldPingNodes
 
 // Manager drives a Machine: it feeds it messages and events from the daemon,
 // local requests from the control socket and the clock, sends what it asks
@@ -96,18 +96,16 @@ func (mg *Manager) post(f func()) {
 
 // Message implements daemon.Handler.
 func (mg *Manager) Message(msg *wire.Message) {
-	if msg.Type() == "status" {
+	if msg.Type() == wire.MsgStatus {
 		if v, ok := msg.Lookup(PingField); ok {
 			if n, err := strconv.Atoi(v); err == nil {
-				src := strings.ToLower(msg.Get("src"))
+				src := strings.ToLower(msg.Get(wire.FieldSrc))
 				mg.post(func() { mg.peerPing[src] = n })
 			}
 		}
 		return
 	}
-	switch msg.Type() {
-	case "starting", "resource", "ask_resources", "hb_takeover", "ip-request", "ip-request-resp", "shutdone", "stonith":
-	default:
+	if !Handles(msg.Type()) {
 		return
 	}
 	mg.post(func() { mg.apply(mg.m.Message(mg.now(), msg)) })
@@ -123,8 +121,7 @@ func (mg *Manager) Event(ev membership.Event) {
 	case membership.NodeReturned:
 		mg.post(func() { mg.apply(mg.m.PeerReturned(mg.now(), ev.Node)) })
 	case membership.NodeStatusChanged:
-		st := string(ev.Status)
-		mg.post(func() { mg.apply(mg.m.PeerStatus(mg.now(), ev.Node, st)) })
+		mg.post(func() { mg.apply(mg.m.PeerStatus(mg.now(), ev.Node, ev.Status)) })
 	}
 }
 
@@ -305,17 +302,13 @@ func (mg *Manager) burst(ctx context.Context, a Announce) {
 
 func (mg *Manager) startup(ctx context.Context) {
 	ex := mg.opt.Exec
-	var own, foreign bool
+	var kept []string
 	for _, g := range mg.opt.Machine.Groups {
 		if !ex.Running(ctx, g.Key) {
 			continue
 		}
 		if mg.opt.Keep {
-			if g.Node == mg.opt.Machine.Self {
-				own = true
-			} else {
-				foreign = true
-			}
+			kept = append(kept, g.Key)
 			continue
 		}
 		mg.log.Warn("resource group is running but this node has just started: stopping it", "group", g.Key)
@@ -326,31 +319,27 @@ func (mg *Manager) startup(ctx context.Context) {
 		cancel()
 	}
 	if mg.opt.Keep {
-		var set Set
-		if own {
-			set |= Local
-		}
-		if foreign {
-			set |= Foreign
-		}
-		mg.log.Info("keeping the resources of the previous run", "holding", set)
-		mg.post(func() { mg.m.Assume(set); mg.hold.Store(mg.m.Holding()) })
+		mg.post(func() {
+			set := mg.m.Assume(kept)
+			mg.log.Info("keeping the resources of the previous run", "holding", set.String(), "groups", strings.Join(kept, " "))
+			mg.hold.Store(mg.m.Holding())
+		})
 	}
 }
 
 func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
 	var id int
 	var keys []string
-	var take bool
+	var acquire bool
 	var why string
 	switch a := a.(type) {
 	case Acquire:
-		id, keys, take, why = a.ID, a.Keys, true, a.Why
+		id, keys, acquire, why = a.ID, a.Keys, true, a.Why
 	case Release:
 		id, keys, why = a.ID, a.Keys, a.Why
 	}
 	verb := "release"
-	if take {
+	if acquire {
 		verb = "acquire"
 	}
 	start := mg.now()
@@ -358,7 +347,7 @@ func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
 	for _, k := range keys {
 		jctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
 		var err error
-		if take {
+		if acquire {
 			err = mg.opt.Exec.Take(jctx, k)
 		} else {
 			err = mg.opt.Exec.Give(jctx, k)

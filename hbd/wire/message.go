@@ -34,7 +34,7 @@ type Message struct {
 
 // New returns a message whose only field is t=<t>.
 func New(t string) *Message {
-	return &Message{Fields: []Field{{Name: "t", Type: TypeString, Value: []byte(t)}}}
+	return &Message{Fields: []Field{{Name: FieldType, Type: TypeString, Value: []byte(t)}}}
 }
 
 func (m *Message) index(name string) int {
@@ -50,7 +50,7 @@ func (m *Message) index(name string) int {
 }
 
 // Type returns the message type, the value of field "t".
-func (m *Message) Type() string { return m.Get("t") }
+func (m *Message) Type() string { return m.Get(FieldType) }
 
 // Get returns the value of the first field called name if it is a string
 // field, else "".
