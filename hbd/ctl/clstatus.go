@@ -79,10 +79,10 @@ func init() {
 	clCmds = []clCmd{
 		{"hbstatus", "mv", false, (*clState).hbstatus},
 		{"listnodes", "mpnv", true, (*clState).listnodesCmd},
-		{"nodestatus", "m", true, (*clState).nodestatus},
-		{"nodeweight", "m", true, (*clState).nodeweight},
-		{"nodesite", "m", true, (*clState).nodesite},
-		{"nodetype", "m", true, (*clState).nodetype},
+		{"nodestatus", "m", true, nodeStatus.run},
+		{"nodeweight", "m", true, nodeWeight.run},
+		{"nodesite", "m", true, nodeSite.run},
+		{"nodetype", "m", true, nodeTypeQuery.run},
 		{"listhblinks", "mv", true, (*clState).listhblinksCmd},
 		{"hblinkstatus", "m", true, (*clState).hblinkstatus},
 		{"clientstatus", "m", true, (*clState).clientstatus},
@@ -395,102 +395,71 @@ func (s *clState) node(name string) (*api.NodeInfo, int) {
 	return nil, exitParam
 }
 
-func (s *clState) nodestatus(args []string) int {
-	ops, ok := s.simpleOpts(args)
-	if !ok {
-		return exitParam
-	}
-	if len(ops) < 1 {
-		fmt.Fprintf(s.errw, "Not enough parameters.\n")
-		return exitParam
-	}
-	n, rc := s.node(ops[0])
-	if n == nil {
-		if rc == exitParam {
-			fmt.Fprintf(s.errw, "Error. May be due to incorrect node name\n")
-		}
-		return rc
-	}
-	if s.human {
-		s.printf("The cluster node %s is %s\n", ops[0], n.Status)
-	} else {
-		s.printf("%s\n", n.Status)
-	}
-	switch n.Status {
-	case "active", "up", "ping":
-		return exitOK
-	}
-	return exitFail
+// nodeQuery is one of the sub-commands that print one attribute of one
+// node. They differ only in the attribute and in Heartbeat's wording, whose
+// spelling varies from one to the next and is kept.
+type nodeQuery struct {
+	tooFew  string // no node named
+	unknown string // no such node
+	human   string // -m: format of the node as given and the value
+	value   func(*api.NodeInfo) string
+	exit    func(*api.NodeInfo) int // nil: exitOK
 }
 
-func (s *clState) nodeweight(args []string) int {
-	ops, ok := s.simpleOpts(args)
-	if !ok {
-		return exitParam
+var (
+	nodeStatus = nodeQuery{
+		tooFew: "Not enough parameters.\n", unknown: "Error. May be due to incorrect node name\n",
+		human: "The cluster node %s is %s\n",
+		value: func(n *api.NodeInfo) string { return n.Status },
+		exit: func(n *api.NodeInfo) int {
+			switch n.Status {
+			case "active", "up", "ping":
+				return exitOK
+			}
+			return exitFail
+		},
 	}
-	if len(ops) < 1 {
-		fmt.Fprintf(s.errw, "Not enough parameters.\n")
-		return exitParam
+	nodeWeight = nodeQuery{
+		tooFew: "Not enough parameters.\n", unknown: "Error. Maybe due to incorrect node name.\n",
+		human: "The weight of the cluster node %s is %s\n",
+		value: func(n *api.NodeInfo) string { return strconv.Itoa(n.Weight) },
 	}
-	n, rc := s.node(ops[0])
-	if n == nil {
-		if rc == exitParam {
-			fmt.Fprintf(s.errw, "Error. Maybe due to incorrect node name.\n")
-		}
-		return rc
+	nodeSite = nodeQuery{
+		tooFew: "Not enough parameters.\n", unknown: "Error. May be due to incorrect node name\n",
+		human: "The site of the cluster node %s is %s\n",
+		value: func(n *api.NodeInfo) string { return n.Site },
 	}
-	if s.human {
-		s.printf("The weight of the cluster node %s is %d\n", ops[0], n.Weight)
-	} else {
-		s.printf("%d\n", n.Weight)
+	nodeTypeQuery = nodeQuery{
+		tooFew: "No enough parameter.\n", unknown: "Error. May be due to incorrect node name\n",
+		human: "The node %s's type: %s\n",
+		value: nodeType,
 	}
-	return exitOK
-}
+)
 
-func (s *clState) nodesite(args []string) int {
+// run is the sub-command: <node-name> [-m].
+func (q nodeQuery) run(s *clState, args []string) int {
 	ops, ok := s.simpleOpts(args)
 	if !ok {
 		return exitParam
 	}
 	if len(ops) < 1 {
-		fmt.Fprintf(s.errw, "Not enough parameters.\n")
+		fmt.Fprint(s.errw, q.tooFew)
 		return exitParam
 	}
 	n, rc := s.node(ops[0])
 	if n == nil {
 		if rc == exitParam {
-			fmt.Fprintf(s.errw, "Error. May be due to incorrect node name\n")
+			fmt.Fprint(s.errw, q.unknown)
 		}
 		return rc
 	}
 	if s.human {
-		s.printf("The site of the cluster node %s is %s\n", ops[0], n.Site)
+		s.printf(q.human, ops[0], q.value(n))
 	} else {
-		s.printf("%s\n", n.Site)
+		s.printf("%s\n", q.value(n))
 	}
-	return exitOK
-}
-
-func (s *clState) nodetype(args []string) int {
-	ops, ok := s.simpleOpts(args)
-	if !ok {
-		return exitParam
-	}
-	if len(ops) < 1 {
-		fmt.Fprintf(s.errw, "No enough parameter.\n")
-		return exitParam
-	}
-	n, rc := s.node(ops[0])
-	if n == nil {
-		if rc == exitParam {
-			fmt.Fprintf(s.errw, "Error. May be due to incorrect node name\n")
-		}
-		return rc
-	}
-	if s.human {
-		s.printf("The node %s's type: %s\n", ops[0], nodeType(n))
-	} else {
-		s.printf("%s\n", nodeType(n))
+	if q.exit != nil {
+		return q.exit(n)
 	}
 	return exitOK
 }
