@@ -111,6 +111,11 @@ type Options struct {
 	// QueueLen bounds datagrams received but not yet taken by Receive.
 	QueueLen int
 
+	// Transport, if set, carries memberlist's packets and streams instead
+	// of its UDP and TCP sockets on Bind (tests use memberlist's
+	// MockNetwork). Bind must then be the transport's address.
+	Transport memberlist.NodeAwareTransport
+
 	Log *slog.Logger
 }
 
@@ -294,6 +299,9 @@ func memberlistConfig(opt *Options) (*memberlist.Config, error) {
 	}
 	cfg.Name = opt.Node
 	cfg.BindAddr, cfg.BindPort = host, port
+	if opt.Transport != nil {
+		cfg.Transport = opt.Transport
+	}
 	cfg.AdvertisePort = port
 	if opt.Advertise != "" {
 		ahost, aport, err := splitHostPort(opt.Advertise)
