@@ -97,7 +97,7 @@ type clState struct {
 	ctx       context.Context
 	out, errw io.Writer
 	human     bool // -m
-	c         *api.Client
+	client    *api.Client
 	signonErr error
 	cmd       *clCmd
 
@@ -154,8 +154,8 @@ func (s *clState) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	if s.c != nil {
-		s.c.Close()
+	if s.client != nil {
+		s.client.Close()
 	}
 }
 
@@ -171,7 +171,7 @@ func (s *clState) main(args []string) int {
 		s.mu.Unlock()
 		return exitTimeout
 	}
-	s.c, s.signonErr = c, err
+	s.client, s.signonErr = c, err
 	s.mu.Unlock()
 	if err != nil && s.cmd.needSignon {
 		s.logf("Cannot signon with heartbeat")
@@ -218,7 +218,7 @@ func (s *clState) printf(format string, a ...any) { fmt.Fprintf(s.out, format, a
 // value (respawn, manual, ...) means enabled. Unset means "false", the
 // directive's default.
 func (s *clState) pacemakerEnabled() (string, bool) {
-	v, ok, err := s.c.Param("pacemaker")
+	v, ok, err := s.client.Param("pacemaker")
 	if err != nil || !ok {
 		return v, false
 	}
@@ -263,7 +263,7 @@ func (s *clState) hbstatus(args []string) int {
 		s.printf("Heartbeat is running on this machine.\n")
 		return exitOK
 	}
-	hbversion, haveVersion, err := s.c.Param("hbversion")
+	hbversion, haveVersion, err := s.client.Param("hbversion")
 	haveVersion = haveVersion && err == nil
 	pcmk, pcmkOn := s.pacemakerEnabled()
 	if s.human {
@@ -320,7 +320,7 @@ func (s *clState) listnodesCmd(args []string) int {
 }
 
 func (s *clState) listnodes(normalOnly, pingOnly, verbose bool) int {
-	nodes, err := s.c.Nodes()
+	nodes, err := s.client.Nodes()
 	if err != nil {
 		s.logf("Cannot start node walk.")
 		s.logf("REASON: %v", err)
@@ -378,10 +378,10 @@ func (s *clState) printLinks(n *api.NodeInfo, verbose bool) {
 	}
 }
 
-// node looks a node up by name, case-insensitively as Heartbeat does. On a
+// lookupNode looks a node up by name, case-insensitively as Heartbeat does. On a
 // transport error it logs and returns rc=13.
-func (s *clState) node(name string) (*api.NodeInfo, int) {
-	nodes, err := s.c.Nodes()
+func (s *clState) lookupNode(name string) (*api.NodeInfo, int) {
+	nodes, err := s.client.Nodes()
 	if err != nil {
 		s.logf("Cannot get the node list")
 		s.logf("REASON: %v", err)
@@ -446,7 +446,7 @@ func (q nodeQuery) run(s *clState, args []string) int {
 		fmt.Fprint(s.errw, q.tooFew)
 		return exitParam
 	}
-	n, rc := s.node(ops[0])
+	n, rc := s.lookupNode(ops[0])
 	if n == nil {
 		if rc == exitParam {
 			fmt.Fprint(s.errw, q.unknown)
@@ -487,7 +487,7 @@ func (s *clState) listhblinksCmd(args []string) int {
 		fmt.Fprintf(s.errw, "No enough parameter.\n")
 		return exitParam
 	}
-	n, rc := s.node(ops[0])
+	n, rc := s.lookupNode(ops[0])
 	if n == nil {
 		if rc == exitParam {
 			// Heartbeat: the interface walk is refused for an unknown node.
@@ -509,7 +509,7 @@ func (s *clState) hblinkstatus(args []string) int {
 		fmt.Fprintf(s.errw, "No enough parameter.\n")
 		return exitParam
 	}
-	n, rc := s.node(ops[0])
+	n, rc := s.lookupNode(ops[0])
 	if n == nil && rc != exitParam {
 		return rc
 	}
@@ -565,7 +565,7 @@ func (s *clState) clientstatus(args []string) int {
 	if len(ops) > 2 {
 		timeout = atoi(ops[2])
 	}
-	st, err := s.c.ClientStatusWait(s.ctx, ops[0], ops[1], time.Duration(max(timeout, 1))*time.Millisecond)
+	st, err := s.client.ClientStatusWait(s.ctx, ops[0], ops[1], time.Duration(max(timeout, 1))*time.Millisecond)
 	if err != nil {
 		s.logf("Cannot get heartbeat client %s's status", ops[1])
 		s.logf("REASON: %v", err)
@@ -593,7 +593,7 @@ func (s *clState) rscstatus(args []string) int {
 		s.logf("Cannot get cluster resource status of a pacemaker cluster; try crm_mon")
 		return exitFail
 	}
-	st, err := s.c.ResourceState()
+	st, err := s.client.ResourceState()
 	if err != nil {
 		s.logf("Cannot get cluster resource status")
 		s.logf("REASON: %v", err)
@@ -629,7 +629,7 @@ func (s *clState) hbparameter(args []string) int {
 		s.logf("parameter name required")
 		return exitParam
 	}
-	v, ok, err := s.c.Param(name)
+	v, ok, err := s.client.Param(name)
 	if err != nil || !ok {
 		s.logf("Cannot get parameter %s's value", name)
 		if err != nil {
@@ -649,8 +649,8 @@ func (s *clState) hbparameter(args []string) int {
 
 // test is Heartbeat's debug dump (its odd spacing and spelling kept).
 func (s *clState) test(args []string) int {
-	h := s.c.Hello()
-	rsc, err := s.c.ResourceState()
+	h := s.client.Hello()
+	rsc, err := s.client.ResourceState()
 	if err != nil {
 		rsc = "(null)"
 	}
@@ -674,7 +674,7 @@ func (s *clState) counters(args []string) int {
 		fmt.Fprintf(s.errw, "counters: unexpected argument %q\n", ops[0])
 		return exitParam
 	}
-	m, err := s.c.Counters()
+	m, err := s.client.Counters()
 	if err != nil {
 		s.logf("Cannot get counters")
 		s.logf("REASON: %v", err)

@@ -42,11 +42,11 @@ const PingField = wire.FieldPingNodes
 // local requests from the control socket and the clock, sends what it asks
 // and runs its group jobs one at a time on a worker.
 type Manager struct {
-	opt  Options
-	m    *Machine
-	log  *slog.Logger
-	now  func() time.Time
-	hold atomic.Value // string: what rscstatus prints
+	opt     Options
+	machine *Machine // touched only on the loop goroutine
+	log     *slog.Logger
+	now     func() time.Time
+	hold    atomic.Value // string: what rscstatus prints
 
 	mu    sync.Mutex
 	queue []func()
@@ -75,7 +75,7 @@ func NewManager(opt Options) *Manager {
 	if opt.JobTimeout == 0 {
 		opt.JobTimeout = 10 * time.Minute
 	}
-	mg := &Manager{opt: opt, m: New(opt.Machine, opt.Log), log: opt.Log, now: opt.Now,
+	mg := &Manager{opt: opt, machine: New(opt.Machine, opt.Log), log: opt.Log, now: opt.Now,
 		wake: make(chan struct{}, 1), jobs: make(chan Action, 64), announce: make(chan Announce, 4), exited: make(chan struct{})}
 	mg.hold.Store("none")
 	mg.peerPing = map[string]int{}
@@ -108,20 +108,20 @@ func (mg *Manager) Message(msg *wire.Message) {
 	if !Handles(msg.Type()) {
 		return
 	}
-	mg.post(func() { mg.apply(mg.m.Message(mg.now(), msg)) })
+	mg.post(func() { mg.apply(mg.machine.Message(mg.now(), msg)) })
 }
 
 // Event implements daemon.Handler.
 func (mg *Manager) Event(ev membership.Event) {
 	switch ev.Kind {
 	case membership.CommUp:
-		mg.post(func() { mg.apply(mg.m.CommUp(mg.now())) })
+		mg.post(func() { mg.apply(mg.machine.CommUp(mg.now())) })
 	case membership.NodeDead:
-		mg.post(func() { mg.apply(mg.m.NodeDead(mg.now(), ev.Node)) })
+		mg.post(func() { mg.apply(mg.machine.NodeDead(mg.now(), ev.Node)) })
 	case membership.NodeReturned:
-		mg.post(func() { mg.apply(mg.m.PeerReturned(mg.now(), ev.Node)) })
+		mg.post(func() { mg.apply(mg.machine.PeerReturned(mg.now(), ev.Node)) })
 	case membership.NodeStatusChanged:
-		mg.post(func() { mg.apply(mg.m.PeerStatus(mg.now(), ev.Node, ev.Status)) })
+		mg.post(func() { mg.apply(mg.machine.PeerStatus(mg.now(), ev.Node, ev.Status)) })
 	}
 }
 
@@ -151,18 +151,18 @@ func (mg *Manager) Standby(set string) error {
 	if err != nil {
 		return err
 	}
-	return mg.call(func() ([]Action, error) { return mg.m.Standby(mg.now(), s) })
+	return mg.call(func() ([]Action, error) { return mg.machine.Standby(mg.now(), s) })
 }
 
 // Takeover implements daemon.Resources (hb_takeover).
 func (mg *Manager) Takeover(set string) error {
-	return mg.call(func() ([]Action, error) { return mg.m.Takeover(mg.now(), set) })
+	return mg.call(func() ([]Action, error) { return mg.machine.Takeover(mg.now(), set) })
 }
 
 // Shutdown releases every group and sends shutdone (Heartbeat's graceful
 // stop), returning when that is done or ctx ends.
 func (mg *Manager) Shutdown(ctx context.Context) error {
-	mg.post(func() { mg.apply(mg.m.Shutdown(mg.now())) })
+	mg.post(func() { mg.apply(mg.machine.Shutdown(mg.now())) })
 	select {
 	case <-mg.exited:
 		return nil
@@ -197,7 +197,7 @@ func (mg *Manager) apply(acts []Action) {
 			mg.exitOne.Do(func() { close(mg.exited) })
 		}
 	}
-	mg.hold.Store(mg.m.Holding())
+	mg.hold.Store(mg.machine.Holding())
 }
 
 // Run processes inputs until ctx ends.
@@ -229,10 +229,10 @@ func (mg *Manager) Run(ctx context.Context) {
 			}
 		case <-tick.C:
 			now := mg.now()
-			mg.apply(mg.m.Tick(now))
+			mg.apply(mg.machine.Tick(now))
 			if mg.opt.Ping != nil {
 				for _, n := range mg.peerPing { // two-node pairs: the one peer
-					mg.apply(mg.m.Connectivity(now, mg.opt.Ping(), n))
+					mg.apply(mg.machine.Connectivity(now, mg.opt.Ping(), n))
 				}
 			}
 		}
@@ -249,7 +249,7 @@ func (mg *Manager) worker(ctx context.Context) {
 			return
 		case a := <-mg.jobs:
 			id, failed := mg.runJob(ctx, a)
-			mg.post(func() { mg.apply(mg.m.JobDone(mg.now(), id, failed)) })
+			mg.post(func() { mg.apply(mg.machine.JobDone(mg.now(), id, failed)) })
 		}
 	}
 }
@@ -320,9 +320,9 @@ func (mg *Manager) startup(ctx context.Context) {
 	}
 	if mg.opt.Keep {
 		mg.post(func() {
-			set := mg.m.Assume(kept)
+			set := mg.machine.Assume(kept)
 			mg.log.Info("keeping the resources of the previous run", "holding", set.String(), "groups", strings.Join(kept, " "))
-			mg.hold.Store(mg.m.Holding())
+			mg.hold.Store(mg.machine.Holding())
 		})
 	}
 }
