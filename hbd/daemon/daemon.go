@@ -1,8 +1,8 @@
-// Package daemon runs one hbd node: it sends heartbeats on every medium,
-// verifies and sequences what arrives, keeps membership, answers the
-// protocol duties of a Heartbeat 3.0.6 peer (retransmissions, ACKs,
-// reqnodes) and serves the local API. Resource management plugs in through
-// Handler.
+// Package daemon runs one hbd node's heartbeat: it sends on every medium,
+// verifies and sequences what arrives and keeps membership with it. It also
+// carries out a Heartbeat 3.0.6 peer's protocol duties (retransmissions,
+// ACKs, reqnodes) and hands delivered messages and membership events to a
+// Handler, which is how the resource manager plugs in.
 package daemon
 
 import (

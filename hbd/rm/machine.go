@@ -1,7 +1,8 @@
-// Package rm is hbd's classic (haresources) resource manager: the ownership
-// protocol Heartbeat 3.0.6 runs between two nodes (starting, resource,
-// ask_resources, hb_takeover, ip-request, shutdone, mach_down; see
-// spec/wire.md §6) and the execution of group starts and stops.
+// Package rm decides which node holds each haresources group and starts and
+// stops the groups this node holds. It runs the ownership protocol Heartbeat
+// 3.0.6 runs between two nodes (starting, resource, ask_resources,
+// hb_takeover, ip-request, shutdone, mach_down; spec/wire.md §6), so hbd and
+// a real Heartbeat agree on it.
 //
 // Machine is the protocol alone: it takes inputs (messages, membership
 // events, local requests, finished jobs, the clock) and returns actions

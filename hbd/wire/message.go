@@ -1,7 +1,9 @@
-// Package wire is the Heartbeat 3.0.6 message codec: the message model, the
+// Package wire is Heartbeat 3.0.6's message format: the message model, the
 // netstring ("###") and classic (">>>") framings, and the crc/md5/sha1
-// authentication of both the trailer and the inner auth field, byte-exact with
-// cluster-glue's libplumb (see shared/spec/wire.md sections 2-4).
+// authentication of both the trailer and the inner auth field, byte-exact
+// with cluster-glue's libplumb (shared/spec/wire.md sections 2-4). It also
+// names the message types, fields and recurring values (names.go), so no
+// other package spells them.
 package wire
 
 import (

@@ -1,6 +1,8 @@
 // Package gossip is a heartbeat medium over a hashicorp/memberlist cluster,
 // for nodes that bcast/mcast cannot reach (routed networks) and clusters of
-// more than two nodes.
+// more than two nodes. memberlist only tells it whom to send to: each
+// heartbeat goes straight to each member, and hbd's membership, not
+// memberlist, decides that a node is dead.
 //
 // Every member learns every other member's address through memberlist's
 // gossip, and Send hands the (already signed) heartbeat datagram straight to
