@@ -3,6 +3,8 @@
 // carries out a Heartbeat 3.0.6 peer's protocol duties (retransmissions,
 // ACKs, reqnodes) and hands delivered messages and membership events to a
 // Handler, which is how the resource manager plugs in.
+//
+// Backend serves the control socket (package api) from a running Daemon.
 package daemon
 
 import (
