@@ -198,17 +198,48 @@ func (s *clState) opts(args []string) *getopt {
 // simpleOpts is Heartbeat's general_simple_opt_deal: only -m. It returns
 // the operands, or ok=false after an option error.
 func (s *clState) simpleOpts(args []string) ([]string, bool) {
+	return s.parseOpts(args, "Error: getopt returnedcharacter %c.", nil) // sic
+}
+
+// operands parses -m only and returns the operands when there are at
+// least n; with fewer it prints tooFew (Heartbeat's wording, which varies)
+// on stderr. ok false means exit 11.
+func (s *clState) operands(args []string, n int, tooFew string) ([]string, bool) {
+	ops, ok := s.simpleOpts(args)
+	if !ok {
+		return nil, false
+	}
+	if len(ops) < n {
+		fmt.Fprint(s.errw, tooFew)
+		return nil, false
+	}
+	return ops, true
+}
+
+// Heartbeat's option loops of listnodes, listhblinks and hbparameter say
+// this of an unknown option (sic).
+const unknownOptionCode = "Error: getopt returnedcharacter code %c."
+
+// parseOpts runs getopt over the sub-command's arguments and returns the
+// operands. -m asks for human output; own takes the sub-command's other
+// letters and reports whether c was one (nil: there are none). Any other
+// letter ends the parse with ok false, after logging unknownFmt with it:
+// Heartbeat's wording differs between sub-commands.
+func (s *clState) parseOpts(args []string, unknownFmt string, own func(c byte, arg string) bool) (ops []string, ok bool) {
 	g := s.opts(args)
 	for {
-		c, _, ok := g.next()
-		if !ok {
+		c, arg, more := g.next()
+		if !more {
 			return g.rest(), true
 		}
-		if c != 'm' {
-			s.logf("Error: getopt returnedcharacter %c.", c) // sic
+		switch {
+		case c == 'm':
+			s.human = true
+		case own != nil && own(c, arg):
+		default:
+			s.logf(unknownFmt, c)
 			return nil, false
 		}
-		s.human = true
 	}
 }
 
@@ -296,15 +327,8 @@ func (s *clState) hbstatus(args []string) int {
 
 func (s *clState) listnodesCmd(args []string) int {
 	var verbose, ping, normal bool
-	g := s.opts(args)
-	for {
-		c, _, ok := g.next()
-		if !ok {
-			break
-		}
+	_, ok := s.parseOpts(args, unknownOptionCode, func(c byte, _ string) bool {
 		switch c {
-		case 'm':
-			s.human = true
 		case 'v':
 			verbose = true
 		case 'p':
@@ -312,9 +336,12 @@ func (s *clState) listnodesCmd(args []string) int {
 		case 'n':
 			normal = true
 		default:
-			s.logf("Error: getopt returnedcharacter code %c.", c) // sic
-			return exitParam
+			return false
 		}
+		return true
+	})
+	if !ok {
+		return exitParam
 	}
 	return s.listnodes(normal, ping, verbose)
 }
@@ -438,12 +465,8 @@ var (
 
 // run is the sub-command: <node-name> [-m].
 func (q nodeQuery) run(s *clState, args []string) int {
-	ops, ok := s.simpleOpts(args)
+	ops, ok := s.operands(args, 1, q.tooFew)
 	if !ok {
-		return exitParam
-	}
-	if len(ops) < 1 {
-		fmt.Fprint(s.errw, q.tooFew)
 		return exitParam
 	}
 	n, rc := s.lookupNode(ops[0])
@@ -466,23 +489,13 @@ func (q nodeQuery) run(s *clState, args []string) int {
 
 func (s *clState) listhblinksCmd(args []string) int {
 	verbose := false
-	g := s.opts(args)
-	for {
-		c, _, ok := g.next()
-		if !ok {
-			break
-		}
-		switch c {
-		case 'm':
-			s.human = true
-		case 'v':
-			verbose = true
-		default:
-			s.logf("Error: getopt returnedcharacter code %c.", c) // sic
-			return exitParam
-		}
+	ops, ok := s.parseOpts(args, unknownOptionCode, func(c byte, _ string) bool {
+		verbose = verbose || c == 'v'
+		return c == 'v'
+	})
+	if !ok {
+		return exitParam
 	}
-	ops := g.rest()
 	if len(ops) < 1 {
 		fmt.Fprintf(s.errw, "No enough parameter.\n")
 		return exitParam
@@ -501,12 +514,8 @@ func (s *clState) listhblinksCmd(args []string) int {
 }
 
 func (s *clState) hblinkstatus(args []string) int {
-	ops, ok := s.simpleOpts(args)
+	ops, ok := s.operands(args, 2, "No enough parameter.\n")
 	if !ok {
-		return exitParam
-	}
-	if len(ops) < 2 {
-		fmt.Fprintf(s.errw, "No enough parameter.\n")
 		return exitParam
 	}
 	n, rc := s.lookupNode(ops[0])
@@ -553,12 +562,8 @@ func atoi(v string) int {
 }
 
 func (s *clState) clientstatus(args []string) int {
-	ops, ok := s.simpleOpts(args)
+	ops, ok := s.operands(args, 2, "No enough parameter.\n")
 	if !ok {
-		return exitParam
-	}
-	if len(ops) < 2 {
-		fmt.Fprintf(s.errw, "No enough parameter.\n")
 		return exitParam
 	}
 	timeout := 500
@@ -609,21 +614,13 @@ func (s *clState) rscstatus(args []string) int {
 
 func (s *clState) hbparameter(args []string) int {
 	name, haveName := "", false
-	g := s.opts(args)
-	for {
-		c, arg, ok := g.next()
-		if !ok {
-			break
-		}
-		switch c {
-		case 'm':
-			s.human = true
-		case 'p':
+	if _, ok := s.parseOpts(args, unknownOptionCode, func(c byte, arg string) bool {
+		if c == 'p' {
 			name, haveName = arg, true
-		default:
-			s.logf("Error: getopt returnedcharacter code %c.", c) // sic
-			return exitParam
 		}
+		return c == 'p'
+	}); !ok {
+		return exitParam
 	}
 	if !haveName {
 		s.logf("parameter name required")

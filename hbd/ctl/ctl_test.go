@@ -478,7 +478,8 @@ func TestGetopt(t *testing.T) {
 
 // TestNodeQueries pins nodestatus, nodeweight, nodesite and nodetype byte
 // for byte (stdout, the whole of stderr, exit code), each with Heartbeat's
-// own wording and spelling of its errors.
+// own wording and spelling of its errors, and the option and operand errors
+// of the sub-commands that share their handling.
 func TestNodeQueries(t *testing.T) {
 	serve(t, cluster())
 	const badOpt = "Error: getopt returnedcharacter ?.\n"
@@ -512,6 +513,18 @@ func TestNodeQueries(t *testing.T) {
 		{[]string{"nodetype"}, "", "No enough parameter.\n", 11},
 		{[]string{"nodetype", "omega"}, "", "Error. May be due to incorrect node name\n", 11},
 		{[]string{"nodetype", "-x", "alpha"}, "", "nodetype: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+
+		// The other sub-commands that share the option handling.
+		{[]string{"listhblinks", "-x", "alpha"}, "", "listhblinks: invalid option -- 'x'\n" + logPrefix + "Error: getopt returnedcharacter code ?.\n", 11},
+		{[]string{"listhblinks", "-mv"}, "", "No enough parameter.\n", 11},
+		{[]string{"hblinkstatus", "-x", "alpha", "eth0"}, "", "hblinkstatus: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+		{[]string{"hblinkstatus", "alpha"}, "", "No enough parameter.\n", 11},
+		{[]string{"clientstatus", "-x", "alpha", "ipfail"}, "", "clientstatus: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+		{[]string{"clientstatus", "-m"}, "", "No enough parameter.\n", 11},
+		{[]string{"hbparameter", "-x", "-p", "keepalive"}, "", "hbparameter: invalid option -- 'x'\n" + logPrefix + "Error: getopt returnedcharacter code ?.\n", 11},
+		{[]string{"hbparameter", "-m", "-p", "deadtime"}, "Heartbeat parameter deadtime's value: 30\n", "", 0},
+		{[]string{"listnodes", "-x"}, "", "listnodes: invalid option -- 'x'\n" + logPrefix + "Error: getopt returnedcharacter code ?.\n", 11},
+		{[]string{"listnodes", "-m", "-p"}, "The nodes are as follow:\n10.0.0.254\n", "", 0},
 	} {
 		out, errs, rc := run("cl_status", tc.args...)
 		if out != tc.stdout || errs != tc.stderr || rc != tc.rc {
