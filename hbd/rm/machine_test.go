@@ -473,6 +473,33 @@ func TestLegacyFailedGroupNotHeld(t *testing.T) {
 	}
 }
 
+// TestEveryMessageTypeHandled sends each message type of the protocol to
+// a running machine: those Handles claims reach a case of Message (it
+// panics otherwise), the others are ignored.
+func TestEveryMessageTypeHandled(t *testing.T) {
+	ownership := []string{wire.MsgStarting, wire.MsgResource, wire.MsgAskResources, wire.MsgTakeover,
+		wire.MsgIPRequest, wire.MsgIPRequestResp, wire.MsgShutdone, wire.MsgStonith}
+	others := []string{wire.MsgStatus, wire.MsgRexmit, wire.MsgNakRexmit, wire.MsgAck, wire.MsgReqNodes, wire.MsgRepNodes, "bogus"}
+	for _, typ := range append(append([]string{}, ownership...), others...) {
+		want := slices.Contains(ownership, typ)
+		if Handles(typ) != want {
+			t.Errorf("Handles(%q) = %v, want %v", typ, !want, want)
+		}
+		for _, mode := range []Mode{Legacy, AutoFailback} {
+			s := newSim(t, mode, nil)
+			s.start("alpha")
+			msg := wire.New(typ)
+			msg.Set(wire.FieldSrc, "beta")
+			msg.Set(wire.FieldRscHold, "all")
+			msg.Set(wire.FieldIPAddr, "web")
+			acts := s.nodes["alpha"].m.Message(s.now, msg)
+			if !want && len(acts) > 0 {
+				t.Errorf("%s: %q is not the ownership protocol's, yet acted on: %v", mode, typ, acts)
+			}
+		}
+	}
+}
+
 // TestEveryJobKindCompletes walks every job kind through JobDone in each
 // mode: each has a completion (JobDone panics on a kind without one) and a
 // name for the logs.
