@@ -16,12 +16,15 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"lvsha/hbd/api"
 	"lvsha/hbd/config"
@@ -139,14 +142,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func nodeName(o options) (string, error) { return daemon.NodeName(o.confDir) }
 
-// load reads and validates the configuration, printing every error.
-func load(o options, stderr io.Writer) (*config.Config, int) {
+// configOptions are the checks against this machine that every reading of
+// the configuration makes (hbd -t, start, -r and SIGHUP), so -t, the
+// systemd ExecStartPre, accepts exactly what start accepts.
+func configOptions(node string) config.Options {
+	return config.Options{NodeName: node, IfaceExists: ifaceExists, UserExists: userExists, Executable: executable}
+}
+
+// readConfig reads the configuration directory with configOptions.
+func readConfig(o options) (*config.Config, error) {
 	node, err := nodeName(o)
 	if err != nil {
+		return nil, err
+	}
+	return config.Load(o.confDir, configOptions(node))
+}
+
+// load reads and validates the configuration, printing every error.
+func load(o options, stderr io.Writer) (*config.Config, int) {
+	if _, err := nodeName(o); err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, exitNotConfigured
 	}
-	cfg, err := config.Load(o.confDir, config.Options{NodeName: node, IfaceExists: ifaceExists})
+	cfg, err := readConfig(o)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		fmt.Fprintln(stderr, "Configuration error, heartbeat not started.")
@@ -166,6 +184,34 @@ func load(o options, stderr io.Writer) (*config.Config, int) {
 func ifaceExists(name string) bool {
 	_, err := net.InterfaceByName(name)
 	return err == nil
+}
+
+// userExists is Heartbeat's getpwnam check of a respawn user (through NSS,
+// as the child is started with that user's credentials).
+func userExists(name string) bool {
+	_, err := user.Lookup(name)
+	return err == nil
+}
+
+// executable is Heartbeat's access(X_OK) check of a respawn program, which
+// also refuses a directory (access would pass it; exec would not). The
+// error says why, without repeating the path.
+func executable(path string) error {
+	st, err := os.Stat(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return pe.Err
+		}
+		return err
+	}
+	if st.IsDir() {
+		return errors.New("is a directory")
+	}
+	if err := unix.Access(path, unix.X_OK); err != nil {
+		return fmt.Errorf("not executable (%w)", err)
+	}
+	return nil
 }
 
 func checkConfig(o options, stdout, stderr io.Writer) int {
@@ -335,8 +381,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 // configuration. Changed authkeys are applied live; a changed ha.cf or
 // haresources makes the daemon re-execute itself, as Heartbeat does.
 func reload(o options, loadedAt time.Time, d *daemon.Daemon, log *slog.Logger) (reexec bool) {
-	node, _ := nodeName(o)
-	next, err := config.Load(o.confDir, config.Options{NodeName: node, IfaceExists: ifaceExists})
+	next, err := readConfig(o)
 	if err != nil {
 		log.Error("reload refused: configuration has errors; keeping the running configuration", "err", err.Error())
 		d.Count("reloads_failed")

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -21,7 +20,7 @@ import (
 // its job is built in (ping nodes and the rm's connectivity comparison).
 func runRespawns(ctx context.Context, rs []config.Respawn, log *slog.Logger) {
 	for _, r := range rs {
-		if filepath.Base(r.Path) == "ipfail" {
+		if r.BuiltIn {
 			log.Info("respawn of ipfail: its job (ping-node reachability deciding who holds resources) is built into hbd; not starting it",
 				"line", r.Line)
 			continue

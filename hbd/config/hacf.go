@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,10 +35,13 @@ type Options struct {
 	// Heartbeat's gethostbyname does; nil = net.LookupIP. IP literals never
 	// reach it.
 	LookupIP func(host string) ([]net.IP, error)
-	// UserExists checks the user of respawn/failfast lines; nil = don't check.
+	// UserExists checks the user of respawn/failfast lines, as Heartbeat's
+	// getpwnam does; nil = don't check.
 	UserExists func(string) bool
-	// Executable checks the program of respawn/failfast lines; nil = don't check.
-	Executable func(string) bool
+	// Executable checks the program of respawn/failfast lines, as
+	// Heartbeat's access(X_OK) does, and says why it cannot be run; nil =
+	// don't check.
+	Executable func(path string) error
 }
 
 // Medium is one heartbeat path (or ping node) from ha.cf.
@@ -76,8 +80,15 @@ type Respawn struct {
 	Args     []string // the remaining words
 	Command  string   // the command as written (Heartbeat keeps it whole)
 	Failfast bool     // failfast: the node reboots when the child dies
-	Line     int
+	// BuiltIn marks ipfail (any path ending in /ipfail): its job is built
+	// into hbd, so the program is never run and need not exist.
+	BuiltIn bool
+	Line    int
 }
+
+// builtInRespawn is the program whose respawn line hbd honours by doing its
+// job itself (DESIGN.md, "Legacy files").
+const builtInRespawn = "ipfail"
 
 // APIAuth is who may use an API client name (apiauth).
 type APIAuth struct {
@@ -740,23 +751,36 @@ func (p *hacfParser) addRespawn(ln int, dir, rest string) {
 		p.r.errorf(ln, "%s: missing command (syntax: %s USER /path/to/program [args])", dir, dir)
 		return
 	}
+	f := fields(cmd)
+	builtIn := path.Base(f[0]) == builtInRespawn
+	// Heartbeat refuses a line whose user or program is missing. ipfail is
+	// never run here, so for it a missing one is only worth a warning: a
+	// pair moved from Heartbeat keeps working once the heartbeat package
+	// (and with it the program, or the hacluster user) is gone.
 	bad := false
-	if p.opt.UserExists != nil && !p.opt.UserExists(user) {
-		p.r.errorf(ln, "%s: invalid user %q", dir, user)
+	refuse := func(format string, a ...any) {
+		if builtIn {
+			p.r.warnf(ln, format+"; hbd's built-in ipfail does its job, but Heartbeat would refuse this line", a...)
+			return
+		}
+		p.r.errorf(ln, format, a...)
 		bad = true
 	}
-	f := fields(cmd)
+	if p.opt.UserExists != nil && !p.opt.UserExists(user) {
+		refuse("%s: invalid user %q", dir, user)
+	}
 	if !strings.HasPrefix(f[0], "/") {
 		p.r.errorf(ln, "%s: command %q is not a full path name", dir, f[0])
 		return
 	}
-	if p.opt.Executable != nil && !p.opt.Executable(f[0]) {
-		p.r.errorf(ln, "%s: command %q is not executable", dir, f[0])
-		bad = true
+	if p.opt.Executable != nil {
+		if err := p.opt.Executable(f[0]); err != nil {
+			refuse("%s: command %q cannot be run: %v", dir, f[0], err)
+		}
 	}
 	if !bad {
 		p.h.Respawns = append(p.h.Respawns, Respawn{User: user, Path: f[0], Args: f[1:], Command: cmd,
-			Failfast: dir == "failfast", Line: ln})
+			Failfast: dir == "failfast", BuiltIn: builtIn, Line: ln})
 	}
 }
 

@@ -534,7 +534,7 @@ func TestProcessesAndMisc(t *testing.T) {
 		"stonith_host * null director1 director2\nuse_apphbd no\nrtprio 5\ncoreroot /var/lib/heartbeat/cores\n"+
 		"cluster prod\nhopfudge 2\ncrm off\nmsgfmt netstring\nuuidfrom nodename\nhbgenmethod time\n")
 	wantR := []Respawn{
-		{User: "hacluster", Path: "/usr/lib/heartbeat/ipfail", Args: []string{"-p", "1"}, Command: "/usr/lib/heartbeat/ipfail -p 1", Line: 4},
+		{User: "hacluster", Path: "/usr/lib/heartbeat/ipfail", Args: []string{"-p", "1"}, Command: "/usr/lib/heartbeat/ipfail -p 1", BuiltIn: true, Line: 4},
 		{User: "root", Path: "/bin/true", Args: []string{}, Command: "/bin/true", Failfast: true, Line: 5},
 	}
 	if !reflect.DeepEqual(h.Respawns, wantR) {
@@ -557,11 +557,64 @@ func TestProcessesAndMisc(t *testing.T) {
 		!hasWarning(h.Warnings, "ha.cf:10: stonith: recorded, but this daemon does not perform STONITH") {
 		t.Errorf("stonith %+v %v", h.Stonith, h.Warnings)
 	}
+}
+
+// TestRespawnChecks: with the machine checks on (hbd -t, start and reload
+// turn them on), a respawn or failfast line whose user or program is
+// missing is refused at its line, as Heartbeat refuses it. ipfail, built
+// into hbd and never run, is accepted with a warning instead.
+func TestRespawnChecks(t *testing.T) {
 	opt := testOpt()
 	opt.UserExists = func(u string) bool { return u == "root" }
-	opt.Executable = func(p string) bool { return p == "/bin/true" }
+	opt.Executable = func(p string) error {
+		switch p {
+		case "/bin/true", "/usr/libexec/heartbeat/ipfail":
+			return nil
+		case "/etc/passwd":
+			return errors.New("not executable")
+		}
+		return errors.New("no such file or directory")
+	}
+	for _, tc := range []struct {
+		line    string
+		err     string // "": accepted
+		warn    string // with this warning ("": none)
+		builtIn bool
+	}{
+		{line: "respawn root /bin/true -x"},
+		{line: "failfast root /bin/true"},
+		{line: "respawn nobody /bin/true", err: `ha.cf:4: respawn: invalid user "nobody"`},
+		{line: "failfast root /bin/false", err: `ha.cf:4: failfast: command "/bin/false" cannot be run: no such file or directory`},
+		{line: "respawn root /etc/passwd", err: `ha.cf:4: respawn: command "/etc/passwd" cannot be run: not executable`},
+		{line: "respawn root bin/true", err: `ha.cf:4: respawn: command "bin/true" is not a full path name`},
+		// ipfail where Debian 12's heartbeat installs it, and a user that exists.
+		{line: "respawn root /usr/libexec/heartbeat/ipfail", builtIn: true},
+		// The common line on a machine without Heartbeat's ipfail or hacluster user.
+		{line: "respawn hacluster /usr/lib/heartbeat/ipfail", builtIn: true,
+			warn: `ha.cf:4: respawn: invalid user "hacluster"; hbd's built-in ipfail does its job, but Heartbeat would refuse this line`},
+		{line: "respawn root /usr/lib/heartbeat/ipfail", builtIn: true,
+			warn: `ha.cf:4: respawn: command "/usr/lib/heartbeat/ipfail" cannot be run: no such file or directory; hbd's built-in ipfail does its job, but Heartbeat would refuse this line`},
+		{line: "respawn hacluster ipfail", err: `ha.cf:4: respawn: command "ipfail" is not a full path name`},
+	} {
+		h, err := ParseHACFBytes("ha.cf", []byte(base+tc.line+"\n"), opt)
+		if tc.err != "" {
+			wantErrs(t, err, tc.err)
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q: %v", tc.line, err)
+			continue
+		}
+		if len(h.Respawns) != 1 || h.Respawns[0].BuiltIn != tc.builtIn || h.Respawns[0].Line != 4 {
+			t.Errorf("%q: respawns %+v, want one, built in %v", tc.line, h.Respawns, tc.builtIn)
+		}
+		if tc.warn != "" && !hasWarning(h.Warnings, tc.warn) || tc.warn == "" && hasWarning(h.Warnings, "ha.cf:4:") {
+			t.Errorf("%q: warnings %v, want %q", tc.line, h.Warnings, tc.warn)
+		}
+	}
+	// Every bad line is reported, each at its own line.
 	_, err := ParseHACFBytes("ha.cf", []byte(base+"respawn nobody /bin/true\nrespawn root /bin/false\n"), opt)
-	wantErrs(t, err, `ha.cf:4: respawn: invalid user "nobody"`, `ha.cf:5: respawn: command "/bin/false" is not executable`)
+	wantErrs(t, err, `ha.cf:4: respawn: invalid user "nobody"`, `ha.cf:5: respawn: command "/bin/false" cannot be run`)
 }
 
 func TestMultipleErrors(t *testing.T) {

@@ -79,10 +79,10 @@ func init() {
 	clCmds = []clCmd{
 		{"hbstatus", "mv", false, (*clState).hbstatus},
 		{"listnodes", "mpnv", true, (*clState).listnodesCmd},
-		{"nodestatus", "m", true, (*clState).nodestatus},
-		{"nodeweight", "m", true, (*clState).nodeweight},
-		{"nodesite", "m", true, (*clState).nodesite},
-		{"nodetype", "m", true, (*clState).nodetype},
+		{"nodestatus", "m", true, nodeStatus.run},
+		{"nodeweight", "m", true, nodeWeight.run},
+		{"nodesite", "m", true, nodeSite.run},
+		{"nodetype", "m", true, nodeTypeQuery.run},
 		{"listhblinks", "mv", true, (*clState).listhblinksCmd},
 		{"hblinkstatus", "m", true, (*clState).hblinkstatus},
 		{"clientstatus", "m", true, (*clState).clientstatus},
@@ -97,7 +97,7 @@ type clState struct {
 	ctx       context.Context
 	out, errw io.Writer
 	human     bool // -m
-	c         *api.Client
+	client    *api.Client
 	signonErr error
 	cmd       *clCmd
 
@@ -154,8 +154,8 @@ func (s *clState) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	if s.c != nil {
-		s.c.Close()
+	if s.client != nil {
+		s.client.Close()
 	}
 }
 
@@ -171,7 +171,7 @@ func (s *clState) main(args []string) int {
 		s.mu.Unlock()
 		return exitTimeout
 	}
-	s.c, s.signonErr = c, err
+	s.client, s.signonErr = c, err
 	s.mu.Unlock()
 	if err != nil && s.cmd.needSignon {
 		s.logf("Cannot signon with heartbeat")
@@ -198,17 +198,48 @@ func (s *clState) opts(args []string) *getopt {
 // simpleOpts is Heartbeat's general_simple_opt_deal: only -m. It returns
 // the operands, or ok=false after an option error.
 func (s *clState) simpleOpts(args []string) ([]string, bool) {
+	return s.parseOpts(args, "Error: getopt returnedcharacter %c.", nil) // sic
+}
+
+// operands parses -m only and returns the operands when there are at
+// least n; with fewer it prints tooFew (Heartbeat's wording, which varies)
+// on stderr. ok false means exit 11.
+func (s *clState) operands(args []string, n int, tooFew string) ([]string, bool) {
+	ops, ok := s.simpleOpts(args)
+	if !ok {
+		return nil, false
+	}
+	if len(ops) < n {
+		fmt.Fprint(s.errw, tooFew)
+		return nil, false
+	}
+	return ops, true
+}
+
+// Heartbeat's option loops of listnodes, listhblinks and hbparameter say
+// this of an unknown option (sic).
+const unknownOptionCode = "Error: getopt returnedcharacter code %c."
+
+// parseOpts runs getopt over the sub-command's arguments and returns the
+// operands. -m asks for human output; own takes the sub-command's other
+// letters and reports whether c was one (nil: there are none). Any other
+// letter ends the parse with ok false, after logging unknownFmt with it:
+// Heartbeat's wording differs between sub-commands.
+func (s *clState) parseOpts(args []string, unknownFmt string, own func(c byte, arg string) bool) (ops []string, ok bool) {
 	g := s.opts(args)
 	for {
-		c, _, ok := g.next()
-		if !ok {
+		c, arg, more := g.next()
+		if !more {
 			return g.rest(), true
 		}
-		if c != 'm' {
-			s.logf("Error: getopt returnedcharacter %c.", c) // sic
+		switch {
+		case c == 'm':
+			s.human = true
+		case own != nil && own(c, arg):
+		default:
+			s.logf(unknownFmt, c)
 			return nil, false
 		}
-		s.human = true
 	}
 }
 
@@ -218,7 +249,7 @@ func (s *clState) printf(format string, a ...any) { fmt.Fprintf(s.out, format, a
 // value (respawn, manual, ...) means enabled. Unset means "false", the
 // directive's default.
 func (s *clState) pacemakerEnabled() (string, bool) {
-	v, ok, err := s.c.Param("pacemaker")
+	v, ok, err := s.client.Param("pacemaker")
 	if err != nil || !ok {
 		return v, false
 	}
@@ -263,7 +294,7 @@ func (s *clState) hbstatus(args []string) int {
 		s.printf("Heartbeat is running on this machine.\n")
 		return exitOK
 	}
-	hbversion, haveVersion, err := s.c.Param("hbversion")
+	hbversion, haveVersion, err := s.client.Param("hbversion")
 	haveVersion = haveVersion && err == nil
 	pcmk, pcmkOn := s.pacemakerEnabled()
 	if s.human {
@@ -296,15 +327,8 @@ func (s *clState) hbstatus(args []string) int {
 
 func (s *clState) listnodesCmd(args []string) int {
 	var verbose, ping, normal bool
-	g := s.opts(args)
-	for {
-		c, _, ok := g.next()
-		if !ok {
-			break
-		}
+	_, ok := s.parseOpts(args, unknownOptionCode, func(c byte, _ string) bool {
 		switch c {
-		case 'm':
-			s.human = true
 		case 'v':
 			verbose = true
 		case 'p':
@@ -312,15 +336,18 @@ func (s *clState) listnodesCmd(args []string) int {
 		case 'n':
 			normal = true
 		default:
-			s.logf("Error: getopt returnedcharacter code %c.", c) // sic
-			return exitParam
+			return false
 		}
+		return true
+	})
+	if !ok {
+		return exitParam
 	}
 	return s.listnodes(normal, ping, verbose)
 }
 
 func (s *clState) listnodes(normalOnly, pingOnly, verbose bool) int {
-	nodes, err := s.c.Nodes()
+	nodes, err := s.client.Nodes()
 	if err != nil {
 		s.logf("Cannot start node walk.")
 		s.logf("REASON: %v", err)
@@ -378,10 +405,10 @@ func (s *clState) printLinks(n *api.NodeInfo, verbose bool) {
 	}
 }
 
-// node looks a node up by name, case-insensitively as Heartbeat does. On a
+// lookupNode looks a node up by name, case-insensitively as Heartbeat does. On a
 // transport error it logs and returns rc=13.
-func (s *clState) node(name string) (*api.NodeInfo, int) {
-	nodes, err := s.c.Nodes()
+func (s *clState) lookupNode(name string) (*api.NodeInfo, int) {
+	nodes, err := s.client.Nodes()
 	if err != nil {
 		s.logf("Cannot get the node list")
 		s.logf("REASON: %v", err)
@@ -395,130 +422,85 @@ func (s *clState) node(name string) (*api.NodeInfo, int) {
 	return nil, exitParam
 }
 
-func (s *clState) nodestatus(args []string) int {
-	ops, ok := s.simpleOpts(args)
-	if !ok {
-		return exitParam
-	}
-	if len(ops) < 1 {
-		fmt.Fprintf(s.errw, "Not enough parameters.\n")
-		return exitParam
-	}
-	n, rc := s.node(ops[0])
-	if n == nil {
-		if rc == exitParam {
-			fmt.Fprintf(s.errw, "Error. May be due to incorrect node name\n")
-		}
-		return rc
-	}
-	if s.human {
-		s.printf("The cluster node %s is %s\n", ops[0], n.Status)
-	} else {
-		s.printf("%s\n", n.Status)
-	}
-	switch n.Status {
-	case "active", "up", "ping":
-		return exitOK
-	}
-	return exitFail
+// nodeQuery is one of the sub-commands that print one attribute of one
+// node. They differ only in the attribute and in Heartbeat's wording, whose
+// spelling varies from one to the next and is kept.
+type nodeQuery struct {
+	tooFew  string // no node named
+	unknown string // no such node
+	human   string // -m: format of the node as given and the value
+	value   func(*api.NodeInfo) string
+	exit    func(*api.NodeInfo) int // nil: exitOK
 }
 
-func (s *clState) nodeweight(args []string) int {
-	ops, ok := s.simpleOpts(args)
-	if !ok {
-		return exitParam
+var (
+	nodeStatus = nodeQuery{
+		tooFew: "Not enough parameters.\n", unknown: "Error. May be due to incorrect node name\n",
+		human: "The cluster node %s is %s\n",
+		value: func(n *api.NodeInfo) string { return n.Status },
+		exit: func(n *api.NodeInfo) int {
+			switch n.Status {
+			case "active", "up", "ping":
+				return exitOK
+			}
+			return exitFail
+		},
 	}
-	if len(ops) < 1 {
-		fmt.Fprintf(s.errw, "Not enough parameters.\n")
-		return exitParam
+	nodeWeight = nodeQuery{
+		tooFew: "Not enough parameters.\n", unknown: "Error. Maybe due to incorrect node name.\n",
+		human: "The weight of the cluster node %s is %s\n",
+		value: func(n *api.NodeInfo) string { return strconv.Itoa(n.Weight) },
 	}
-	n, rc := s.node(ops[0])
-	if n == nil {
-		if rc == exitParam {
-			fmt.Fprintf(s.errw, "Error. Maybe due to incorrect node name.\n")
-		}
-		return rc
+	nodeSite = nodeQuery{
+		tooFew: "Not enough parameters.\n", unknown: "Error. May be due to incorrect node name\n",
+		human: "The site of the cluster node %s is %s\n",
+		value: func(n *api.NodeInfo) string { return n.Site },
 	}
-	if s.human {
-		s.printf("The weight of the cluster node %s is %d\n", ops[0], n.Weight)
-	} else {
-		s.printf("%d\n", n.Weight)
+	nodeTypeQuery = nodeQuery{
+		tooFew: "No enough parameter.\n", unknown: "Error. May be due to incorrect node name\n",
+		human: "The node %s's type: %s\n",
+		value: nodeType,
 	}
-	return exitOK
-}
+)
 
-func (s *clState) nodesite(args []string) int {
-	ops, ok := s.simpleOpts(args)
+// run is the sub-command: <node-name> [-m].
+func (q nodeQuery) run(s *clState, args []string) int {
+	ops, ok := s.operands(args, 1, q.tooFew)
 	if !ok {
 		return exitParam
 	}
-	if len(ops) < 1 {
-		fmt.Fprintf(s.errw, "Not enough parameters.\n")
-		return exitParam
-	}
-	n, rc := s.node(ops[0])
+	n, rc := s.lookupNode(ops[0])
 	if n == nil {
 		if rc == exitParam {
-			fmt.Fprintf(s.errw, "Error. May be due to incorrect node name\n")
+			fmt.Fprint(s.errw, q.unknown)
 		}
 		return rc
 	}
 	if s.human {
-		s.printf("The site of the cluster node %s is %s\n", ops[0], n.Site)
+		s.printf(q.human, ops[0], q.value(n))
 	} else {
-		s.printf("%s\n", n.Site)
+		s.printf("%s\n", q.value(n))
 	}
-	return exitOK
-}
-
-func (s *clState) nodetype(args []string) int {
-	ops, ok := s.simpleOpts(args)
-	if !ok {
-		return exitParam
-	}
-	if len(ops) < 1 {
-		fmt.Fprintf(s.errw, "No enough parameter.\n")
-		return exitParam
-	}
-	n, rc := s.node(ops[0])
-	if n == nil {
-		if rc == exitParam {
-			fmt.Fprintf(s.errw, "Error. May be due to incorrect node name\n")
-		}
-		return rc
-	}
-	if s.human {
-		s.printf("The node %s's type: %s\n", ops[0], nodeType(n))
-	} else {
-		s.printf("%s\n", nodeType(n))
+	if q.exit != nil {
+		return q.exit(n)
 	}
 	return exitOK
 }
 
 func (s *clState) listhblinksCmd(args []string) int {
 	verbose := false
-	g := s.opts(args)
-	for {
-		c, _, ok := g.next()
-		if !ok {
-			break
-		}
-		switch c {
-		case 'm':
-			s.human = true
-		case 'v':
-			verbose = true
-		default:
-			s.logf("Error: getopt returnedcharacter code %c.", c) // sic
-			return exitParam
-		}
+	ops, ok := s.parseOpts(args, unknownOptionCode, func(c byte, _ string) bool {
+		verbose = verbose || c == 'v'
+		return c == 'v'
+	})
+	if !ok {
+		return exitParam
 	}
-	ops := g.rest()
 	if len(ops) < 1 {
 		fmt.Fprintf(s.errw, "No enough parameter.\n")
 		return exitParam
 	}
-	n, rc := s.node(ops[0])
+	n, rc := s.lookupNode(ops[0])
 	if n == nil {
 		if rc == exitParam {
 			// Heartbeat: the interface walk is refused for an unknown node.
@@ -532,15 +514,11 @@ func (s *clState) listhblinksCmd(args []string) int {
 }
 
 func (s *clState) hblinkstatus(args []string) int {
-	ops, ok := s.simpleOpts(args)
+	ops, ok := s.operands(args, 2, "No enough parameter.\n")
 	if !ok {
 		return exitParam
 	}
-	if len(ops) < 2 {
-		fmt.Fprintf(s.errw, "No enough parameter.\n")
-		return exitParam
-	}
-	n, rc := s.node(ops[0])
+	n, rc := s.lookupNode(ops[0])
 	if n == nil && rc != exitParam {
 		return rc
 	}
@@ -584,19 +562,15 @@ func atoi(v string) int {
 }
 
 func (s *clState) clientstatus(args []string) int {
-	ops, ok := s.simpleOpts(args)
+	ops, ok := s.operands(args, 2, "No enough parameter.\n")
 	if !ok {
-		return exitParam
-	}
-	if len(ops) < 2 {
-		fmt.Fprintf(s.errw, "No enough parameter.\n")
 		return exitParam
 	}
 	timeout := 500
 	if len(ops) > 2 {
 		timeout = atoi(ops[2])
 	}
-	st, err := s.c.ClientStatusWait(s.ctx, ops[0], ops[1], time.Duration(max(timeout, 1))*time.Millisecond)
+	st, err := s.client.ClientStatusWait(s.ctx, ops[0], ops[1], time.Duration(max(timeout, 1))*time.Millisecond)
 	if err != nil {
 		s.logf("Cannot get heartbeat client %s's status", ops[1])
 		s.logf("REASON: %v", err)
@@ -624,7 +598,7 @@ func (s *clState) rscstatus(args []string) int {
 		s.logf("Cannot get cluster resource status of a pacemaker cluster; try crm_mon")
 		return exitFail
 	}
-	st, err := s.c.ResourceState()
+	st, err := s.client.ResourceState()
 	if err != nil {
 		s.logf("Cannot get cluster resource status")
 		s.logf("REASON: %v", err)
@@ -640,27 +614,19 @@ func (s *clState) rscstatus(args []string) int {
 
 func (s *clState) hbparameter(args []string) int {
 	name, haveName := "", false
-	g := s.opts(args)
-	for {
-		c, arg, ok := g.next()
-		if !ok {
-			break
-		}
-		switch c {
-		case 'm':
-			s.human = true
-		case 'p':
+	if _, ok := s.parseOpts(args, unknownOptionCode, func(c byte, arg string) bool {
+		if c == 'p' {
 			name, haveName = arg, true
-		default:
-			s.logf("Error: getopt returnedcharacter code %c.", c) // sic
-			return exitParam
 		}
+		return c == 'p'
+	}); !ok {
+		return exitParam
 	}
 	if !haveName {
 		s.logf("parameter name required")
 		return exitParam
 	}
-	v, ok, err := s.c.Param(name)
+	v, ok, err := s.client.Param(name)
 	if err != nil || !ok {
 		s.logf("Cannot get parameter %s's value", name)
 		if err != nil {
@@ -680,8 +646,8 @@ func (s *clState) hbparameter(args []string) int {
 
 // test is Heartbeat's debug dump (its odd spacing and spelling kept).
 func (s *clState) test(args []string) int {
-	h := s.c.Hello()
-	rsc, err := s.c.ResourceState()
+	h := s.client.Hello()
+	rsc, err := s.client.ResourceState()
 	if err != nil {
 		rsc = "(null)"
 	}
@@ -705,7 +671,7 @@ func (s *clState) counters(args []string) int {
 		fmt.Fprintf(s.errw, "counters: unexpected argument %q\n", ops[0])
 		return exitParam
 	}
-	m, err := s.c.Counters()
+	m, err := s.client.Counters()
 	if err != nil {
 		s.logf("Cannot get counters")
 		s.logf("REASON: %v", err)

@@ -475,3 +475,61 @@ func TestGetopt(t *testing.T) {
 		t.Error("atoi")
 	}
 }
+
+// TestNodeQueries pins nodestatus, nodeweight, nodesite and nodetype byte
+// for byte (stdout, the whole of stderr, exit code), each with Heartbeat's
+// own wording and spelling of its errors, and the option and operand errors
+// of the sub-commands that share their handling.
+func TestNodeQueries(t *testing.T) {
+	serve(t, cluster())
+	const badOpt = "Error: getopt returnedcharacter ?.\n"
+	for _, tc := range []struct {
+		args           []string
+		stdout, stderr string
+		rc             int
+	}{
+		{[]string{"nodestatus", "alpha"}, "active\n", "", 0},
+		{[]string{"nodestatus", "delta"}, "init\n", "", 1},
+		{[]string{"nodestatus", "-m", "10.0.0.254"}, "The cluster node 10.0.0.254 is ping\n", "", 0},
+		{[]string{"nodestatus", "-m", "Gamma"}, "The cluster node Gamma is up\n", "", 0},
+		{[]string{"nodestatus"}, "", "Not enough parameters.\n", 11},
+		{[]string{"nodestatus", "omega"}, "", "Error. May be due to incorrect node name\n", 11},
+		{[]string{"nodestatus", "-x", "alpha"}, "", "nodestatus: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+
+		{[]string{"nodeweight", "beta"}, "200\n", "", 0},
+		{[]string{"nodeweight", "-m", "BETA"}, "The weight of the cluster node BETA is 200\n", "", 0},
+		{[]string{"nodeweight"}, "", "Not enough parameters.\n", 11},
+		{[]string{"nodeweight", "omega"}, "", "Error. Maybe due to incorrect node name.\n", 11},
+		{[]string{"nodeweight", "-x", "beta"}, "", "nodeweight: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+
+		{[]string{"nodesite", "beta"}, "dc2\n", "", 0},
+		{[]string{"nodesite", "-m", "alpha"}, "The site of the cluster node alpha is \n", "", 0},
+		{[]string{"nodesite"}, "", "Not enough parameters.\n", 11},
+		{[]string{"nodesite", "omega"}, "", "Error. May be due to incorrect node name\n", 11},
+		{[]string{"nodesite", "-x", "beta"}, "", "nodesite: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+
+		{[]string{"nodetype", "alpha"}, "normal\n", "", 0},
+		{[]string{"nodetype", "-m", "alpha"}, "The node alpha's type: normal\n", "", 0},
+		{[]string{"nodetype"}, "", "No enough parameter.\n", 11},
+		{[]string{"nodetype", "omega"}, "", "Error. May be due to incorrect node name\n", 11},
+		{[]string{"nodetype", "-x", "alpha"}, "", "nodetype: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+
+		// The other sub-commands that share the option handling.
+		{[]string{"listhblinks", "-x", "alpha"}, "", "listhblinks: invalid option -- 'x'\n" + logPrefix + "Error: getopt returnedcharacter code ?.\n", 11},
+		{[]string{"listhblinks", "-mv"}, "", "No enough parameter.\n", 11},
+		{[]string{"hblinkstatus", "-x", "alpha", "eth0"}, "", "hblinkstatus: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+		{[]string{"hblinkstatus", "alpha"}, "", "No enough parameter.\n", 11},
+		{[]string{"clientstatus", "-x", "alpha", "ipfail"}, "", "clientstatus: invalid option -- 'x'\n" + logPrefix + badOpt, 11},
+		{[]string{"clientstatus", "-m"}, "", "No enough parameter.\n", 11},
+		{[]string{"hbparameter", "-x", "-p", "keepalive"}, "", "hbparameter: invalid option -- 'x'\n" + logPrefix + "Error: getopt returnedcharacter code ?.\n", 11},
+		{[]string{"hbparameter", "-m", "-p", "deadtime"}, "Heartbeat parameter deadtime's value: 30\n", "", 0},
+		{[]string{"listnodes", "-x"}, "", "listnodes: invalid option -- 'x'\n" + logPrefix + "Error: getopt returnedcharacter code ?.\n", 11},
+		{[]string{"listnodes", "-m", "-p"}, "The nodes are as follow:\n10.0.0.254\n", "", 0},
+	} {
+		out, errs, rc := run("cl_status", tc.args...)
+		if out != tc.stdout || errs != tc.stderr || rc != tc.rc {
+			t.Errorf("cl_status %s: stdout %q stderr %q exit %d, want %q %q %d",
+				strings.Join(tc.args, " "), out, errs, rc, tc.stdout, tc.stderr, tc.rc)
+		}
+	}
+}

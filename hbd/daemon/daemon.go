@@ -1,8 +1,10 @@
-// Package daemon runs one hbd node: it sends heartbeats on every medium,
-// verifies and sequences what arrives, keeps membership, answers the
-// protocol duties of a Heartbeat 3.0.6 peer (retransmissions, ACKs,
-// reqnodes) and serves the local API. Resource management plugs in through
-// Handler.
+// Package daemon runs one hbd node's heartbeat: it sends on every medium,
+// verifies and sequences what arrives and keeps membership with it. It also
+// carries out a Heartbeat 3.0.6 peer's protocol duties (retransmissions,
+// ACKs, reqnodes) and hands delivered messages and membership events to a
+// Handler, which is how the resource manager plugs in.
+//
+// Backend serves the control socket (package api) from a running Daemon.
 package daemon
 
 import (
@@ -260,15 +262,15 @@ func (d *Daemon) receive(p media.Packet) {
 	switch res.Verdict {
 	case membership.Drop:
 		d.countLocked("rx_dropped_" + res.Reason)
-		d.log.Debug("dropped message", "link", d.links[p.Link], "src", msg.Get("src"), "t", msg.Type(), "reason", res.Reason)
+		d.log.Debug("dropped message", "link", d.links[p.Link], "src", msg.Get(wire.FieldSrc), "t", msg.Type(), "reason", res.Reason)
 	case membership.Duplicate:
 		d.countLocked("rx_duplicates")
 	case membership.Own:
 		d.countLocked("rx_own")
 	case membership.Accept:
 		d.countLocked("rx_accepted")
-		src := strings.ToLower(msg.Get("src"))
-		if u, ok := msg.Binary("srcuuid"); ok && len(u) == 16 {
+		src := strings.ToLower(msg.Get(wire.FieldSrc))
+		if u, ok := msg.Binary(wire.FieldSrcUUID); ok && len(u) == 16 {
 			d.peerUUID[src] = u
 		}
 	}
@@ -283,39 +285,39 @@ func (d *Daemon) receive(p media.Packet) {
 
 // maybeAck sends Heartbeat's flow-control ACK for a peer's sequenced message.
 func (d *Daemon) maybeAck(msg *wire.Message) {
-	if strings.HasPrefix(msg.Type(), "NS_") {
+	if wire.Unsequenced(msg.Type()) {
 		return
 	}
-	seq, err := strconv.ParseUint(msg.Get("seq"), 16, 64)
+	seq, err := strconv.ParseUint(msg.Get(wire.FieldSeq), 16, 64)
 	if err != nil || seq%10 != d.ackAt {
 		return
 	}
-	ack := wire.New("NS_ackmsg")
-	ack.Set("dest", strings.ToLower(msg.Get("src")))
-	ack.Set("ackseq", strconv.FormatUint(seq, 16))
+	ack := wire.New(wire.MsgAck)
+	ack.Set(wire.FieldDest, strings.ToLower(msg.Get(wire.FieldSrc)))
+	ack.Set(wire.FieldAckSeq, strconv.FormatUint(seq, 16))
 	d.sendLocked(ack)
 }
 
 func (d *Daemon) deliver(msg *wire.Message) {
 	switch msg.Type() {
-	case "NS_rexmit":
+	case wire.MsgRexmit:
 		d.answerRexmit(msg)
 		return
-	case "reqnodes":
+	case wire.MsgReqNodes:
 		// We advertise protocol=1, so a starting Heartbeat node waits for this.
-		rep := wire.New("repnodes")
-		rep.Set("dest", strings.ToLower(msg.Get("src")))
+		rep := wire.New(wire.MsgRepNodes)
+		rep.Set(wire.FieldDest, strings.ToLower(msg.Get(wire.FieldSrc)))
 		var b strings.Builder
 		for _, n := range d.ha.Nodes {
 			b.WriteString(n + " ")
 		}
-		rep.Set("nodelist", b.String())
-		rep.Set("delnodelist", " ")
+		rep.Set(wire.FieldNodeList, b.String())
+		rep.Set(wire.FieldDelNodeList, " ")
 		d.sendLocked(rep)
 		return
-	case "NS_ackmsg", "NS_nak_rexmit", "status":
+	case wire.MsgAck, wire.MsgNakRexmit, wire.MsgStatus:
 		// Membership has used them; handlers still see status changes as events.
-		if msg.Type() != "status" {
+		if msg.Type() != wire.MsgStatus {
 			return
 		}
 	}
@@ -366,10 +368,10 @@ func (d *Daemon) tick(now time.Time) {
 	evs, rx := d.mem.Tick(now)
 	d.handleEvents(evs)
 	for _, r := range rx {
-		req := wire.New("NS_rexmit")
-		req.Set("dest", r.Node)
-		req.Set("firstseq", strconv.FormatUint(r.Seq, 10))
-		req.Set("lastseq", strconv.FormatUint(r.Seq, 10))
+		req := wire.New(wire.MsgRexmit)
+		req.Set(wire.FieldDest, r.Node)
+		req.Set(wire.FieldFirstSeq, strconv.FormatUint(r.Seq, 10))
+		req.Set(wire.FieldLastSeq, strconv.FormatUint(r.Seq, 10))
 		d.countLocked("tx_rexmit_requests")
 		d.sendLocked(req)
 	}
@@ -378,13 +380,13 @@ func (d *Daemon) tick(now time.Time) {
 // answerRexmit resends what a peer missed (hb_rexmit.c: at most 50 per
 // request, not the same one twice within 240 ms; a nak when it is gone).
 func (d *Daemon) answerRexmit(req *wire.Message) {
-	first, err1 := strconv.ParseUint(req.Get("firstseq"), 10, 64)
-	last, err2 := strconv.ParseUint(req.Get("lastseq"), 10, 64)
+	first, err1 := strconv.ParseUint(req.Get(wire.FieldFirstSeq), 10, 64)
+	last, err2 := strconv.ParseUint(req.Get(wire.FieldLastSeq), 10, 64)
 	if err1 != nil || err2 != nil || last < first {
 		d.countLocked("rx_dropped_bad_rexmit")
 		return
 	}
-	from := strings.ToLower(req.Get("src"))
+	from := strings.ToLower(req.Get(wire.FieldSrc))
 	now := time.Now()
 	for s, n := first, 0; s <= last && n < 50; s, n = s+1, n+1 {
 		pkt, ok := d.hist.get(s, now)
@@ -394,10 +396,10 @@ func (d *Daemon) answerRexmit(req *wire.Message) {
 			d.countLocked("tx_retransmits")
 			d.sendRaw(pkt)
 		default:
-			nak := wire.New("NS_nak_rexmit")
-			nak.Set("firstseq", strconv.FormatUint(s, 16))
-			nak.Set("dest", from)
-			nak.Set("info", "not in history")
+			nak := wire.New(wire.MsgNakRexmit)
+			nak.Set(wire.FieldFirstSeq, strconv.FormatUint(s, 16))
+			nak.Set(wire.FieldDest, from)
+			nak.Set(wire.FieldInfo, "not in history")
 			d.sendLocked(nak)
 		}
 	}
@@ -407,10 +409,10 @@ func (d *Daemon) answerRexmit(req *wire.Message) {
 func (d *Daemon) sendStatus() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	msg := wire.New("status")
-	msg.Set("st", string(d.mem.OwnStatus()))
-	msg.Set("dt", strconv.FormatInt(d.ha.Deadtime.Milliseconds(), 16))
-	msg.Set("protocol", "1")
+	msg := wire.New(wire.MsgStatus)
+	msg.Set(wire.FieldStatus, string(d.mem.OwnStatus()))
+	msg.Set(wire.FieldDeadtime, strconv.FormatInt(d.ha.Deadtime.Milliseconds(), 16))
+	msg.Set(wire.FieldProtocol, "1")
 	if d.statusExtra != nil {
 		d.statusExtra(msg)
 	}
@@ -429,28 +431,28 @@ func (d *Daemon) Send(msg *wire.Message) error {
 // srcuuid, seq, hg, ts, ld, ttl; auth is added by the encoder), encodes,
 // signs and sends on every medium.
 func (d *Daemon) sendLocked(msg *wire.Message) error {
-	ns := strings.HasPrefix(msg.Type(), "NS_")
-	if dest, ok := msg.Lookup("dest"); ok {
+	ns := wire.Unsequenced(msg.Type())
+	if dest, ok := msg.Lookup(wire.FieldDest); ok {
 		if u, ok := d.peerUUID[strings.ToLower(dest)]; ok {
-			msg.SetBinary("destuuid", u)
+			msg.SetBinary(wire.FieldDestUUID, u)
 		} else if strings.EqualFold(dest, d.opt.Node) {
-			msg.SetBinary("destuuid", d.uuid)
+			msg.SetBinary(wire.FieldDestUUID, d.uuid)
 		}
 	}
-	msg.Set("src", d.opt.Node)
-	msg.SetBinary("srcuuid", d.uuid)
+	msg.Set(wire.FieldSrc, d.opt.Node)
+	msg.SetBinary(wire.FieldSrcUUID, d.uuid)
 	var seq uint64
 	if !ns {
 		d.seq++
 		seq = d.seq
-		msg.Set("seq", strconv.FormatUint(seq, 16))
+		msg.Set(wire.FieldSeq, strconv.FormatUint(seq, 16))
 	}
-	msg.Set("hg", strconv.FormatUint(d.gen, 16))
-	msg.Set("ts", strconv.FormatInt(time.Now().Unix(), 16))
+	msg.Set(wire.FieldGeneration, strconv.FormatUint(d.gen, 16))
+	msg.Set(wire.FieldTime, strconv.FormatInt(time.Now().Unix(), 16))
 	if !ns {
-		msg.Set("ld", loadavg())
+		msg.Set(wire.FieldLoad, loadavg())
 	}
-	msg.Set("ttl", strconv.Itoa(d.ha.HopFudge+len(d.ha.Nodes)))
+	msg.Set(wire.FieldTTL, strconv.Itoa(d.ha.HopFudge+len(d.ha.Nodes)))
 	pkt, err := wire.Encode(msg, d.keys)
 	if err != nil {
 		d.countLocked("tx_encode_errors")

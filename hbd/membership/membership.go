@@ -253,9 +253,9 @@ func (m *Membership) OwnStatus() Status {
 
 // Receive judges one authenticated, decoded message that arrived on link.
 func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Result {
-	src := strings.ToLower(msg.Get("src"))
+	src := strings.ToLower(msg.Get(wire.FieldSrc))
 	t := msg.Type()
-	ts, tsErr := strconv.ParseUint(msg.Get("ts"), 16, 64)
+	ts, tsErr := strconv.ParseUint(msg.Get(wire.FieldTime), 16, 64)
 	if src == "" || t == "" || tsErr != nil || ts == 0 {
 		return Result{Verdict: Drop, Reason: ReasonMissingFields}
 	}
@@ -270,7 +270,7 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 		r.Verdict = Own
 		return r
 	}
-	unsequenced := strings.HasPrefix(t, "NS_")
+	unsequenced := wire.Unsequenced(t)
 	if !unsequenced {
 		prevStatus := n.statusSeq
 		if reason, verdict := m.sequence(now, n, t, linkIdx, msg, &r); verdict != Accept {
@@ -280,7 +280,7 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 			r.Verdict, r.Reason = verdict, reason
 			return r
 		}
-		if t == "status" && n.statusSeq > prevStatus {
+		if t == wire.MsgStatus && n.statusSeq > prevStatus {
 			// A new status: was it late? (Heartbeat measures on arrival.)
 			if !n.lastStatus.IsZero() {
 				if iv := now.Sub(n.lastStatus); iv > m.cfg.Warntime {
@@ -290,15 +290,15 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 			n.lastStatus = now
 			n.sawStatus(n.statusSeq, linkIdx)
 		}
-	} else if t == "NS_nak_rexmit" && m.forUs(msg) {
+	} else if t == wire.MsgNakRexmit && m.forUs(msg) {
 		// The origin cannot resend it: stop asking.
-		if seq, err := strconv.ParseUint(msg.Get("firstseq"), 16, 64); err == nil {
+		if seq, err := strconv.ParseUint(msg.Get(wire.FieldFirstSeq), 16, 64); err == nil {
 			delete(n.missing, seq)
 		}
 	}
 	m.touchLink(now, n, linkIdx, &r)
 	n.heard, n.last = true, now
-	if t == "status" {
+	if t == wire.MsgStatus {
 		m.status(n, msg, &r)
 	}
 	r.Verdict = Accept
@@ -307,17 +307,17 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 }
 
 func (m *Membership) forUs(msg *wire.Message) bool {
-	d, ok := msg.Lookup("dest")
+	d, ok := msg.Lookup(wire.FieldDest)
 	return !ok || strings.EqualFold(d, m.cfg.Self)
 }
 
 // sequence applies generation and sequence rules (should_drop_message).
 func (m *Membership) sequence(now time.Time, n *node, t string, linkIdx int, msg *wire.Message, r *Result) (string, Verdict) {
-	seq, err := strconv.ParseUint(msg.Get("seq"), 16, 64)
+	seq, err := strconv.ParseUint(msg.Get(wire.FieldSeq), 16, 64)
 	if err != nil {
 		return ReasonBadSeq, Drop
 	}
-	gen, err := strconv.ParseUint(msg.Get("hg"), 16, 64)
+	gen, err := strconv.ParseUint(msg.Get(wire.FieldGeneration), 16, 64)
 	if err != nil {
 		return ReasonBadSeq, Drop
 	}
@@ -335,7 +335,7 @@ func (m *Membership) sequence(now time.Time, n *node, t string, linkIdx int, msg
 		if restarted {
 			r.Events = append(r.Events, Event{Kind: NodeRestarted, Node: n.name})
 		}
-	case t == "status":
+	case t == wire.MsgStatus:
 		if n.status == StatusDead && seq > n.statusSeq {
 			r.Events = append(r.Events, Event{Kind: NodeReturned, Node: n.name})
 		} else if seq <= n.statusSeq && n.seqKnown {
@@ -384,7 +384,7 @@ func (m *Membership) sequence(now time.Time, n *node, t string, linkIdx int, msg
 		}
 		return ReasonReplay, Drop
 	}
-	if t == "status" && seq > n.statusSeq {
+	if t == wire.MsgStatus && seq > n.statusSeq {
 		n.statusSeq = seq
 	}
 	return "", Accept
@@ -396,14 +396,14 @@ func (m *Membership) rexmitDelay() time.Duration {
 }
 
 func (m *Membership) status(n *node, msg *wire.Message, r *Result) {
-	if dt, err := strconv.ParseUint(msg.Get("dt"), 16, 64); err == nil && dt > 0 {
+	if dt, err := strconv.ParseUint(msg.Get(wire.FieldDeadtime), 16, 64); err == nil && dt > 0 {
 		if d := time.Duration(dt) * time.Millisecond; d != n.dead {
 			n.dead = d
 			r.Events = append(r.Events, Event{Kind: DeadtimeChanged, Node: n.name, Interval: d})
 		}
 	}
-	_, n.protocol = msg.Lookup("protocol")
-	st := Status(msg.Get("st"))
+	_, n.protocol = msg.Lookup(wire.FieldProtocol)
+	st := Status(msg.Get(wire.FieldStatus))
 	switch st {
 	case StatusInit, StatusUp, StatusActive:
 	case StatusDead:

@@ -1,7 +1,8 @@
-// Package rm is hbd's classic (haresources) resource manager: the ownership
-// protocol Heartbeat 3.0.6 runs between two nodes (starting, resource,
-// ask_resources, hb_takeover, ip-request, shutdone, mach_down; see
-// spec/wire.md §6) and the execution of group starts and stops.
+// Package rm decides which node holds each haresources group and starts and
+// stops the groups this node holds. It runs the ownership protocol Heartbeat
+// 3.0.6 runs between two nodes (starting, resource, ask_resources,
+// hb_takeover, ip-request, shutdone, mach_down; spec/wire.md §6), so hbd and
+// a real Heartbeat agree on it.
 //
 // Machine is the protocol alone: it takes inputs (messages, membership
 // events, local requests, finished jobs, the clock) and returns actions
@@ -17,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"lvsha/hbd/membership"
 	"lvsha/hbd/wire"
 )
 
@@ -133,13 +135,70 @@ func (Release) isAction()  {}
 func (Exit) isAction()     {}
 func (Announce) isAction() {}
 
+// jobKind says why a group job runs, and so what JobDone does when it
+// finishes. Every kind has a case in JobDone (it panics on one without);
+// TestEveryJobKindCompletes walks them all.
+type jobKind int
+
+const (
+	jobAcquireOwn       jobKind = iota // req_our_resources: our own groups (nice modes)
+	jobTakeover                        // mach_down: the groups of a dead or departed peer
+	jobStandbyRelease                  // go_standby(ME): the set we give the peer
+	jobStandbyAcquire                  // the peer stood by: the set it gave us
+	jobPartitionRelease                // healed partition: our copy of the peer's groups
+	jobIPRequestRelease                // legacy: the group the peer asked back (ip-request)
+	jobLegacyAcquire                   // legacy: our own group, answered (ip-request-resp) or unopposed
+	jobShutdown                        // graceful stop: every group
+	numJobKinds
+)
+
+// String is the name the logs give the job (Heartbeat's where it has one).
+func (k jobKind) String() string {
+	switch k {
+	case jobAcquireOwn:
+		return "req_our_resources"
+	case jobTakeover:
+		return "mach_down"
+	case jobStandbyRelease:
+		return "standby_released"
+	case jobStandbyAcquire:
+		return "standby_acquired"
+	case jobPartitionRelease:
+		return "partition_release"
+	case jobIPRequestRelease:
+		return "ip_request"
+	case jobLegacyAcquire:
+		return "legacy_take"
+	case jobShutdown:
+		return "shutdown"
+	}
+	return fmt.Sprintf("jobKind(%d)", int(k))
+}
+
+// startsOwnedGroups reports whether the job starts groups this node is to
+// hold by the protocol: when one fails to start, the set is offered to the
+// peer later (ResourceManager's hb_standby after a failed takegroup).
+func (k jobKind) startsOwnedGroups() bool {
+	switch k {
+	case jobAcquireOwn, jobTakeover, jobStandbyAcquire:
+		return true
+	case jobStandbyRelease, jobPartitionRelease, jobIPRequestRelease, jobShutdown:
+		return false
+	case jobLegacyAcquire:
+		return false // legacy mode has no standby to offer them with
+	}
+	panic(fmt.Sprintf("rm: %v: unknown job kind", k))
+}
+
 // continuation says what to do when a job finishes.
 type continuation struct {
-	kind string // see jobDone
-	set  Set
-	node string
-	key  string
-	dest string
+	kind    jobKind
+	acquire bool     // Acquire (start) or Release (stop)
+	keys    []string // the groups the job runs
+	set     Set      // standby jobs: the set moved
+	node    string   // jobTakeover: the peer whose groups are taken
+	key     string   // jobIPRequestRelease: the group released
+	dest    string   // jobIPRequestRelease: who asked for it
 }
 
 // Machine is the ownership protocol of one node.
@@ -179,6 +238,11 @@ type Machine struct {
 	failbackActive bool
 	failbackAt     time.Time
 
+	// legacyHeld is what runs here in legacy mode, by group key. Heartbeat
+	// never updates i_hold in that mode; we derive it from this so
+	// rscstatus shows what the node really holds.
+	legacyHeld map[string]bool
+
 	jobs    map[int]continuation
 	nextJob int
 	out     []Action
@@ -204,7 +268,8 @@ func New(cfg Config, log *slog.Logger) *Machine {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Machine{cfg: cfg, log: log, alive: map[string]bool{}, heard: map[string]bool{}, jobs: map[int]continuation{}, lastReport: map[string]seqMark{}}
+	return &Machine{cfg: cfg, log: log, alive: map[string]bool{}, heard: map[string]bool{}, jobs: map[int]continuation{}, lastReport: map[string]seqMark{},
+		legacyHeld: map[string]bool{}}
 }
 
 // seqMark is a message's place in its sender's stream: generation, then
@@ -216,8 +281,8 @@ type seqMark struct{ gen, seq uint64 }
 // partition the peer's reports from the split come in late) and an old
 // "I hold all" must not undo a newer "I hold local".
 func (m *Machine) staleReport(src string, msg *wire.Message) bool {
-	gen, err1 := strconv.ParseUint(msg.Get("hg"), 16, 64)
-	seq, err2 := strconv.ParseUint(msg.Get("seq"), 16, 64)
+	gen, err1 := strconv.ParseUint(msg.Get(wire.FieldGeneration), 16, 64)
+	seq, err2 := strconv.ParseUint(msg.Get(wire.FieldSeq), 16, 64)
 	if err1 != nil || err2 != nil {
 		return false
 	}
@@ -232,8 +297,9 @@ func (m *Machine) staleReport(src string, msg *wire.Message) bool {
 
 // Holding is what cl_status rscstatus prints: none, local, foreign, all, or
 // transition while groups are being started or stopped. In legacy mode
-// Heartbeat never updates i_hold; we report what the groups really are,
-// which is what an administrator asks rscstatus for.
+// Heartbeat never updates i_hold and always says none; we report what the
+// groups really are (legacyHeld), which is what an administrator asks
+// rscstatus for.
 func (m *Machine) Holding() string {
 	if len(m.jobs) > 0 {
 		return "transition"
@@ -250,7 +316,8 @@ func (m *Machine) State() State { return m.state }
 // Busy reports whether group jobs are running.
 func (m *Machine) Busy() bool { return len(m.jobs) > 0 }
 
-func (m *Machine) take() []Action {
+// drainActions hands the actions queued by one input to the caller.
+func (m *Machine) drainActions() []Action {
 	out := m.out
 	m.out = nil
 	return out
@@ -258,8 +325,11 @@ func (m *Machine) take() []Action {
 
 func (m *Machine) send(msg *wire.Message) { m.out = append(m.out, Send{Msg: msg}) }
 
-func (m *Machine) job(acquire bool, keys []string, why string, c continuation) {
+// startJob queues an Acquire or Release of keys; JobDone(id) carries on
+// as c says.
+func (m *Machine) startJob(acquire bool, keys []string, why string, c continuation) {
 	m.nextJob++
+	c.acquire, c.keys = acquire, keys
 	m.jobs[m.nextJob] = c
 	if acquire {
 		m.out = append(m.out, Acquire{ID: m.nextJob, Keys: keys, Why: why})
@@ -268,8 +338,8 @@ func (m *Machine) job(acquire bool, keys []string, why string, c continuation) {
 	}
 }
 
-// keys returns the group keys of a set relative to node.
-func (m *Machine) keys(set Set, node string) []string {
+// setKeys returns the group keys of a set relative to node.
+func (m *Machine) setKeys(set Set, node string) []string {
 	var out []string
 	for _, g := range m.cfg.Groups {
 		own := g.Node == node
@@ -280,6 +350,7 @@ func (m *Machine) keys(set Set, node string) []string {
 	return out
 }
 
+// nodeKeys returns the keys of the groups whose preferred node is node.
 func (m *Machine) nodeKeys(node string) []string {
 	var out []string
 	for _, g := range m.cfg.Groups {
@@ -299,7 +370,9 @@ func (m *Machine) groupOf(key string) (Group, bool) {
 	return Group{}, false
 }
 
-func (m *Machine) nice() bool { return m.cfg.Mode != Legacy }
+// niceFailback is Heartbeat's nice_failback: auto_failback on or off, the
+// modes with the starting/resource handshake and standby; legacy has neither.
+func (m *Machine) niceFailback() bool { return m.cfg.Mode != Legacy }
 
 func (m *Machine) peerAlive() bool {
 	for _, a := range m.alive {
@@ -311,34 +384,51 @@ func (m *Machine) peerAlive() bool {
 }
 
 func (m *Machine) resourceMsg(stable bool, info string) *wire.Message {
-	msg := wire.New("resource")
-	msg.Set("rsc_hold", m.iHold.String())
-	msg.Set("rtype", "full")
+	msg := wire.New(wire.MsgResource)
+	msg.Set(wire.FieldRscHold, m.iHold.String())
+	msg.Set(wire.FieldRType, wire.RTypeFull)
 	if stable {
-		msg.Set("isstable", "1")
+		msg.Set(wire.FieldIsStable, wire.Stable)
 	} else {
-		msg.Set("isstable", "0")
+		msg.Set(wire.FieldIsStable, wire.Unstable)
 	}
 	if info != "" {
-		msg.Set("info", info)
+		msg.Set(wire.FieldInfo, info)
 	}
 	return msg
 }
 
-// Assume sets what this node holds when it starts with resources kept from
-// a previous run (a re-exec after an ha.cf change, Heartbeat's -R).
-func (m *Machine) Assume(set Set) { m.iHold = set }
+// Assume records the groups (by key) found running at start that this node
+// keeps from a previous run (a re-exec after an ha.cf change, Heartbeat's
+// -R), and returns what it now holds.
+func (m *Machine) Assume(keys []string) Set {
+	var set Set
+	for _, k := range keys {
+		g, ok := m.groupOf(k)
+		if !ok {
+			continue
+		}
+		m.legacyHeld[k] = true
+		if g.Node == m.cfg.Self {
+			set |= Local
+		} else {
+			set |= Foreign
+		}
+	}
+	m.iHold = set
+	return set
+}
 
 // PeerStatus records a peer's membership state (from status changes).
-func (m *Machine) PeerStatus(now time.Time, node, status string) []Action {
+func (m *Machine) PeerStatus(now time.Time, node string, status membership.Status) []Action {
 	if node == m.cfg.Self {
 		return nil
 	}
-	if status != "dead" {
+	if status != membership.StatusDead {
 		m.heard[node] = true
 		m.alive[node] = true
 	}
-	return m.take()
+	return m.drainActions()
 }
 
 // CommUp is Heartbeat's comm_now_up: every node heard or declared dead.
@@ -347,17 +437,17 @@ func (m *Machine) CommUp(now time.Time) []Action {
 		return nil
 	}
 	m.commUp = true
-	if !m.nice() {
+	if !m.niceFailback() {
 		m.log.Info("auto_failback legacy: acquiring our resources with ip-request")
 		m.reqOurResourcesLegacy()
 		for _, n := range m.deadAtUp {
 			m.takeoverFrom(n)
 		}
 		m.deadAtUp = nil
-		return m.take()
+		return m.drainActions()
 	}
 	m.state = StateStarting
-	m.send(wire.New("starting"))
+	m.send(wire.New(wire.MsgStarting))
 	m.startedAt = now
 	for _, n := range m.early {
 		if m.alive[n] {
@@ -375,7 +465,7 @@ func (m *Machine) CommUp(now time.Time) []Action {
 		// here; the outcome is the same, so settle now.
 		m.becomeStable(now, false)
 	}
-	return m.take()
+	return m.drainActions()
 }
 
 // NodeDead handles a peer declared dead (mark_node_dead and
@@ -391,17 +481,17 @@ func (m *Machine) NodeDead(now time.Time, node string) []Action {
 		if !slices.Contains(m.deadAtUp, node) {
 			m.deadAtUp = append(m.deadAtUp, node)
 		}
-		return m.take()
+		return m.drainActions()
 	}
 	if !wasAlive && !m.heard[node] {
-		return m.take()
+		return m.drainActions()
 	}
 	if m.standby != standbyNot {
 		m.log.Warn("peer died during a standby: standby cancelled", "node", node)
 		m.standby = standbyNot
 		m.failbackActive = false
 	}
-	if m.nice() {
+	if m.niceFailback() {
 		m.nodeDeadNice(now, node)
 		if m.state != StateStable && m.state != StateShutdown && !m.peerAlive() {
 			m.becomeStable(now, false)
@@ -409,22 +499,22 @@ func (m *Machine) NodeDead(now time.Time, node string) []Action {
 	} else {
 		m.takeoverFrom(node)
 	}
-	return m.take()
+	return m.drainActions()
 }
 
 func (m *Machine) nodeDeadNice(now time.Time, node string) {
 	if m.state == StateShutdown {
 		return
 	}
-	stonith := wire.New("stonith")
-	stonith.Set("node", node)
+	stonith := wire.New(wire.MsgStonith)
+	stonith.Set(wire.FieldNode, node)
 	if m.heard[node] && m.other == None {
 		m.log.Info(fmt.Sprintf("Dead node %s gave up resources.", node), "node", node)
-		stonith.Set("result", "unneeded")
+		stonith.Set(wire.FieldResult, "unneeded")
 	} else {
 		m.log.Warn("No STONITH device configured.", "node", node)
 		m.log.Warn("Shared disks are not protected.", "node", node)
-		stonith.Set("result", "n_stnth")
+		stonith.Set(wire.FieldResult, "n_stnth")
 	}
 	m.send(stonith)
 	if m.iHold == All {
@@ -443,13 +533,13 @@ func (m *Machine) nodeDeadNice(now time.Time, node string) {
 func (m *Machine) takeoverFrom(node string) {
 	keys := m.nodeKeys(node)
 	m.log.Info(fmt.Sprintf("Taking over resource group(s) of %s", node), "node", node, "groups", strings.Join(keys, " "))
-	if m.nice() {
+	if m.niceFailback() {
 		m.iHold |= Foreign
 		m.other = None
 		m.otherOK = true
 		m.needsFailback = true
 	}
-	m.job(true, keys, "mach_down "+node, continuation{kind: "mach_down", node: node})
+	m.startJob(true, keys, "mach_down "+node, continuation{kind: jobTakeover, node: node})
 }
 
 // reqOurResources is req_our_resources in the nice modes.
@@ -459,7 +549,7 @@ func (m *Machine) reqOurResources(getAnyway bool) {
 		return
 	}
 	m.iHold |= Local
-	m.job(true, m.nodeKeys(m.cfg.Self), "req_our_resources", continuation{kind: "req_our_resources"})
+	m.startJob(true, m.nodeKeys(m.cfg.Self), "req_our_resources", continuation{kind: jobAcquireOwn})
 }
 
 // reqOurResourcesLegacy asks for each own group with ip-request, or takes
@@ -470,12 +560,12 @@ func (m *Machine) reqOurResourcesLegacy() {
 		return
 	}
 	if !m.peerAlive() {
-		m.job(true, keys, "req_our_resources (no other node active)", continuation{kind: "legacy_take"})
+		m.startJob(true, keys, "req_our_resources (no other node active)", continuation{kind: jobLegacyAcquire})
 		return
 	}
 	for _, k := range keys {
-		req := wire.New("ip-request")
-		req.Set("ipaddr", k)
+		req := wire.New(wire.MsgIPRequest)
+		req.Set(wire.FieldIPAddr, k)
 		m.send(req)
 	}
 }
@@ -492,16 +582,19 @@ func (m *Machine) becomeStable(now time.Time, getAnyway bool) {
 
 // Message handles a cluster message from a peer.
 func (m *Machine) Message(now time.Time, msg *wire.Message) []Action {
-	src := strings.ToLower(msg.Get("src"))
+	src := strings.ToLower(msg.Get(wire.FieldSrc))
 	if src == m.cfg.Self || src == "" {
 		return nil
 	}
 	t := msg.Type()
-	if t == "shutdone" {
-		m.peerShutdone(now, src)
-		return m.take()
+	if !Handles(t) {
+		return nil
 	}
-	if !m.commUp && t == "starting" {
+	if t == wire.MsgShutdone {
+		m.peerShutdone(now, src)
+		return m.drainActions()
+	}
+	if !m.commUp && t == wire.MsgStarting {
 		// The peer came up a moment before us; its starting would be
 		// lost (Heartbeat registers the handler only at comm up) and
 		// both sides would wait for each other. Answer it at comm up.
@@ -510,23 +603,23 @@ func (m *Machine) Message(now time.Time, msg *wire.Message) []Action {
 		}
 		return nil
 	}
-	if !m.commUp || (m.state == StateShutdown && t != "starting") {
+	if !m.commUp || (m.state == StateShutdown && t != wire.MsgStarting) {
 		return nil
 	}
-	if dest := msg.Get("dest"); dest != "" && !strings.EqualFold(dest, m.cfg.Self) {
+	if dest := msg.Get(wire.FieldDest); dest != "" && !strings.EqualFold(dest, m.cfg.Self) {
 		return nil
 	}
 	switch t {
-	case "starting":
+	case wire.MsgStarting:
 		m.peerStarting(src)
-	case "resource":
+	case wire.MsgResource:
 		if !m.staleReport(src, msg) {
 			m.peerResource(now, msg)
 		}
-	case "ask_resources":
+	case wire.MsgAskResources:
 		m.peerAsk(now, msg)
-	case "hb_takeover":
-		set := msg.Get("rsc_hold")
+	case wire.MsgTakeover:
+		set := msg.Get(wire.FieldRscHold)
 		want := All
 		if set != "failback" {
 			s, err := ParseSet(set)
@@ -543,19 +636,34 @@ func (m *Machine) Message(now time.Time, msg *wire.Message) []Action {
 		if err := m.standbyRequest(now, want); err != nil {
 			m.log.Warn("hb_takeover from peer refused", "node", src, "err", err)
 		}
-	case "ip-request":
-		m.ipRequest(src, msg.Get("ipaddr"))
-	case "ip-request-resp":
-		key := msg.Get("ipaddr")
+	case wire.MsgIPRequest:
+		m.ipRequest(src, msg.Get(wire.FieldIPAddr))
+	case wire.MsgIPRequestResp:
+		key := msg.Get(wire.FieldIPAddr)
 		if _, ok := m.groupOf(key); !ok {
 			m.log.Warn("ip-request-resp for an unknown group ignored", "key", key)
 			return nil
 		}
-		m.job(true, []string{key}, "ip-request-resp from "+src, continuation{kind: "legacy_take"})
-	case "stonith":
-		m.log.Info("peer reports STONITH result", "node", msg.Get("node"), "result", msg.Get("result"), "from", src)
+		m.startJob(true, []string{key}, "ip-request-resp from "+src, continuation{kind: jobLegacyAcquire})
+	case wire.MsgStonith:
+		m.log.Info("peer reports STONITH result", "node", msg.Get(wire.FieldNode), "result", msg.Get(wire.FieldResult), "from", src)
+	case wire.MsgShutdone:
+		// Handled above: it counts even before comm up and after shutdown.
+	default:
+		panic(fmt.Sprintf("rm: Handles(%q) but Message has no case for it", t))
 	}
-	return m.take()
+	return m.drainActions()
+}
+
+// Handles reports whether t belongs to the ownership protocol: the message
+// types Message acts on. The driver passes only these.
+func Handles(t string) bool {
+	switch t {
+	case wire.MsgStarting, wire.MsgResource, wire.MsgAskResources, wire.MsgTakeover,
+		wire.MsgIPRequest, wire.MsgIPRequestResp, wire.MsgShutdone, wire.MsgStonith:
+		return true
+	}
+	return false
 }
 
 func (m *Machine) peerStarting(src string) {
@@ -572,39 +680,39 @@ func (m *Machine) peerStarting(src string) {
 }
 
 func (m *Machine) peerResource(now time.Time, msg *wire.Message) {
-	hold, err := ParseSet(msg.Get("rsc_hold"))
+	hold, err := ParseSet(msg.Get(wire.FieldRscHold))
 	if err != nil {
-		m.log.Warn("resource message with an unknown rsc_hold ignored", "rsc_hold", msg.Get("rsc_hold"))
+		m.log.Warn("resource message with an unknown rsc_hold ignored", "rsc_hold", msg.Get(wire.FieldRscHold))
 		return
 	}
 	m.reportSince = true
-	if msg.Get("rtype") == "full" || hold == None {
+	if msg.Get(wire.FieldRType) == wire.RTypeFull || hold == None {
 		m.other = hold
 	} else {
 		m.other |= hold
 	}
-	if v, ok := msg.Lookup("isstable"); ok {
-		m.peerStable = v == "1"
+	if v, ok := msg.Lookup(wire.FieldIsStable); ok {
+		m.peerStable = v == wire.Stable
 	}
 	if m.state == StateStarting || m.state == StateBothStarting {
 		m.state = StateRscRcvd
 		m.rscrcvdAt = now.Add(m.cfg.RscrcvdDelay)
 	}
-	switch msg.Get("isstable") {
-	case "1":
+	switch msg.Get(wire.FieldIsStable) {
+	case wire.Stable:
 		if !m.otherOK {
 			m.otherOK = true
 			m.send(m.resourceMsg(m.state == StateStable, ""))
 			m.tryFailback(now)
 		}
-	case "0":
+	case wire.Unstable:
 		m.otherOK = false
 	}
 	if m.state != StateStable && m.state != StateShutdown {
 		switch {
 		case m.otherOK:
 			m.becomeStable(now, false)
-		case m.state == StateRscRcvd && !m.cfg.HeartbeatStartup && msg.Get("isstable") == "0" && m.other == None:
+		case m.state == StateRscRcvd && !m.cfg.HeartbeatStartup && msg.Get(wire.FieldIsStable) == wire.Unstable && m.other == None:
 			// Both nodes are starting and neither holds anything. Heartbeat
 			// lets a 10 s timer break this tie; each side would then take
 			// only its own groups, which is safe to do now.
@@ -622,12 +730,12 @@ func (m *Machine) peerResource(now time.Time, msg *wire.Message) {
 // last resource message and runs again whenever our own jobs finish, so a
 // message that arrived while we were busy is not lost.
 func (m *Machine) resolveDoubleHold() {
-	if !m.nice() || m.state != StateStable || m.standby != standbyNot || len(m.jobs) > 0 || !m.peerStable || !m.peerAlive() {
+	if !m.niceFailback() || m.state != StateStable || m.standby != standbyNot || len(m.jobs) > 0 || !m.peerStable || !m.peerAlive() {
 		return
 	}
 	// A set bit only matters where there are groups behind it: a node
 	// without groups of its own still takes "all" in a partition.
-	ourKeys, foreignKeys := m.nodeKeys(m.cfg.Self), m.keys(Foreign, m.cfg.Self)
+	ourKeys, foreignKeys := m.nodeKeys(m.cfg.Self), m.setKeys(Foreign, m.cfg.Self)
 	if len(foreignKeys) == 0 && m.iHold&Foreign != 0 && m.other&Local != 0 {
 		m.iHold &^= Foreign // nothing of the peer's to release
 	}
@@ -651,7 +759,7 @@ func (m *Machine) resolveDoubleHold() {
 		m.iHold &^= Foreign
 		m.needsFailback = false
 		m.send(m.resourceMsg(false, "standby"))
-		m.job(false, foreignKeys, "healed partition", continuation{kind: "partition_release"})
+		m.startJob(false, foreignKeys, "healed partition", continuation{kind: jobPartitionRelease})
 	case ours:
 		// The peer holds our groups while we do too: tell it what we
 		// hold, so it releases its copies by the rule above. It answers
@@ -672,9 +780,9 @@ func (m *Machine) PeerReturned(now time.Time, node string) []Action {
 	m.heard[node] = true
 	m.alive[node] = true
 	if !m.commUp || m.state == StateShutdown {
-		return m.take()
+		return m.drainActions()
 	}
-	if m.nice() && m.state == StateStable {
+	if m.niceFailback() && m.state == StateStable {
 		m.log.Info("peer returned after a partition: announcing what we hold", "node", node, "holds", m.iHold)
 		m.send(m.resourceMsg(true, ""))
 		// The peer may have taken our groups, and may drop its copy
@@ -685,18 +793,18 @@ func (m *Machine) PeerReturned(now time.Time, node string) []Action {
 			m.out = append(m.out, Announce{Keys: keys, Why: "healed partition: the peer may hold a copy of our groups"})
 		}
 	}
-	return m.take()
+	return m.drainActions()
 }
 
 // peerAsk handles ask_resources (the standby protocol, §6.4).
 func (m *Machine) peerAsk(now time.Time, msg *wire.Message) {
-	set, err := ParseSet(msg.Get("rsc_hold"))
+	set, err := ParseSet(msg.Get(wire.FieldRscHold))
 	if err != nil {
-		m.log.Warn("ask_resources with an unknown set ignored", "rsc_hold", msg.Get("rsc_hold"))
+		m.log.Warn("ask_resources with an unknown set ignored", "rsc_hold", msg.Get(wire.FieldRscHold))
 		return
 	}
-	switch msg.Get("info") {
-	case "me":
+	switch msg.Get(wire.FieldInfo) {
+	case wire.AskMe:
 		switch {
 		case m.standby != standbyNot:
 			m.log.Info("Standby in progress- new request from other node ignored")
@@ -710,16 +818,16 @@ func (m *Machine) peerAsk(now time.Time, msg *wire.Message) {
 		m.standby = standbyOther
 		m.standbySet = set
 		m.standbyUntil = now.Add(time.Hour)
-		reply := wire.New("ask_resources")
-		reply.Set("rsc_hold", set.String())
-		reply.Set("info", "other")
+		reply := wire.New(wire.MsgAskResources)
+		reply.Set(wire.FieldRscHold, set.String())
+		reply.Set(wire.FieldInfo, wire.AskOther)
 		m.send(reply)
-	case "other":
+	case wire.AskOther:
 		if m.standby != standbyMe {
 			return
 		}
 		m.goStandbyMe(set)
-	case "done":
+	case wire.AskDone:
 		switch m.standby {
 		case standbyOther:
 			// The requester has released: take the complementary groups.
@@ -727,7 +835,7 @@ func (m *Machine) peerAsk(now time.Time, msg *wire.Message) {
 			if set == All {
 				mine = All
 			}
-			m.job(true, m.keys(mine, m.cfg.Self), "standby of the peer", continuation{kind: "standby_acquired", set: mine})
+			m.startJob(true, m.setKeys(mine, m.cfg.Self), "standby of the peer", continuation{kind: jobStandbyAcquire, set: mine})
 		case standbyDone:
 			m.standby = standbyNot
 			m.failbackActive = false
@@ -741,7 +849,7 @@ func (m *Machine) goStandbyMe(set Set) {
 	m.log.Info(fmt.Sprintf("Giving up %s HA resources (standby).", set))
 	m.iHold &^= set
 	m.send(m.resourceMsg(false, "standby"))
-	m.job(false, m.keys(set, m.cfg.Self), "standby", continuation{kind: "standby_released", set: set})
+	m.startJob(false, m.setKeys(set, m.cfg.Self), "standby", continuation{kind: jobStandbyRelease, set: set})
 }
 
 func (m *Machine) ipRequest(src, key string) {
@@ -751,7 +859,7 @@ func (m *Machine) ipRequest(src, key string) {
 		return
 	}
 	m.log.Info("peer asks for its group (ip-request): releasing it", "key", key, "node", g.Node, "from", src)
-	m.job(false, []string{key}, "ip-request from "+src, continuation{kind: "ip_request", key: key, dest: src})
+	m.startJob(false, []string{key}, "ip-request from "+src, continuation{kind: jobIPRequestRelease, key: key, dest: src})
 }
 
 func (m *Machine) peerShutdone(now time.Time, src string) {
@@ -765,11 +873,11 @@ func (m *Machine) peerShutdone(now time.Time, src string) {
 	}
 	m.other = None
 	m.otherOK = true
-	if m.nice() && m.iHold == All {
+	if m.niceFailback() && m.iHold == All {
 		return
 	}
 	m.takeoverFrom(src)
-	if m.nice() {
+	if m.niceFailback() {
 		m.needsFailback = true
 		if m.iHold&Local == 0 {
 			m.reqOurResources(true)
@@ -783,12 +891,12 @@ func (m *Machine) peerShutdone(now time.Time, src string) {
 // Standby is hb_standby on this node: move set (relative to us) to the peer.
 func (m *Machine) Standby(now time.Time, set Set) ([]Action, error) {
 	err := m.standbyRequest(now, set)
-	return m.take(), err
+	return m.drainActions(), err
 }
 
 func (m *Machine) standbyRequest(now time.Time, set Set) error {
 	switch {
-	case !m.nice():
+	case !m.niceFailback():
 		return fmt.Errorf("Standby mode only implemented when nice_failback on (auto_failback on|off)")
 	case !m.commUp:
 		return fmt.Errorf("not started yet (communications are not up)")
@@ -806,9 +914,9 @@ func (m *Machine) standbyRequest(now time.Time, set Set) error {
 	m.standby = standbyMe
 	m.standbySet = set
 	m.standbyUntil = now.Add(m.cfg.StandbyTimeout)
-	ask := wire.New("ask_resources")
-	ask.Set("rsc_hold", set.String())
-	ask.Set("info", "me")
+	ask := wire.New(wire.MsgAskResources)
+	ask.Set(wire.FieldRscHold, set.String())
+	ask.Set(wire.FieldInfo, wire.AskMe)
 	m.send(ask)
 	return nil
 }
@@ -816,7 +924,7 @@ func (m *Machine) standbyRequest(now time.Time, set Set) error {
 // Takeover is hb_takeover on this node: ask the peer to hand us set
 // (relative to us).
 func (m *Machine) Takeover(now time.Time, set string) ([]Action, error) {
-	if !m.nice() {
+	if !m.niceFailback() {
 		return nil, fmt.Errorf("Standby mode only implemented when nice_failback on (auto_failback on|off)")
 	}
 	if !m.peerAlive() {
@@ -828,10 +936,10 @@ func (m *Machine) Takeover(now time.Time, set string) ([]Action, error) {
 	if _, err := ParseSet(set); err != nil {
 		return nil, err
 	}
-	msg := wire.New("hb_takeover")
-	msg.Set("rsc_hold", set)
+	msg := wire.New(wire.MsgTakeover)
+	msg.Set(wire.FieldRscHold, set)
 	m.send(msg)
-	return m.take(), nil
+	return m.drainActions(), nil
 }
 
 // tryFailback is §6.5: give a returned node its groups back.
@@ -856,7 +964,7 @@ func (m *Machine) tryFailback(now time.Time) {
 // resources, hand them over (hb_standby all), as ipfail did; the peer's own
 // comparison does the rest. Called on every tick with fresh figures.
 func (m *Machine) Connectivity(now time.Time, mine, peer int) []Action {
-	if mine >= peer || m.iHold == None || !m.nice() {
+	if mine >= peer || m.iHold == None || !m.niceFailback() {
 		m.worseSince = time.Time{}
 		return nil
 	}
@@ -873,7 +981,7 @@ func (m *Machine) Connectivity(now time.Time, mine, peer int) []Action {
 	if err := m.standbyRequest(now, m.iHold); err != nil {
 		m.log.Warn("cannot hand resources to the better-connected peer", "err", err)
 	}
-	return m.take()
+	return m.drainActions()
 }
 
 // Tick runs the timers.
@@ -882,7 +990,7 @@ func (m *Machine) Tick(now time.Time) []Action {
 		// Nobody answered our starting (lost, or sent before the peer's
 		// comm up): say it again.
 		m.startedAt = now
-		m.send(wire.New("starting"))
+		m.send(wire.New(wire.MsgStarting))
 	}
 	if m.state == StateRscRcvd && !m.rscrcvdAt.IsZero() && !now.Before(m.rscrcvdAt) {
 		m.log.Info("no stable peer within the deadlock timeout: acquiring our resources")
@@ -910,7 +1018,7 @@ func (m *Machine) Tick(now time.Time) []Action {
 		m.failbackAt = time.Time{}
 		m.tryFailback(now)
 	}
-	return m.take()
+	return m.drainActions()
 }
 
 // Shutdown starts a graceful stop (§6.8): release every group, then shutdone.
@@ -921,15 +1029,15 @@ func (m *Machine) Shutdown(now time.Time) []Action {
 	m.state = StateShutdown
 	m.standby = standbyNot
 	m.iHold = None
-	if m.nice() {
+	if m.niceFailback() {
 		m.send(m.resourceMsg(false, "shutdown"))
 	}
 	var all []string
 	for _, g := range m.cfg.Groups {
 		all = append(all, g.Key)
 	}
-	m.job(false, all, "shutdown", continuation{kind: "shutdown"})
-	return m.take()
+	m.startJob(false, all, "shutdown", continuation{kind: jobShutdown})
+	return m.drainActions()
 }
 
 // JobDone reports a finished Acquire or Release; failed lists the group keys
@@ -941,32 +1049,32 @@ func (m *Machine) JobDone(now time.Time, id int, failed []string) []Action {
 	}
 	delete(m.jobs, id)
 	switch c.kind {
-	case "req_our_resources":
+	case jobAcquireOwn:
 		msg := m.resourceMsg(true, "req_our_resources()")
 		m.send(msg)
-	case "mach_down":
-		if m.nice() {
-			msg := wire.New("resource")
-			msg.Set("rsc_hold", "foreign")
-			msg.Set("info", "mach_down")
+	case jobTakeover:
+		if m.niceFailback() {
+			msg := wire.New(wire.MsgResource)
+			msg.Set(wire.FieldRscHold, Foreign.String())
+			msg.Set(wire.FieldInfo, "mach_down")
 			m.send(msg)
 		}
 		m.log.Info(fmt.Sprintf("mach_down takeover complete for node %s.", c.node))
-	case "standby_released":
+	case jobStandbyRelease:
 		m.iHold &^= c.set
 		m.standby = standbyDone
-		done := wire.New("ask_resources")
-		done.Set("rsc_hold", c.set.String())
-		done.Set("info", "done")
+		done := wire.New(wire.MsgAskResources)
+		done.Set(wire.FieldRscHold, c.set.String())
+		done.Set(wire.FieldInfo, wire.AskDone)
 		m.send(done)
 		if c.set&Foreign != 0 {
 			m.needsFailback = false
 		}
-	case "standby_acquired":
+	case jobStandbyAcquire:
 		m.iHold |= c.set
-		done := wire.New("ask_resources")
-		done.Set("rsc_hold", m.standbySet.String())
-		done.Set("info", "done")
+		done := wire.New(wire.MsgAskResources)
+		done.Set(wire.FieldRscHold, m.standbySet.String())
+		done.Set(wire.FieldInfo, wire.AskDone)
 		m.send(done)
 		m.standby = standbyNot
 		if c.set&Foreign != 0 && m.standbySet != All {
@@ -974,22 +1082,32 @@ func (m *Machine) JobDone(now time.Time, id int, failed []string) []Action {
 			m.needsFailback = false
 		}
 		m.send(m.resourceMsg(m.state == StateStable, ""))
-	case "partition_release":
+	case jobPartitionRelease:
 		m.send(m.resourceMsg(true, ""))
-	case "ip_request":
-		resp := wire.New("ip-request-resp")
-		resp.Set("dest", c.dest)
-		resp.Set("ipaddr", c.key)
-		resp.Set("weown", "yes")
-		resp.Set("ok", "OK")
+	case jobIPRequestRelease:
+		resp := wire.New(wire.MsgIPRequestResp)
+		resp.Set(wire.FieldDest, c.dest)
+		resp.Set(wire.FieldIPAddr, c.key)
+		resp.Set(wire.FieldWeOwn, "yes")
+		resp.Set(wire.FieldOK, "OK")
 		m.send(resp)
-	case "shutdown":
-		m.send(func() *wire.Message { s := wire.New("shutdone"); s.Set("st", "dead"); return s }())
+	case jobLegacyAcquire:
+		// Heartbeat's rc.d/ip-request-resp only runs takegroup: nothing
+		// to tell the peer. What we now hold is recorded below.
+	case jobShutdown:
+		done := wire.New(wire.MsgShutdone)
+		done.Set(wire.FieldStatus, string(membership.StatusDead))
+		m.send(done)
 		m.out = append(m.out, Exit{})
+	default:
+		panic(fmt.Sprintf("rm: JobDone has no case for %v", c.kind))
+	}
+	if !m.niceFailback() {
+		m.recordLegacyHolding(c, failed)
 	}
 	if len(failed) > 0 {
-		m.log.Error("resource groups failed", "groups", strings.Join(failed, " "), "during", c.kind)
-		if m.nice() && m.state != StateShutdown && (c.kind == "req_our_resources" || c.kind == "mach_down" || c.kind == "standby_acquired") {
+		m.log.Error("resource groups failed", "groups", strings.Join(failed, " "), "during", c.kind.String())
+		if m.niceFailback() && m.state != StateShutdown && c.kind.startsOwnedGroups() {
 			for _, k := range failed {
 				if g, ok := m.groupOf(k); ok && g.Node == m.cfg.Self {
 					m.retrySet |= Local
@@ -1001,5 +1119,34 @@ func (m *Machine) JobDone(now time.Time, id int, failed []string) []Action {
 		}
 	}
 	m.resolveDoubleHold()
-	return m.take()
+	return m.drainActions()
+}
+
+// recordLegacyHolding keeps legacyHeld and i_hold in step with a finished
+// job in legacy mode: the groups started are held, the groups stopped are
+// not, and a group that failed stays as it was (a failed start is stopped
+// again; a failed stop leaves it running).
+func (m *Machine) recordLegacyHolding(c continuation, failed []string) {
+	for _, k := range c.keys {
+		if slices.Contains(failed, k) {
+			if c.acquire {
+				delete(m.legacyHeld, k)
+			}
+			continue
+		}
+		if c.acquire {
+			m.legacyHeld[k] = true
+		} else {
+			delete(m.legacyHeld, k)
+		}
+	}
+	var set Set
+	for k := range m.legacyHeld {
+		if g, ok := m.groupOf(k); ok && g.Node == m.cfg.Self {
+			set |= Local
+		} else if ok {
+			set |= Foreign
+		}
+	}
+	m.iHold = set
 }

@@ -418,6 +418,114 @@ func TestLegacyIPRequest(t *testing.T) {
 	}
 }
 
+// TestLegacyRscstatusShowsWhatRuns: in legacy mode Heartbeat never updates
+// i_hold, so its rscstatus always says none; hbd's reports the groups that
+// run on the node (Holding's contract), through every legacy job: the
+// unopposed take and the ip-request-resp take (legacy_take), mach_down, the
+// release for an ip-request and the shutdown.
+func TestLegacyRscstatusShowsWhatRuns(t *testing.T) {
+	s := newSim(t, Legacy, nil)
+	holding := func(step, alpha, beta string) {
+		t.Helper()
+		a, b := s.nodes["alpha"].m.Holding(), s.nodes["beta"].m.Holding()
+		if a != alpha || b != beta {
+			t.Fatalf("%s: rscstatus alpha %q beta %q, want %q %q (running: alpha %q beta %q)",
+				step, a, b, alpha, beta, s.running("alpha"), s.running("beta"))
+		}
+	}
+	s.start("beta") // alone: its own group unopposed, alpha's by mach_down
+	s.expect("", allGroups)
+	holding("beta alone", "none", "all")
+	s.start("alpha") // ip-request for each of its groups: beta releases them
+	s.expect(alphaGroups, betaGroups)
+	holding("alpha back", "local", "local")
+	s.kill("alpha")
+	s.expect("", allGroups)
+	holding("alpha killed", "none", "all")
+	s.start("alpha")
+	s.expect(alphaGroups, betaGroups)
+	s.act("alpha", s.nodes["alpha"].m.Shutdown(s.now))
+	s.settle()
+	s.expect("", allGroups)
+	holding("alpha shut down", "none", "all")
+}
+
+// TestLegacyFailedGroupNotHeld: a group that failed to start in legacy mode
+// is not reported held; the others of the same job are.
+func TestLegacyFailedGroupNotHeld(t *testing.T) {
+	s := newSim(t, Legacy, nil)
+	a := s.nodes["alpha"]
+	a.hold = true
+	s.start("alpha") // alone: legacy_take of its groups, mach_down of beta's
+	if len(a.held) != 2 {
+		t.Fatalf("alpha queued %d jobs, want 2 (own groups, beta's groups)", len(a.held))
+	}
+	for _, j := range a.held {
+		acq := j.(Acquire)
+		failed := []string{"web"}
+		if slices.Contains(acq.Keys, "10.0.0.200") {
+			failed = acq.Keys // beta's only group fails too
+		}
+		s.act("alpha", a.m.JobDone(s.now, acq.ID, failed))
+	}
+	if h := a.m.Holding(); h != "local" {
+		t.Fatalf("rscstatus %q with only 10.0.0.100 started, want local", h)
+	}
+}
+
+// TestEveryMessageTypeHandled sends each message type of the protocol to
+// a running machine: those Handles claims reach a case of Message (it
+// panics otherwise), the others are ignored.
+func TestEveryMessageTypeHandled(t *testing.T) {
+	ownership := []string{wire.MsgStarting, wire.MsgResource, wire.MsgAskResources, wire.MsgTakeover,
+		wire.MsgIPRequest, wire.MsgIPRequestResp, wire.MsgShutdone, wire.MsgStonith}
+	others := []string{wire.MsgStatus, wire.MsgRexmit, wire.MsgNakRexmit, wire.MsgAck, wire.MsgReqNodes, wire.MsgRepNodes, "bogus"}
+	for _, typ := range append(append([]string{}, ownership...), others...) {
+		want := slices.Contains(ownership, typ)
+		if Handles(typ) != want {
+			t.Errorf("Handles(%q) = %v, want %v", typ, !want, want)
+		}
+		for _, mode := range []Mode{Legacy, AutoFailback} {
+			s := newSim(t, mode, nil)
+			s.start("alpha")
+			msg := wire.New(typ)
+			msg.Set(wire.FieldSrc, "beta")
+			msg.Set(wire.FieldRscHold, "all")
+			msg.Set(wire.FieldIPAddr, "web")
+			acts := s.nodes["alpha"].m.Message(s.now, msg)
+			if !want && len(acts) > 0 {
+				t.Errorf("%s: %q is not the ownership protocol's, yet acted on: %v", mode, typ, acts)
+			}
+		}
+	}
+}
+
+// TestEveryJobKindCompletes walks every job kind through JobDone in each
+// mode: each has a completion (JobDone panics on a kind without one) and a
+// name for the logs.
+func TestEveryJobKindCompletes(t *testing.T) {
+	names := map[string]jobKind{}
+	for k := jobKind(0); k < numJobKinds; k++ {
+		name := k.String()
+		if prev, dup := names[name]; dup || strings.HasPrefix(name, "jobKind(") {
+			t.Errorf("job kind %d is named %q (also %d)", int(k), name, int(prev))
+		}
+		names[name] = k
+		k.startsOwnedGroups() // panics on a kind it does not know
+		for _, mode := range []Mode{Legacy, NiceFailback, AutoFailback} {
+			s := newSim(t, mode, nil)
+			s.start("alpha")
+			m := s.nodes["alpha"].m
+			m.nextJob++
+			m.jobs[m.nextJob] = continuation{kind: k, acquire: true, keys: []string{"web"}, node: "beta", key: "web", dest: "beta"}
+			s.act("alpha", m.JobDone(s.now, m.nextJob, []string{"web"}))
+		}
+	}
+	if len(names) != int(numJobKinds) {
+		t.Errorf("%d distinct names for %d kinds", len(names), numJobKinds)
+	}
+}
+
 // TestLateReportIgnored: a retransmitted resource report from the split
 // ("beta holds all") arriving after beta's newer "local" must not make
 // alpha believe beta holds a copy again.
@@ -550,7 +658,7 @@ func TestHealedPartitionKeepsEachGroupOnce(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					keys := s.nodes[n].m.keys(set, n)
+					keys := s.nodes[n].m.setKeys(set, n)
 					sort.Strings(keys)
 					if got := strings.Join(keys, " "); got != s.running(n) || (len(tc.groups) == 3 && h != "local") {
 						t.Errorf("%s rscstatus %s after the heal (groups %q) while it runs %q", n, h, got, s.running(n))
@@ -583,7 +691,11 @@ func TestFailedStartOffersGroupToPeer(t *testing.T) {
 	// alpha's next acquisition of its own groups fails.
 	m := s.nodes["alpha"].m
 	m.retrySet = None
-	acts := m.JobDone(s.now, func() int { m.nextJob++; m.jobs[m.nextJob] = continuation{kind: "req_our_resources"}; return m.nextJob }(), []string{"web"})
+	acts := m.JobDone(s.now, func() int {
+		m.nextJob++
+		m.jobs[m.nextJob] = continuation{kind: jobAcquireOwn, acquire: true, keys: m.nodeKeys("alpha")}
+		return m.nextJob
+	}(), []string{"web"})
 	s.act("alpha", acts)
 	s.settle()
 	if m.retrySet != Local {

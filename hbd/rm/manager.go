@@ -36,17 +36,17 @@ type Options struct {
 
 // PingField is the status field carrying a node's ping-node reachability.
 // Heartbeat ignores it; between two hbd nodes it drives the built-in ipfail.
-const PingField = "lvsha_ping"
+const PingField = wire.FieldPingNodes
 
 // Manager drives a Machine: it feeds it messages and events from the daemon,
 // local requests from the control socket and the clock, sends what it asks
 // and runs its group jobs one at a time on a worker.
 type Manager struct {
-	opt  Options
-	m    *Machine
-	log  *slog.Logger
-	now  func() time.Time
-	hold atomic.Value // string: what rscstatus prints
+	opt     Options
+	machine *Machine // touched only on the loop goroutine
+	log     *slog.Logger
+	now     func() time.Time
+	hold    atomic.Value // string: what rscstatus prints
 
 	mu    sync.Mutex
 	queue []func()
@@ -75,7 +75,7 @@ func NewManager(opt Options) *Manager {
 	if opt.JobTimeout == 0 {
 		opt.JobTimeout = 10 * time.Minute
 	}
-	mg := &Manager{opt: opt, m: New(opt.Machine, opt.Log), log: opt.Log, now: opt.Now,
+	mg := &Manager{opt: opt, machine: New(opt.Machine, opt.Log), log: opt.Log, now: opt.Now,
 		wake: make(chan struct{}, 1), jobs: make(chan Action, 64), announce: make(chan Announce, 4), exited: make(chan struct{})}
 	mg.hold.Store("none")
 	mg.peerPing = map[string]int{}
@@ -96,35 +96,32 @@ func (mg *Manager) post(f func()) {
 
 // Message implements daemon.Handler.
 func (mg *Manager) Message(msg *wire.Message) {
-	if msg.Type() == "status" {
+	if msg.Type() == wire.MsgStatus {
 		if v, ok := msg.Lookup(PingField); ok {
 			if n, err := strconv.Atoi(v); err == nil {
-				src := strings.ToLower(msg.Get("src"))
+				src := strings.ToLower(msg.Get(wire.FieldSrc))
 				mg.post(func() { mg.peerPing[src] = n })
 			}
 		}
 		return
 	}
-	switch msg.Type() {
-	case "starting", "resource", "ask_resources", "hb_takeover", "ip-request", "ip-request-resp", "shutdone", "stonith":
-	default:
+	if !Handles(msg.Type()) {
 		return
 	}
-	mg.post(func() { mg.apply(mg.m.Message(mg.now(), msg)) })
+	mg.post(func() { mg.apply(mg.machine.Message(mg.now(), msg)) })
 }
 
 // Event implements daemon.Handler.
 func (mg *Manager) Event(ev membership.Event) {
 	switch ev.Kind {
 	case membership.CommUp:
-		mg.post(func() { mg.apply(mg.m.CommUp(mg.now())) })
+		mg.post(func() { mg.apply(mg.machine.CommUp(mg.now())) })
 	case membership.NodeDead:
-		mg.post(func() { mg.apply(mg.m.NodeDead(mg.now(), ev.Node)) })
+		mg.post(func() { mg.apply(mg.machine.NodeDead(mg.now(), ev.Node)) })
 	case membership.NodeReturned:
-		mg.post(func() { mg.apply(mg.m.PeerReturned(mg.now(), ev.Node)) })
+		mg.post(func() { mg.apply(mg.machine.PeerReturned(mg.now(), ev.Node)) })
 	case membership.NodeStatusChanged:
-		st := string(ev.Status)
-		mg.post(func() { mg.apply(mg.m.PeerStatus(mg.now(), ev.Node, st)) })
+		mg.post(func() { mg.apply(mg.machine.PeerStatus(mg.now(), ev.Node, ev.Status)) })
 	}
 }
 
@@ -154,18 +151,18 @@ func (mg *Manager) Standby(set string) error {
 	if err != nil {
 		return err
 	}
-	return mg.call(func() ([]Action, error) { return mg.m.Standby(mg.now(), s) })
+	return mg.call(func() ([]Action, error) { return mg.machine.Standby(mg.now(), s) })
 }
 
 // Takeover implements daemon.Resources (hb_takeover).
 func (mg *Manager) Takeover(set string) error {
-	return mg.call(func() ([]Action, error) { return mg.m.Takeover(mg.now(), set) })
+	return mg.call(func() ([]Action, error) { return mg.machine.Takeover(mg.now(), set) })
 }
 
 // Shutdown releases every group and sends shutdone (Heartbeat's graceful
 // stop), returning when that is done or ctx ends.
 func (mg *Manager) Shutdown(ctx context.Context) error {
-	mg.post(func() { mg.apply(mg.m.Shutdown(mg.now())) })
+	mg.post(func() { mg.apply(mg.machine.Shutdown(mg.now())) })
 	select {
 	case <-mg.exited:
 		return nil
@@ -200,7 +197,7 @@ func (mg *Manager) apply(acts []Action) {
 			mg.exitOne.Do(func() { close(mg.exited) })
 		}
 	}
-	mg.hold.Store(mg.m.Holding())
+	mg.hold.Store(mg.machine.Holding())
 }
 
 // Run processes inputs until ctx ends.
@@ -232,10 +229,10 @@ func (mg *Manager) Run(ctx context.Context) {
 			}
 		case <-tick.C:
 			now := mg.now()
-			mg.apply(mg.m.Tick(now))
+			mg.apply(mg.machine.Tick(now))
 			if mg.opt.Ping != nil {
 				for _, n := range mg.peerPing { // two-node pairs: the one peer
-					mg.apply(mg.m.Connectivity(now, mg.opt.Ping(), n))
+					mg.apply(mg.machine.Connectivity(now, mg.opt.Ping(), n))
 				}
 			}
 		}
@@ -252,7 +249,7 @@ func (mg *Manager) worker(ctx context.Context) {
 			return
 		case a := <-mg.jobs:
 			id, failed := mg.runJob(ctx, a)
-			mg.post(func() { mg.apply(mg.m.JobDone(mg.now(), id, failed)) })
+			mg.post(func() { mg.apply(mg.machine.JobDone(mg.now(), id, failed)) })
 		}
 	}
 }
@@ -305,17 +302,13 @@ func (mg *Manager) burst(ctx context.Context, a Announce) {
 
 func (mg *Manager) startup(ctx context.Context) {
 	ex := mg.opt.Exec
-	var own, foreign bool
+	var kept []string
 	for _, g := range mg.opt.Machine.Groups {
 		if !ex.Running(ctx, g.Key) {
 			continue
 		}
 		if mg.opt.Keep {
-			if g.Node == mg.opt.Machine.Self {
-				own = true
-			} else {
-				foreign = true
-			}
+			kept = append(kept, g.Key)
 			continue
 		}
 		mg.log.Warn("resource group is running but this node has just started: stopping it", "group", g.Key)
@@ -326,31 +319,27 @@ func (mg *Manager) startup(ctx context.Context) {
 		cancel()
 	}
 	if mg.opt.Keep {
-		var set Set
-		if own {
-			set |= Local
-		}
-		if foreign {
-			set |= Foreign
-		}
-		mg.log.Info("keeping the resources of the previous run", "holding", set)
-		mg.post(func() { mg.m.Assume(set); mg.hold.Store(mg.m.Holding()) })
+		mg.post(func() {
+			set := mg.machine.Assume(kept)
+			mg.log.Info("keeping the resources of the previous run", "holding", set.String(), "groups", strings.Join(kept, " "))
+			mg.hold.Store(mg.machine.Holding())
+		})
 	}
 }
 
 func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
 	var id int
 	var keys []string
-	var take bool
+	var acquire bool
 	var why string
 	switch a := a.(type) {
 	case Acquire:
-		id, keys, take, why = a.ID, a.Keys, true, a.Why
+		id, keys, acquire, why = a.ID, a.Keys, true, a.Why
 	case Release:
 		id, keys, why = a.ID, a.Keys, a.Why
 	}
 	verb := "release"
-	if take {
+	if acquire {
 		verb = "acquire"
 	}
 	start := mg.now()
@@ -358,7 +347,7 @@ func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
 	for _, k := range keys {
 		jctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
 		var err error
-		if take {
+		if acquire {
 			err = mg.opt.Exec.Take(jctx, k)
 		} else {
 			err = mg.opt.Exec.Give(jctx, k)

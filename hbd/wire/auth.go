@@ -104,7 +104,7 @@ func (k *Keyring) Sign(data []byte) (string, error) {
 func verify(ring *Keyring, authstr []byte, data []byte) *DecodeError {
 	idx, tok, ok := parseAuthString(authstr)
 	if !ok {
-		return &DecodeError{Reason: ReasonBadAuth, Detail: fmt.Sprintf("unparsable auth string %q", clip(authstr))}
+		return &DecodeError{Reason: ReasonBadAuth, Detail: fmt.Sprintf("unparsable auth string %q", clipDetail(authstr))}
 	}
 	key, ok := ring.key(idx)
 	if !ok {
@@ -117,7 +117,7 @@ func verify(ring *Keyring, authstr []byte, data []byte) *DecodeError {
 	// Constant time so that the comparison leaks nothing about the expected
 	// MAC; Heartbeat's strcmp is exact too (uppercase hex does not match).
 	if subtle.ConstantTimeCompare([]byte(want), tok) != 1 {
-		return &DecodeError{Reason: ReasonBadAuth, Detail: fmt.Sprintf("%s token %q does not match (key %d)", key.Method, clip(tok), idx)}
+		return &DecodeError{Reason: ReasonBadAuth, Detail: fmt.Sprintf("%s token %q does not match (key %d)", key.Method, clipDetail(tok), idx)}
 	}
 	return nil
 }
@@ -166,8 +166,8 @@ func isCSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
 
-// clip bounds attacker-controlled bytes quoted in error details.
-func clip(b []byte) []byte {
+// clipDetail bounds attacker-controlled bytes quoted in error details.
+func clipDetail(b []byte) []byte {
 	if len(b) > 64 {
 		return b[:64]
 	}

@@ -61,7 +61,7 @@ func ReasonOf(err error) Reason {
 	return ""
 }
 
-func derr(r Reason, format string, a ...any) *DecodeError {
+func decodeError(r Reason, format string, a ...any) *DecodeError {
 	return &DecodeError{Reason: r, Detail: fmt.Sprintf(format, a...)}
 }
 
@@ -255,7 +255,7 @@ func Decode(pkt []byte, ring *Keyring) (*Message, error) {
 	if p.classic {
 		tok, ok := lastAuth(p.msg)
 		if !ok {
-			return nil, derr(ReasonNoAuth, "classic message without an auth field")
+			return nil, decodeError(ReasonNoAuth, "classic message without an auth field")
 		}
 		if e := verify(ring, tok, ClassicText(p.msg)); e != nil {
 			return nil, e
@@ -263,7 +263,7 @@ func Decode(pkt []byte, ring *Keyring) (*Message, error) {
 		return p.msg, nil
 	}
 	if p.trailer == nil {
-		return nil, derr(ReasonNoAuth, "no auth netstring after %%%%%%")
+		return nil, decodeError(ReasonNoAuth, "no auth netstring after %%%%%%")
 	}
 	if e := verify(ring, p.trailer, pkt[:p.signedEnd]); e != nil {
 		return nil, e
@@ -309,18 +309,18 @@ type parsed struct {
 }
 
 func (p *parsed) unsupportedErr() *DecodeError {
-	return derr(ReasonUnsupported, "field %q has type %d (only string and binary are supported)", p.unsupported, p.unsupType)
+	return decodeError(ReasonUnsupported, "field %q has type %d (only string and binary are supported)", p.unsupported, p.unsupType)
 }
 
 func parse(b []byte) (*parsed, *DecodeError) {
 	if len(b) > MaxMessage {
-		return nil, derr(ReasonTooLarge, "%d bytes, over %d", len(b), MaxMessage)
+		return nil, decodeError(ReasonTooLarge, "%d bytes, over %d", len(b), MaxMessage)
 	}
 	if len(b) < 4 {
 		if len(b) > 0 && (hasPrefix([]byte(startNetstring), b) || hasPrefix([]byte(startClassic), b)) {
-			return nil, derr(ReasonTruncated, "%d bytes", len(b))
+			return nil, decodeError(ReasonTruncated, "%d bytes", len(b))
 		}
-		return nil, derr(ReasonFraming, "%d bytes, no start marker", len(b))
+		return nil, decodeError(ReasonFraming, "%d bytes, no start marker", len(b))
 	}
 	switch string(b[:4]) {
 	case startNetstring:
@@ -328,7 +328,7 @@ func parse(b []byte) (*parsed, *DecodeError) {
 	case startClassic:
 		return parseClassic(b)
 	}
-	return nil, derr(ReasonFraming, "unknown start marker %q", b[:4])
+	return nil, decodeError(ReasonFraming, "unknown start marker %q", b[:4])
 }
 
 func hasPrefix(b, prefix []byte) bool { return bytes.HasPrefix(b, prefix) }
@@ -349,9 +349,9 @@ func parseNetstring(b []byte) (*parsed, *DecodeError) {
 			break
 		}
 		if len(rest) == 0 || (len(rest) < len(endNetstring) && hasPrefix([]byte(endNetstring), rest)) || (len(rest) == 1 && rest[0] == 0) {
-			return nil, derr(ReasonTruncated, "no %%%%%% end marker")
+			return nil, decodeError(ReasonTruncated, "no %%%%%% end marker")
 		}
-		body, next, e := peel(b, i)
+		body, next, e := readNetstring(b, i)
 		if e != nil {
 			return nil, e
 		}
@@ -369,44 +369,44 @@ func parseNetstring(b []byte) (*parsed, *DecodeError) {
 	if onlyNUL(b[i:]) {
 		return p, nil
 	}
-	body, next, e := peel(b, i)
+	body, next, e := readNetstring(b, i)
 	if e != nil {
 		e.Detail = "auth trailer: " + e.Detail
 		return nil, e
 	}
 	if !onlyNUL(b[next:]) {
-		return nil, derr(ReasonFraming, "%d bytes after the auth trailer", len(b)-next)
+		return nil, decodeError(ReasonFraming, "%d bytes after the auth trailer", len(b)-next)
 	}
 	p.trailer = body
 	return p, nil
 }
 
-// peel reads the netstring "<len>:<body>," at b[i:]. Unlike glue's
+// readNetstring reads the netstring "<len>:<body>," at b[i:]. Unlike glue's
 // cl_parse_int it does not skip junk between the digits and ':', but like
 // glue it accepts leading zeros (harmless: the trailer MAC covers the bytes).
-func peel(b []byte, i int) (body []byte, next int, e *DecodeError) {
+func readNetstring(b []byte, i int) (body []byte, next int, e *DecodeError) {
 	j, n := i, 0
 	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
 		if j-i >= maxLenDigits {
-			return nil, 0, derr(ReasonFraming, "netstring length at offset %d has too many digits", i)
+			return nil, 0, decodeError(ReasonFraming, "netstring length at offset %d has too many digits", i)
 		}
 		n = n*10 + int(b[j]-'0')
 		j++
 	}
 	switch {
 	case j == len(b):
-		return nil, 0, derr(ReasonTruncated, "netstring length at offset %d", i)
+		return nil, 0, decodeError(ReasonTruncated, "netstring length at offset %d", i)
 	case j == i:
-		return nil, 0, derr(ReasonFraming, "expected a netstring length at offset %d, got %q", i, b[j])
+		return nil, 0, decodeError(ReasonFraming, "expected a netstring length at offset %d, got %q", i, b[j])
 	case b[j] != ':':
-		return nil, 0, derr(ReasonFraming, "expected ':' at offset %d, got %q", j, b[j])
+		return nil, 0, decodeError(ReasonFraming, "expected ':' at offset %d, got %q", j, b[j])
 	}
 	j++
 	if n >= len(b)-j {
-		return nil, 0, derr(ReasonTruncated, "netstring at offset %d claims %d bytes, %d left", i, n, len(b)-j)
+		return nil, 0, decodeError(ReasonTruncated, "netstring at offset %d claims %d bytes, %d left", i, n, len(b)-j)
 	}
 	if b[j+n] != ',' {
-		return nil, 0, derr(ReasonFraming, "netstring at offset %d not terminated by ','", i)
+		return nil, 0, decodeError(ReasonFraming, "netstring at offset %d not terminated by ','", i)
 	}
 	return b[j : j+n], j + n + 1, nil
 }
@@ -416,22 +416,22 @@ func peel(b []byte, i int) (body []byte, next int, e *DecodeError) {
 // alias the packet buffer.
 func parseNVPair(body []byte) (Field, *DecodeError) {
 	if len(body) < 5 || body[0] != '(' || body[1] < '0' || body[1] > '9' || body[2] != ')' {
-		return Field{}, derr(ReasonFraming, "field %q does not start with (T)", clip(body))
+		return Field{}, decodeError(ReasonFraming, "field %q does not start with (T)", clipDetail(body))
 	}
 	typ := int(body[1] - '0')
 	rest := body[3:]
 	eq := bytes.IndexByte(rest, '=')
 	if eq < 0 {
-		return Field{}, derr(ReasonFraming, "field %q has no '='", clip(body))
+		return Field{}, decodeError(ReasonFraming, "field %q has no '='", clipDetail(body))
 	}
 	name := string(rest[:eq])
 	if why := checkName(name); why != "" {
-		return Field{}, derr(ReasonFraming, "%s: %q", why, clip(body))
+		return Field{}, decodeError(ReasonFraming, "%s: %q", why, clipDetail(body))
 	}
 	val := rest[eq+1:]
 	if typ == TypeString && bytes.IndexByte(val, 0) >= 0 {
 		// glue's message audit aborts on a string whose strlen differs.
-		return Field{}, derr(ReasonFraming, "field %q: NUL byte in a string value", name)
+		return Field{}, decodeError(ReasonFraming, "field %q: NUL byte in a string value", name)
 	}
 	return Field{Name: name, Type: typ, Value: append([]byte{}, val...)}, nil
 }
@@ -454,7 +454,7 @@ func parseClassic(b []byte) (*parsed, *DecodeError) {
 		}
 		nl := bytes.IndexByte(rest, '\n')
 		if nl < 0 {
-			return nil, derr(ReasonTruncated, "no <<< end marker")
+			return nil, decodeError(ReasonTruncated, "no <<< end marker")
 		}
 		f, e := parseLine(rest[:nl])
 		if e != nil {
@@ -464,36 +464,36 @@ func parseClassic(b []byte) (*parsed, *DecodeError) {
 		i += nl + 1
 	}
 	if !onlyNUL(b[i:]) {
-		return nil, derr(ReasonFraming, "%d bytes after <<<", len(b)-i)
+		return nil, decodeError(ReasonFraming, "%d bytes after <<<", len(b)-i)
 	}
 	return p, nil
 }
 
 func parseLine(line []byte) (Field, *DecodeError) {
 	if bytes.IndexByte(line, 0) >= 0 {
-		return Field{}, derr(ReasonFraming, "NUL byte in line %q", clip(line))
+		return Field{}, decodeError(ReasonFraming, "NUL byte in line %q", clipDetail(line))
 	}
 	eq := bytes.IndexByte(line, '=')
 	if eq <= 0 {
-		return Field{}, derr(ReasonFraming, "line %q is not name=value", clip(line))
+		return Field{}, decodeError(ReasonFraming, "line %q is not name=value", clipDetail(line))
 	}
 	name, val := line[:eq], line[eq+1:]
 	typ := TypeString
 	if name[0] == '(' {
 		if len(name) < 3 || name[1] < '0' || name[1] > '9' || name[2] != ')' {
-			return Field{}, derr(ReasonFraming, "bad type prefix in %q", clip(line))
+			return Field{}, decodeError(ReasonFraming, "bad type prefix in %q", clipDetail(line))
 		}
 		typ = int(name[1] - '0')
 		name = name[3:]
 		if typ == TypeString {
-			return Field{}, derr(ReasonFraming, "type prefix (0) in %q", clip(line))
+			return Field{}, decodeError(ReasonFraming, "type prefix (0) in %q", clipDetail(line))
 		}
 	}
 	if why := checkName(string(name)); why != "" {
-		return Field{}, derr(ReasonFraming, "%s: %q", why, clip(line))
+		return Field{}, decodeError(ReasonFraming, "%s: %q", why, clipDetail(line))
 	}
 	if len(val) == 0 {
-		return Field{}, derr(ReasonFraming, "field %q has an empty value", name)
+		return Field{}, decodeError(ReasonFraming, "field %q has an empty value", name)
 	}
 	switch typ {
 	case TypeString:
@@ -507,11 +507,11 @@ func parseLine(line []byte) (Field, *DecodeError) {
 	case TypeBinary:
 		v, err := base64.StdEncoding.AppendDecode(nil, val)
 		if err != nil {
-			return Field{}, derr(ReasonFraming, "field %q: bad base64: %v", name, err)
+			return Field{}, decodeError(ReasonFraming, "field %q: bad base64: %v", name, err)
 		}
 		return Field{Name: string(name), Type: typ, Value: v}, nil
 	}
 	// Nested messages, lists and compressed fields would need glue's
 	// recursive encodings; classic Heartbeat never sends them.
-	return Field{}, derr(ReasonUnsupported, "field %q has type %d (only string and binary are supported)", name, typ)
+	return Field{}, decodeError(ReasonUnsupported, "field %q has type %d (only string and binary are supported)", name, typ)
 }

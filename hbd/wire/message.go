@@ -1,7 +1,9 @@
-// Package wire is the Heartbeat 3.0.6 message codec: the message model, the
+// Package wire is Heartbeat 3.0.6's message format: the message model, the
 // netstring ("###") and classic (">>>") framings, and the crc/md5/sha1
-// authentication of both the trailer and the inner auth field, byte-exact with
-// cluster-glue's libplumb (see shared/spec/wire.md sections 2-4).
+// authentication of both the trailer and the inner auth field, byte-exact
+// with cluster-glue's libplumb (shared/spec/wire.md sections 2-4). It also
+// names the message types, fields and recurring values (names.go), so no
+// other package spells them.
 package wire
 
 import (
@@ -34,7 +36,7 @@ type Message struct {
 
 // New returns a message whose only field is t=<t>.
 func New(t string) *Message {
-	return &Message{Fields: []Field{{Name: "t", Type: TypeString, Value: []byte(t)}}}
+	return &Message{Fields: []Field{{Name: FieldType, Type: TypeString, Value: []byte(t)}}}
 }
 
 func (m *Message) index(name string) int {
@@ -50,7 +52,7 @@ func (m *Message) index(name string) int {
 }
 
 // Type returns the message type, the value of field "t".
-func (m *Message) Type() string { return m.Get("t") }
+func (m *Message) Type() string { return m.Get(FieldType) }
 
 // Get returns the value of the first field called name if it is a string
 // field, else "".

@@ -302,7 +302,7 @@ func TestDecodeFraming(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := Decode(c.pkt, ring)
 			if got := ReasonOf(err); got != c.want {
-				t.Fatalf("Decode(%q) = %v, %v; want reason %q", clip(c.pkt), m, err, c.want)
+				t.Fatalf("Decode(%q) = %v, %v; want reason %q", clipDetail(c.pkt), m, err, c.want)
 			}
 			if err != nil && ReasonOf(err) == "" {
 				t.Fatalf("error is not a DecodeError: %v", err)

@@ -1,6 +1,8 @@
 // Package gossip is a heartbeat medium over a hashicorp/memberlist cluster,
 // for nodes that bcast/mcast cannot reach (routed networks) and clusters of
-// more than two nodes.
+// more than two nodes. memberlist only tells it whom to send to: each
+// heartbeat goes straight to each member, and hbd's membership, not
+// memberlist, decides that a node is dead.
 //
 // Every member learns every other member's address through memberlist's
 // gossip, and Send hands the (already signed) heartbeat datagram straight to
@@ -110,6 +112,11 @@ type Options struct {
 	UDPBufferSize int
 	// QueueLen bounds datagrams received but not yet taken by Receive.
 	QueueLen int
+
+	// Transport, if set, carries memberlist's packets and streams instead
+	// of its UDP and TCP sockets on Bind (tests use memberlist's
+	// MockNetwork). Bind must then be the transport's address.
+	Transport memberlist.NodeAwareTransport
 
 	Log *slog.Logger
 }
@@ -294,6 +301,9 @@ func memberlistConfig(opt *Options) (*memberlist.Config, error) {
 	}
 	cfg.Name = opt.Node
 	cfg.BindAddr, cfg.BindPort = host, port
+	if opt.Transport != nil {
+		cfg.Transport = opt.Transport
+	}
 	cfg.AdvertisePort = port
 	if opt.Advertise != "" {
 		ahost, aport, err := splitHostPort(opt.Advertise)

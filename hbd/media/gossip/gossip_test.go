@@ -18,16 +18,15 @@ import (
 	"lvsha/hbd/wire"
 )
 
-// waitTimeout bounds every "eventually": joins on loopback take a few ms and
-// failure detection with the test tuning well under a second.
+// waitTimeout bounds every "eventually": joins on the mock network take a
+// few ms and failure detection with the test tuning well under a second.
 const waitTimeout = 10 * time.Second
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// fast is the tuning used on loopback: quick probes and rejoins so the
-// tests take well under a second each.
+// fast is the test tuning: quick probes and rejoins so the tests take well
+// under a second each.
 func fast(o Options) Options {
-	o.Bind = "127.0.0.1:0"
 	o.ProbeInterval = 100 * time.Millisecond
 	o.ProbeTimeout = 50 * time.Millisecond
 	o.GossipInterval = 50 * time.Millisecond
@@ -40,11 +39,12 @@ func fast(o Options) Options {
 	return o
 }
 
-func start(t *testing.T, o Options) *Gossip {
+// start runs the medium o.Node on the mock network with the test tuning.
+func (n *mockNet) start(t *testing.T, o Options) *Gossip {
 	t.Helper()
-	if o.Bind == "" {
-		o = fast(o)
-	}
+	o = fast(o)
+	o.Bind = n.addr(o.Node)
+	o.Transport = n.transport(t, o.Node)
 	g, err := New(o)
 	if err != nil {
 		t.Fatalf("New(%s): %v", o.Node, err)
@@ -68,6 +68,7 @@ func closeBounded(t *testing.T, g *Gossip) {
 	}
 }
 
+// eventually polls cond until it holds, failing the test after waitTimeout.
 func eventually(t *testing.T, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
 	start := time.Now()
@@ -97,6 +98,40 @@ func waitView(t *testing.T, g *Gossip, want string) time.Duration {
 	return eventually(t, g.node+" sees "+want, func() (bool, string) {
 		s := states(g)
 		return s == want, s
+	})
+}
+
+// logCounter is a slog handler counting records by message.
+type logCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func newLogCounter() *logCounter { return &logCounter{n: map[string]int{}} }
+
+func (c *logCounter) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logCounter) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *logCounter) WithGroup(string) slog.Handler            { return c }
+func (c *logCounter) Handle(_ context.Context, r slog.Record) error {
+	c.mu.Lock()
+	c.n[r.Message]++
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *logCounter) count(msg string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[msg]
+}
+
+// waitRefused waits until the medium logging to c has tried to join and
+// been refused n times.
+func waitRefused(t *testing.T, name string, c *logCounter, n int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%s refused %d times", name, n), func() (bool, string) {
+		got := c.count("gossip: join failed")
+		return got >= n, fmt.Sprintf("%d refusals", got)
 	})
 }
 
@@ -144,14 +179,16 @@ func (c *collector) waitCount(t *testing.T, n int) []media.Packet {
 	return c.snapshot()
 }
 
-// trio starts a, b, c on loopback (b and c seeded with a) and waits until
-// every one sees all three alive.
-func trio(t *testing.T, base Options) (a, b, c *Gossip) {
+// trio starts a, b, c (b and c seeded with a) on a fresh mock network that
+// also knows the names in extra, and waits until every one sees all three
+// alive.
+func trio(t *testing.T, base Options, extra ...string) (n *mockNet, a, b, c *Gossip) {
 	t.Helper()
+	n = newMockNet(t, append([]string{"a", "b", "c"}, extra...)...)
 	mk := func(node string, seeds ...string) *Gossip {
 		o := base
 		o.Node, o.Seeds = node, seeds
-		return start(t, o)
+		return n.start(t, o)
 	}
 	a = mk("a")
 	b = mk("b", a.Addr())
@@ -160,15 +197,17 @@ func trio(t *testing.T, base Options) (a, b, c *Gossip) {
 		d := waitView(t, g, "a=alive,b=alive,c=alive")
 		t.Logf("%s sees all three alive after %v", g.node, d.Round(time.Millisecond))
 	}
-	return a, b, c
+	return n, a, b, c
 }
 
-// Every Send reaches each other member exactly once (loopback loses
-// nothing; on a real network the UDP path is at most once), with From naming
-// the sender and its address, Link the index given to Receive, and the
-// stats counting per member.
+// Every Send reaches each other member exactly once, with From naming the
+// sender and its address, Link the index given to Receive, and the stats
+// counting per member. Once every datagram has arrived, the datagrams sent
+// (Stats.Sent: one per member and Send) equal the distinct ones received,
+// so none is still on its way to arrive twice: the network delivers each
+// packet at most once.
 func TestThreeMembersEachSendOnce(t *testing.T) {
-	a, b, c := trio(t, Options{Secret: []byte("SECRET")})
+	n, a, b, c := trio(t, Options{Secret: []byte("SECRET")})
 	all := []*Gossip{a, b, c}
 	cols := make([]*collector, len(all))
 	for i, g := range all {
@@ -183,13 +222,15 @@ func TestThreeMembersEachSendOnce(t *testing.T) {
 			}
 		}
 	}
+	var sent, received uint64
+	for _, g := range all {
+		sent += g.Stats().Sent
+	}
 	for i, g := range all {
 		pkts := cols[i].waitCount(t, 2*rounds)
 		if i == 0 {
 			t.Logf("%d datagrams each way delivered in %v", rounds, time.Since(start).Round(time.Millisecond))
 		}
-		time.Sleep(100 * time.Millisecond) // room for a duplicate to show up
-		pkts = cols[i].snapshot()
 		if len(pkts) != 2*rounds {
 			t.Errorf("%s received %d datagrams, want %d", g.node, len(pkts), 2*rounds)
 		}
@@ -222,43 +263,68 @@ func TestThreeMembersEachSendOnce(t *testing.T) {
 				}
 			}
 		}
+		received += uint64(len(seen))
+	}
+	if sent != received {
+		t.Errorf("%d datagrams sent, %d distinct received: some are still on their way", sent, received)
 	}
 	for _, g := range all {
 		want := media.Stats{Sent: 2 * rounds, Received: 2 * rounds}
 		if got := g.Stats(); got != want {
 			t.Errorf("%s Stats = %+v, want %+v", g.node, got, want)
 		}
+		if d := n.nodes[g.node].droppedPackets(); d != 0 {
+			t.Errorf("the mock network lost %d packets at %s", d, g.node)
+		}
 	}
 }
 
 // A member with another key (or none, or another cluster name) never gets
-// into the member list, and nothing it sends is delivered.
+// into the member list, however often it tries, and nothing it sends is
+// delivered.
 func TestWrongKeyNotJoined(t *testing.T) {
-	a := start(t, Options{Node: "a", Secret: []byte("right")})
-	b := start(t, Options{Node: "b", Secret: []byte("right"), Seeds: []string{a.Addr()}})
+	n := newMockNet(t, "a", "b", "x-wrongkey", "y-nokey", "z-othercluster")
+	a := n.start(t, Options{Node: "a", Secret: []byte("right")})
+	b := n.start(t, Options{Node: "b", Secret: []byte("right"), Seeds: []string{a.Addr()}})
 	waitView(t, a, "a=alive,b=alive")
-	ca := collect(t, a, 0)
+	ca, cb := collect(t, a, 0), collect(t, b, 0)
 
-	strangers := []*Gossip{
-		start(t, Options{Node: "x-wrongkey", Secret: []byte("wrong"), Seeds: []string{a.Addr(), b.Addr()}}),
-		start(t, Options{Node: "y-nokey", Seeds: []string{a.Addr(), b.Addr()}}),
-		start(t, Options{Node: "z-othercluster", Secret: []byte("right"), Cluster: "other", Seeds: []string{a.Addr(), b.Addr()}}),
+	seeds := []string{a.Addr(), b.Addr()}
+	var strangers []*Gossip
+	var logs []*logCounter
+	for _, o := range []Options{
+		{Node: "x-wrongkey", Secret: []byte("wrong")},
+		{Node: "y-nokey"},
+		{Node: "z-othercluster", Secret: []byte("right"), Cluster: "other"},
+	} {
+		l := newLogCounter()
+		o.Seeds, o.Log = seeds, slog.New(l)
+		strangers = append(strangers, n.start(t, o))
+		logs = append(logs, l)
 	}
 	xs := make([]*collector, len(strangers))
 	for i, s := range strangers {
 		xs[i] = collect(t, s, 0)
 	}
-	// Many rejoin rounds (100 ms each) and probe periods.
-	time.Sleep(1500 * time.Millisecond)
+	// Three rejoin rounds against each seed, each refused.
+	for i, s := range strangers {
+		waitRefused(t, s.node, logs[i], 3*len(seeds))
+	}
 	for _, s := range strangers {
 		if err := s.Send([]byte("forged")); err != nil {
 			t.Errorf("%s Send: %v", s.node, err)
 		}
 	}
+	before := a.Stats().Sent
 	if err := a.Send([]byte("secret")); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	if got := a.Stats().Sent - before; got != 1 {
+		t.Errorf("a sent its datagram to %d members, want 1 (b)", got)
+	}
+	if p := cb.waitCount(t, 1); string(p[0].Data) != "secret" {
+		t.Errorf("b got %q", p[0].Data)
+	}
 	for _, g := range []*Gossip{a, b} {
 		if v := states(g); v != "a=alive,b=alive" {
 			t.Errorf("%s member view %q: a stranger got in", g.node, v)
@@ -271,12 +337,12 @@ func TestWrongKeyNotJoined(t *testing.T) {
 		if st := s.Stats(); st.Sent != 0 {
 			t.Errorf("%s sent %d datagrams, want 0 (no members)", s.node, st.Sent)
 		}
-		if n := len(xs[i].snapshot()); n != 0 {
-			t.Errorf("%s received %d datagrams from the cluster", s.node, n)
+		if got := len(xs[i].snapshot()); got != 0 {
+			t.Errorf("%s received %d datagrams from the cluster", s.node, got)
 		}
 	}
-	if n := len(ca.snapshot()); n != 0 {
-		t.Errorf("a received %d datagrams from strangers", n)
+	if got := len(ca.snapshot()); got != 0 {
+		t.Errorf("a received %d datagrams from strangers", got)
 	}
 }
 
@@ -284,8 +350,9 @@ func TestWrongKeyNotJoined(t *testing.T) {
 // still accepts the old one; b still encrypts with the old key and accepts
 // the new one. They form a cluster and exchange datagrams.
 func TestKeyRollover(t *testing.T) {
-	a := start(t, Options{Node: "a", Secret: []byte("new"), OtherSecrets: [][]byte{[]byte("old")}})
-	b := start(t, Options{Node: "b", Secret: []byte("old"), OtherSecrets: [][]byte{[]byte("new")}, Seeds: []string{a.Addr()}})
+	n := newMockNet(t, "a", "b")
+	a := n.start(t, Options{Node: "a", Secret: []byte("new"), OtherSecrets: [][]byte{[]byte("old")}})
+	b := n.start(t, Options{Node: "b", Secret: []byte("old"), OtherSecrets: [][]byte{[]byte("new")}, Seeds: []string{a.Addr()}})
 	waitView(t, a, "a=alive,b=alive")
 	ca, cb := collect(t, a, 0), collect(t, b, 0)
 	if err := a.Send([]byte("to-b")); err != nil {
@@ -306,8 +373,9 @@ func TestKeyRollover(t *testing.T) {
 // time without a gap, and then a node still on the old key is shut out.
 func TestRekey(t *testing.T) {
 	old, nw := []byte("old"), []byte("new")
-	a := start(t, Options{Node: "a", Secret: old})
-	b := start(t, Options{Node: "b", Secret: old, Seeds: []string{a.Addr()}})
+	n := newMockNet(t, "a", "b", "x", "p")
+	a := n.start(t, Options{Node: "a", Secret: old})
+	b := n.start(t, Options{Node: "b", Secret: old, Seeds: []string{a.Addr()}})
 	waitView(t, a, "a=alive,b=alive")
 	cb := collect(t, b, 0)
 	// Step 1 on both: accept new, still send old. Step 2 on a: send new.
@@ -334,15 +402,16 @@ func TestRekey(t *testing.T) {
 			t.Errorf("%s holds %d keys, want 1", g.node, n)
 		}
 	}
-	x := start(t, Options{Node: "x", Secret: old, Seeds: []string{a.Addr()}})
-	time.Sleep(time.Second)
+	xlog := newLogCounter()
+	x := n.start(t, Options{Node: "x", Secret: old, Seeds: []string{a.Addr()}, Log: slog.New(xlog)})
+	waitRefused(t, "x", xlog, 3)
 	if v := states(x); v != "x=alive" {
 		t.Errorf("old-key node joined after rekey: %s", v)
 	}
 	if v := states(a); v != "a=alive,b=alive" {
 		t.Errorf("a sees %s", v)
 	}
-	plain := start(t, Options{Node: "p"})
+	plain := n.start(t, Options{Node: "p"})
 	if err := plain.Rekey(nw, nil); err == nil {
 		t.Error("Rekey of an unencrypted medium succeeded")
 	}
@@ -356,8 +425,7 @@ func TestRekey(t *testing.T) {
 // its seed. Then the seed itself restarts without seeds of its own: the
 // others' rejoin loops bring it back into the cluster.
 func TestLeaveAndRejoin(t *testing.T) {
-	a, b, c := trio(t, Options{Secret: []byte("SECRET")})
-	cAddr := c.Addr()
+	n, a, b, c := trio(t, Options{Secret: []byte("SECRET")})
 	closeBounded(t, c)
 	for _, g := range []*Gossip{a, b} {
 		d := waitView(t, g, "a=alive,b=alive,c=left")
@@ -374,9 +442,10 @@ func TestLeaveAndRejoin(t *testing.T) {
 		t.Errorf("Send after Close = %v, want net.ErrClosed", err)
 	}
 
-	o := fast(Options{Node: "c", Secret: []byte("SECRET"), Seeds: []string{a.Addr()}})
-	o.Bind = cAddr
-	c2 := start(t, o)
+	c2 := n.start(t, Options{Node: "c", Secret: []byte("SECRET"), Seeds: []string{a.Addr()}})
+	if c2.Addr() != c.Addr() {
+		t.Fatalf("restarted c on %s, was %s", c2.Addr(), c.Addr())
+	}
 	for _, g := range []*Gossip{a, b, c2} {
 		d := waitView(t, g, "a=alive,b=alive,c=alive")
 		t.Logf("%s sees the restarted c alive after %v", g.node, d.Round(time.Millisecond))
@@ -390,64 +459,66 @@ func TestLeaveAndRejoin(t *testing.T) {
 	}
 
 	// The seed goes away and comes back knowing nobody.
-	aAddr := a.Addr()
 	closeBounded(t, a)
 	waitView(t, b, "a=left,b=alive,c=alive")
-	o = fast(Options{Node: "a", Secret: []byte("SECRET")})
-	o.Bind = aAddr
-	a2 := start(t, o)
+	a2 := n.start(t, Options{Node: "a", Secret: []byte("SECRET")})
 	d := waitView(t, a2, "a=alive,b=alive,c=alive")
 	t.Logf("seed restarted without seeds: rejoined by the others after %v", d.Round(time.Millisecond))
 }
 
 // Datagrams too big for memberlist's UDP buffer go by TCP, intact and once;
-// the largest one that fits still goes by UDP. 200 KB is beyond any UDP
-// datagram, so only the TCP path can deliver it.
+// the largest one that fits still goes by UDP and fills the buffer exactly
+// (the overhead is reckoned right). No packet a sends exceeds the buffer, so
+// the larger datagrams can only have gone by stream.
 func TestLargeDatagrams(t *testing.T) {
-	a, b, c := trio(t, Options{Secret: []byte("SECRET")})
+	n, a, b, c := trio(t, Options{Secret: []byte("SECRET")})
 	cb, cc := collect(t, b, 1), collect(t, c, 2)
 	fits := a.udpMax - 3 - len(a.node) // envelope: version, kind, length, name
 	sizes := []int{fits, fits + 1, 64 << 10, 200 << 10}
 	var sent [][]byte
-	for i, n := range sizes {
-		msg := bytes.Repeat([]byte{byte('A' + i)}, n)
+	for i, size := range sizes {
+		msg := bytes.Repeat([]byte{byte('A' + i)}, size)
 		sent = append(sent, msg)
 		if err := a.Send(msg); err != nil {
-			t.Fatalf("Send %d bytes: %v", n, err)
+			t.Fatalf("Send %d bytes: %v", size, err)
 		}
 	}
 	for _, col := range []*collector{cb, cc} {
 		pkts := col.waitCount(t, len(sizes))
-		time.Sleep(100 * time.Millisecond)
-		pkts = col.snapshot()
 		if len(pkts) != len(sizes) {
 			t.Errorf("got %d datagrams, want %d", len(pkts), len(sizes))
 		}
-		for i, want := range sent {
-			n := 0
+		for _, want := range sent {
+			got := 0
 			for _, p := range pkts {
 				if bytes.Equal(p.Data, want) {
-					n++
+					got++
 				}
 			}
-			if n != 1 {
-				t.Errorf("datagram of %d bytes delivered %d times, want once", len(want), n)
+			if got != 1 {
+				t.Errorf("datagram of %d bytes delivered %d times, want once", len(want), got)
 			}
-			_ = i
 		}
 	}
+	// Every datagram sent (two per Send) has been received once: none is
+	// left on its way.
 	eventually(t, "stats", func() (bool, string) {
 		st := a.Stats()
 		return st.Sent == uint64(2*len(sizes)) && st.SendErrors == 0, fmt.Sprintf("%+v", st)
 	})
-	t.Logf("UDP carries up to %d payload bytes (UDPBufferSize %d)", fits, 1400)
+	const udpBuffer = 1400 // memberlist's default UDPBufferSize
+	if got := n.nodes["a"].largestPacket(); got != udpBuffer {
+		t.Errorf("a's largest packet is %d bytes, want %d: the datagram of %d bytes that fits did not fill the buffer", got, udpBuffer, fits)
+	}
+	t.Logf("UDP carries up to %d payload bytes (UDPBufferSize %d)", fits, udpBuffer)
 }
 
 // Datagrams that arrive before Receive runs wait for it; Receive returns
 // on cancel and on Close; a full queue drops and counts.
 func TestQueueAndReceiveLifecycle(t *testing.T) {
-	a := start(t, Options{Node: "a"})
-	b := start(t, Options{Node: "b", Seeds: []string{a.Addr()}, QueueLen: 2})
+	n := newMockNet(t, "a", "b")
+	a := n.start(t, Options{Node: "a"})
+	b := n.start(t, Options{Node: "b", Seeds: []string{a.Addr()}, QueueLen: 2})
 	waitView(t, b, "a=alive,b=alive")
 	for i := range 5 {
 		if err := a.Send(fmt.Appendf(nil, "early-%d", i)); err != nil {
@@ -488,7 +559,7 @@ func TestQueueAndReceiveLifecycle(t *testing.T) {
 // Garbage handed to the delegate (not our envelope) is counted, not
 // delivered.
 func TestMalformedEnvelope(t *testing.T) {
-	g := start(t, Options{Node: "a"})
+	g := newMockNet(t, "a").start(t, Options{Node: "a"})
 	for _, b := range [][]byte{nil, {1}, {1, 0}, {2, 0, 0, 'x'}, {1, 7, 0, 'x'}, {1, 0, 5, 'a', 'b'}} {
 		g.received(b)
 	}
@@ -528,11 +599,13 @@ func TestOptionErrors(t *testing.T) {
 			}
 		})
 	}
-	// The port in use is reported with the link and address.
-	a := start(t, Options{Node: "a"})
-	o := fast(Options{Node: "b"})
-	o.Bind = a.Addr()
-	if g, err := New(o); err == nil {
+	// The port in use is reported with the link and address: real sockets.
+	a, err := New(fast(Options{Node: "a", Bind: "127.0.0.1:0"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeBounded(t, a) })
+	if g, err := New(fast(Options{Node: "b", Bind: a.Addr()})); err == nil {
 		g.Close()
 		t.Error("second medium on the same port started")
 	} else if !strings.Contains(err.Error(), a.Addr()) {
@@ -654,7 +727,7 @@ func crash(t *testing.T, g *Gossip) {
 // A member that fails (no leave) is seen suspect, then dead, by memberlist;
 // the view carries probe round trips. hbd does not act on this view.
 func TestFailureSuspectThenDead(t *testing.T) {
-	a, b, c := trio(t, Options{})
+	_, a, b, c := trio(t, Options{})
 	eventually(t, "probe RTTs", func() (bool, string) {
 		for _, m := range a.Members() {
 			if !m.Self && m.RTT <= 0 {

@@ -216,9 +216,22 @@ func TestRoutedNetnsGossip(t *testing.T) {
 	// may still think charlie alive via bravo's indirect probes; the
 	// heartbeats themselves tell hbd the link is down).
 	setForward(false)
-	time.Sleep(300 * time.Millisecond) // datagrams in flight
-	cut := rxCount(pa.Output(), "gossip", "charlie")
-	time.Sleep(2 * time.Second)
+	// The window is counted in charlie's own datagrams, which bravo hears
+	// on charlie's segment: once bravo has two sent after the cut, anything
+	// forwarded before it has arrived too (one hop, no queue).
+	heardByBravo := func() int { return rxCount(pb.Output(), "gossip", "charlie") }
+	atCut := heardByBravo()
+	netns.Eventually(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
+		n := heardByBravo() - atCut
+		return n >= 2, fmt.Sprintf("bravo heard %d datagrams from charlie since the cut", n)
+	})
+	cut, sentSince := rxCount(pa.Output(), "gossip", "charlie"), heardByBravo()
+	// Then, while charlie sends 40 more (2 s at one per 50 ms), alpha
+	// must hear none of them.
+	netns.Eventually(t, 20*time.Second, 50*time.Millisecond, func() (bool, string) {
+		n := heardByBravo() - sentSince
+		return n >= 40, fmt.Sprintf("bravo heard %d datagrams from charlie in the window", n)
+	})
 	if n := rxCount(pa.Output(), "gossip", "charlie") - cut; n != 0 {
 		t.Errorf("alpha got %d datagrams from charlie with forwarding off", n)
 	}
