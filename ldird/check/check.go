@@ -107,11 +107,11 @@ func configErr(format string, a ...any) error {
 
 // base holds what every check needs, resolved once at New.
 type base struct {
-	spec       Spec
-	receive    *regexp.Regexp // nil when Receive is empty
-	checkTO    time.Duration
-	negotiatTO time.Duration
-	dialer     net.Dialer
+	spec             Spec
+	receive          *regexp.Regexp // nil when Receive is empty
+	connectTimeout   time.Duration
+	negotiateTimeout time.Duration
+	dialer           net.Dialer
 }
 
 // New validates spec and returns the Checker for it.
@@ -128,7 +128,7 @@ func New(spec Spec) (Checker, error) {
 	case "connect":
 		return newConnect(b)
 	case "ping":
-		return newPing(b, b.checkTO), nil
+		return newPing(b, b.connectTimeout), nil
 	case "external":
 		return newExternal(b, false)
 	case "external-perl":
@@ -176,18 +176,18 @@ func newBase(spec Spec) (*base, error) {
 		return nil, configErr("checkport %d out of range", spec.CheckPort)
 	}
 	// ld_setup: checktimeout and negotiatetimeout default to each other.
-	b.checkTO, b.negotiatTO = spec.ConnectTimeout, spec.NegotiateTimeout
-	if b.checkTO <= 0 {
-		b.checkTO = spec.NegotiateTimeout
+	b.connectTimeout, b.negotiateTimeout = spec.ConnectTimeout, spec.NegotiateTimeout
+	if b.connectTimeout <= 0 {
+		b.connectTimeout = spec.NegotiateTimeout
 	}
-	if b.checkTO <= 0 {
-		b.checkTO = DefaultCheckTimeout
+	if b.connectTimeout <= 0 {
+		b.connectTimeout = DefaultCheckTimeout
 	}
-	if b.negotiatTO <= 0 {
-		b.negotiatTO = spec.ConnectTimeout
+	if b.negotiateTimeout <= 0 {
+		b.negotiateTimeout = spec.ConnectTimeout
 	}
-	if b.negotiatTO <= 0 {
-		b.negotiatTO = DefaultNegotiateTimeout
+	if b.negotiateTimeout <= 0 {
+		b.negotiateTimeout = DefaultNegotiateTimeout
 	}
 	if b.spec.CheckCount <= 0 {
 		b.spec.CheckCount = 1

@@ -74,16 +74,16 @@ func TestPortResolution(t *testing.T) {
 
 func TestTimeoutDefaults(t *testing.T) {
 	b, _ := newBase(Spec{})
-	if b.checkTO != 5*time.Second || b.negotiatTO != 30*time.Second {
-		t.Errorf("defaults %s %s", b.checkTO, b.negotiatTO)
+	if b.connectTimeout != 5*time.Second || b.negotiateTimeout != 30*time.Second {
+		t.Errorf("defaults %s %s", b.connectTimeout, b.negotiateTimeout)
 	}
 	b, _ = newBase(Spec{NegotiateTimeout: 7 * time.Second})
-	if b.checkTO != 7*time.Second {
-		t.Errorf("checktimeout should default to negotiatetimeout: %s", b.checkTO)
+	if b.connectTimeout != 7*time.Second {
+		t.Errorf("checktimeout should default to negotiatetimeout: %s", b.connectTimeout)
 	}
 	b, _ = newBase(Spec{ConnectTimeout: 3 * time.Second})
-	if b.negotiatTO != 3*time.Second {
-		t.Errorf("negotiatetimeout should default to checktimeout: %s", b.negotiatTO)
+	if b.negotiateTimeout != 3*time.Second {
+		t.Errorf("negotiatetimeout should default to checktimeout: %s", b.negotiateTimeout)
 	}
 }
 

@@ -18,7 +18,7 @@ type connectChecker struct {
 }
 
 func newConnect(b *base) (*connectChecker, error) {
-	return &connectChecker{b: b, ping: newPing(b, b.checkTO)}, nil
+	return &connectChecker{b: b, ping: newPing(b, b.connectTimeout)}, nil
 }
 
 func (c *connectChecker) Check(ctx context.Context, real Target) Result {
@@ -34,7 +34,7 @@ func (c *connectChecker) Check(ctx context.Context, real Target) Result {
 		return finish(start, err, "")
 	}
 	ap := netip.AddrPortFrom(real.IP, port)
-	if err := tcpConnect(ctx, ap, c.b.checkTO); err != nil {
+	if err := tcpConnect(ctx, ap, c.b.connectTimeout); err != nil {
 		return finish(start, fmt.Errorf("connect tcp/%s: %w", ap, err), "")
 	}
 	return finish(start, nil, "connected")

@@ -67,7 +67,7 @@ func reverseName(ip netip.Addr) string {
 
 func (d *dnsChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, d.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, d.b.negotiateTimeout)
 	defer cancel()
 	if d.b.receive == nil {
 		return finish(start, errors.New("dns check with an empty receive never succeeds (as in ldirectord)"), "Response mismatch")

@@ -57,7 +57,7 @@ func ExternalArgs(virtual, real Target) []string {
 
 func (e *externalChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, e.b.checkTO)
+	ctx, cancel := withTimeout(ctx, e.b.connectTimeout)
 	defer cancel()
 	args := ExternalArgs(e.b.spec.Virtual, real)
 	name := e.b.spec.CheckCommand

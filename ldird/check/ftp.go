@@ -28,7 +28,7 @@ var pasvRE = regexp.MustCompile(`(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)`)
 
 func (f *ftpChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, f.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, f.b.negotiateTimeout)
 	defer cancel()
 	data, complete, err := f.fetch(ctx, real)
 	if f.b.receive == nil {

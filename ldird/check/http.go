@@ -66,7 +66,7 @@ func newHTTP(b *base) (*httpChecker, error) {
 		}
 	}
 	// The direct path needs no keepalive options on its one-shot sockets.
-	h.dialer = &net.Dialer{Timeout: b.negotiatTO, KeepAlive: -1}
+	h.dialer = &net.Dialer{Timeout: b.negotiateTimeout, KeepAlive: -1}
 	return h, nil
 }
 
@@ -78,10 +78,10 @@ func (h *httpChecker) fullClient() *http.Client {
 		b := h.b
 		// The transport may finish a dial in the background after the request
 		// is cancelled; these bounds make sure such a dial to a hung real ends.
-		dialer := &net.Dialer{Timeout: b.negotiatTO}
+		dialer := &net.Dialer{Timeout: b.negotiateTimeout}
 		tr := &http.Transport{
 			DialContext:         dialer.DialContext,
-			TLSHandshakeTimeout: b.negotiatTO,
+			TLSHandshakeTimeout: b.negotiateTimeout,
 			// ldirectord does not verify certificates (ssl_opts verify_hostname=>0).
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // matches ldirectord
 			// Each check must open a new connection, as LWP does: a kept-alive
@@ -128,7 +128,7 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 	if !real.IP.IsValid() {
 		return finish(start, errors.New("real server has no IP address"), "")
 	}
-	ctx, cancel := withTimeout(ctx, h.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, h.b.negotiateTimeout)
 	defer cancel()
 	if h.reqURI != "" {
 		status, code, body, err := h.plain(ctx, real)

@@ -21,7 +21,7 @@ var imapGreeting = regexp.MustCompile(`(?i)^\*\s+(OK|PREAUTH)`)
 
 func (m *imapChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, m.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, m.b.negotiateTimeout)
 	defer cancel()
 	c, tp, err := m.b.dialText(ctx, real, m.tls)
 	if err != nil {

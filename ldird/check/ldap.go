@@ -24,7 +24,7 @@ type ldapChecker struct {
 
 func (l *ldapChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, l.b.checkTO)
+	ctx, cancel := withTimeout(ctx, l.b.connectTimeout)
 	defer cancel()
 	c, err := l.b.dial(ctx, "tcp", real)
 	if err != nil {

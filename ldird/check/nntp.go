@@ -13,7 +13,7 @@ type nntpChecker struct{ b *base }
 
 func (n *nntpChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, n.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, n.b.negotiateTimeout)
 	defer cancel()
 	c, err := n.b.dial(ctx, "tcp", real)
 	if err != nil {

@@ -28,7 +28,7 @@ var apopStamp = regexp.MustCompile(`<[^>]+>`)
 
 func (p *popChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, p.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, p.b.negotiateTimeout)
 	defer cancel()
 	c, tp, err := p.b.dialText(ctx, real, p.tls)
 	if err != nil {

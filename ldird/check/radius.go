@@ -33,7 +33,7 @@ const (
 
 func (r *radiusChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, r.b.checkTO)
+	ctx, cancel := withTimeout(ctx, r.b.connectTimeout)
 	defer cancel()
 	c, err := r.b.dial(ctx, "udp", real)
 	if err != nil {

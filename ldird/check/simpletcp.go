@@ -22,7 +22,7 @@ type simpleTCPChecker struct{ b *base }
 
 func (s *simpleTCPChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, s.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, s.b.negotiateTimeout)
 	defer cancel()
 	network := "tcp"
 	if s.b.spec.Protocol == "udp" {

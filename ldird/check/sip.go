@@ -20,7 +20,7 @@ type sipChecker struct{ b *base }
 
 func (s *sipChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, s.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, s.b.negotiateTimeout)
 	defer cancel()
 	network := "tcp"
 	if s.b.spec.Protocol == "udp" {

@@ -16,7 +16,7 @@ const smtpHello = "localhost.localdomain"
 
 func (s *smtpChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, s.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, s.b.negotiateTimeout)
 	defer cancel()
 	c, tp, err := s.b.dialText(ctx, real, false)
 	if err != nil {

@@ -37,7 +37,7 @@ func newSQL(b *base) (*sqlChecker, error) {
 
 func (s *sqlChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
-	ctx, cancel := withTimeout(ctx, s.b.negotiatTO)
+	ctx, cancel := withTimeout(ctx, s.b.negotiateTimeout)
 	defer cancel()
 	a, err := s.b.addr(real)
 	if err != nil {

@@ -102,7 +102,7 @@ var directives = map[string]directive{
 		}
 	}},
 	"smtp": overridable(anyName((*parser).smtpHost),
-		func(g *Global) *string { return &g.SMTP }, func(vs *vstate) **string { return &vs.smt }),
+		func(g *Global) *string { return &g.SMTP }, func(vs *vstate) **string { return &vs.smtp }),
 
 	// Global only: files, commands, extensions.
 	"callback": {global: func(p *parser, g *Global, ln int, name, val string) {

@@ -76,14 +76,14 @@ type vstate struct {
 	checkTimeout, negotiateTimeout, checkInterval, checkCount, failureCount int64
 	checkIntervalLine                                                       int
 
-	quiescent, cleanStop             *bool
-	fallbackCommand, emailAlert, smt *string
-	emailAlertFreq                   *time.Duration
-	emailAlertStatus                 *AlertStatus
-	fallback                         *fallbackSpec
-	reals                            []realLine
-	serviceSet                       bool
-	monitorLine                      int
+	quiescent, cleanStop              *bool
+	fallbackCommand, emailAlert, smtp *string
+	emailAlertFreq                    *time.Duration
+	emailAlertStatus                  *AlertStatus
+	fallback                          *fallbackSpec
+	reals                             []realLine
+	serviceSet                        bool
+	monitorLine                       int
 }
 
 type realLine struct {
@@ -274,7 +274,7 @@ func (p *parser) finish() {
 		v.EmailAlert = pick(vs.emailAlert, g.EmailAlert)
 		v.EmailAlertFreq = pick(vs.emailAlertFreq, g.EmailAlertFreq)
 		v.EmailAlertStatus = pick(vs.emailAlertStatus, g.EmailAlertStatus)
-		v.SMTP = pick(vs.smt, g.SMTP)
+		v.SMTP = pick(vs.smtp, g.SMTP)
 		if v.Fallback == nil {
 			v.Fallback = inheritFallback(v, g)
 		}
