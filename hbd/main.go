@@ -325,11 +325,12 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGINT)
 	runErr := make(chan error, 1)
 	go func() { runErr <- d.Run(ctx) }()
-	notifySystemd(ctx, d, log)
+	sd := notifySystemd(ctx, d, log)
 	runRespawns(ctx, cfg.HA.Respawns, log)
 	for {
 		select {
 		case err := <-runErr:
+			sd.Stopping()
 			if err != nil {
 				log.Error("daemon stopped", "err", err)
 				return exitFail
@@ -341,6 +342,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 				// Heartbeat ignores SIGINT; so do we (a stray ^C must not stop the cluster).
 			case syscall.SIGHUP:
 				if reexec := reload(o, loadedAt, d, log); reexec {
+					sd.Reloading()
 					cancel()
 					<-runErr
 					d.Close()
@@ -358,6 +360,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 				}
 			case syscall.SIGTERM:
 				log.Info("received SIGTERM: shutting down")
+				sd.Stopping()
 				if mgr != nil {
 					// Heartbeat's graceful stop: release every group, tell
 					// the peer (shutdone), then exit.

@@ -17,15 +17,19 @@ type loopClock interface {
 // notifySystemd tells systemd (Type=notify) that hbd is ready once its
 // sockets are open and the loop runs, and feeds the watchdog while the
 // daemon loop keeps running: a wedged loop stops the pings and systemd
-// restarts hbd. Outside systemd both are no-ops. The environment keeps
+// restarts hbd. Outside systemd it is a no-op. The environment keeps
 // NOTIFY_SOCKET, because hbd re-executes itself on a changed ha.cf; agents
 // and respawned programs get it removed (resources.ChildEnv).
-func notifySystemd(ctx context.Context, d loopClock, log *slog.Logger) {
+//
+// The feed ends with ctx and says nothing more: the caller sends STOPPING=1
+// on a real stop and RELOADING=1 before a re-exec (the same PID then says
+// READY=1 again), so systemd never takes a re-exec for a stop.
+func notifySystemd(ctx context.Context, d loopClock, log *slog.Logger) *sdnotify.Notifier {
 	n := sdnotify.New(log, sdnotify.Options{KeepEnv: true})
 	n.Ready("")
 	interval := n.Watchdog()
 	if interval == 0 {
-		return
+		return n
 	}
 	go func() {
 		t := time.NewTicker(interval / 3)
@@ -33,11 +37,11 @@ func notifySystemd(ctx context.Context, d loopClock, log *slog.Logger) {
 		for {
 			select {
 			case <-ctx.Done():
-				n.Stopping()
 				return
 			case <-t.C:
 				n.WatchdogTick(d.LoopAge())
 			}
 		}
 	}()
+	return n
 }

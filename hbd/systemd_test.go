@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,7 +19,9 @@ func (f *fakeLoop) LoopAge() time.Duration { return time.Duration(f.age.Load()) 
 
 // TestNotifySystemd runs hbd's notifications against a socket standing in
 // for systemd's: READY=1, WATCHDOG=1 while the loop runs, none while it is
-// stuck for half the interval, STOPPING=1 when the daemon stops.
+// stuck for half the interval; after its context ends (a re-exec) no
+// STOPPING=1, only what the caller sends (RELOADING=1 before the re-exec,
+// STOPPING=1 on a stop).
 func TestNotifySystemd(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "notify.sock")
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
@@ -42,7 +45,7 @@ func TestNotifySystemd(t *testing.T) {
 	loop := &fakeLoop{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	notifySystemd(ctx, loop, slog.New(slog.DiscardHandler))
+	n := notifySystemd(ctx, loop, slog.New(slog.DiscardHandler))
 	if _, ok := os.LookupEnv("NOTIFY_SOCKET"); !ok {
 		t.Error("NOTIFY_SOCKET removed: hbd's re-exec would lose systemd")
 	}
@@ -71,12 +74,26 @@ func TestNotifySystemd(t *testing.T) {
 	if m := read(); m != "WATCHDOG=1" {
 		t.Fatalf("watchdog after the stall %q", m)
 	}
+	// The feed ends with the context and says nothing of its own: a
+	// re-exec must not look like a stop to systemd.
 	cancel()
+	n.Reloading()
 	for {
-		if m := read(); m == "STOPPING=1" {
+		m := read()
+		if strings.HasPrefix(m, "RELOADING=1") {
 			break
-		} else if m != "WATCHDOG=1" {
-			t.Fatalf("unexpected %q", m)
 		}
+		if m != "WATCHDOG=1" {
+			t.Fatalf("unexpected %q before RELOADING=1", m)
+		}
+	}
+	buf := make([]byte, 512)
+	_ = c.SetReadDeadline(time.Now().Add(350 * time.Millisecond))
+	if k, err := c.Read(buf); err == nil {
+		t.Fatalf("%q sent after the context ended", buf[:k])
+	}
+	n.Stopping()
+	if m := read(); m != "STOPPING=1" {
+		t.Fatalf("stop: %q", m)
 	}
 }
