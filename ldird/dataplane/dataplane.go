@@ -25,6 +25,13 @@ type Service struct {
 	// (ipvsadm -M; a prefix length, 0 means /32 or /128).
 	Persistent     time.Duration
 	PersistentMask int
+
+	// Userspace proxy only (ldird's maxconn, clienttimeout and
+	// servertimeout extension directives); zero with IPVS, which has no
+	// per-service limit and keeps its idle timeouts kernel-wide.
+	MaxConns      int           // connections (UDP sessions) at once; 0 = no per-service limit
+	ClientTimeout time.Duration // idle time allowed on the client side; 0 = the dataplane's default
+	ServerTimeout time.Duration // idle time allowed on the real's side; 0 = the dataplane's default
 }
 
 // Key identifies a service: what ipvsadm shows before the scheduler.

@@ -423,9 +423,8 @@ func TestHalfCloseAndBytes(t *testing.T) {
 		name string
 		opts Options
 	}{
-		{"loop", Options{}},
-		{"splice", Options{Splice: true}},
-		{"idle-watch", Options{IdleTimeout: time.Minute}},
+		{"defaults", Options{}},
+		{"timeouts-set", Options{ClientTimeout: time.Minute, ServerTimeout: time.Minute}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newTestProxy(t, tc.opts)
@@ -451,7 +450,7 @@ func TestHalfCloseAndBytes(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	p := newTestProxy(t, Options{IdleTimeout: 200 * time.Millisecond})
+	p := newTestProxy(t, Options{ClientTimeout: 200 * time.Millisecond})
 	svc, _ := tcpService(t, p, "127.0.0.10", "rr", 1)
 	busy := dialVia(t, "", svc)
 	idle := dialVia(t, "", svc)
