@@ -355,15 +355,16 @@ func (l *loop) connectFailed(c *conn, err error) {
 	c.sfd, c.sIn, c.sOut, c.sHup = -1, false, false, false
 	s.release(c.tp)
 	c.tp = nil
-	ok, outOfFDs := s.dial(c, c.r)
+	ok, derr := s.dial(c, c.r)
 	if ok {
 		c.stag = l.nextTag()
 		if err := l.watch(c.sfd, c.slot, c.stag); err == nil {
 			return
 		}
 		l.p.rl.warn("cannot watch a connection: reset", s.key, "err", err)
-	} else if outOfFDs {
+	} else if derr != nil {
 		s.stats.refusedFD.Add(1)
+		l.p.rl.warn("no socket for another real server: connection reset", s.key, "client", c.client, "err", derr)
 	} else {
 		s.stats.refusedNoReal.Add(1)
 	}
@@ -599,6 +600,7 @@ func (c *conn) discard() {
 		sysReset(c.sfd)
 	}
 	c.s.release(c.tp)
+	c.tp = nil
 	c.s.gate.release(1)
 	c.s.p.gate.release(1)
 }

@@ -416,6 +416,65 @@ func TestNoRealsResets(t *testing.T) {
 	if _, err := tryDial("", svc); err == nil {
 		t.Fatal("connected with no reals")
 	}
+	if st := serviceStats(p, svc); st.Refused[RefusedNoReal] != 1 || st.Current != 0 || p.GlobalStats().Current != 0 {
+		t.Fatalf("refused %v, current %d, global %d", st.Refused, st.Current, p.GlobalStats().Current)
+	}
+}
+
+// TestBackpressure streams more than the socket buffers hold through a
+// client that reads slowly: the proxy keeps what the receiver cannot take
+// yet, stops reading the sender meanwhile, and loses or reorders nothing.
+func TestBackpressure(t *testing.T) {
+	p := newTestProxy(t, Options{})
+	svc, bs := tcpService(t, p, "127.0.0.10", "rr", 1)
+	c := dialVia(t, "", svc)
+	const total = 32 << 20
+	c.c.SetDeadline(time.Now().Add(60 * time.Second))
+	errc := make(chan error, 1)
+	go func() {
+		// Bytes cycle through 0..250 so a loss or reordering shows.
+		buf := make([]byte, 1<<16)
+		for sent := 0; sent < total; {
+			for i := range buf {
+				buf[i] = byte((sent + i) % 251)
+			}
+			n, err := c.c.Write(buf[:min(len(buf), total-sent)])
+			if err != nil {
+				errc <- err
+				return
+			}
+			sent += n
+		}
+		errc <- c.c.CloseWrite()
+	}()
+	got, small := 0, make([]byte, 1000)
+	for got < total {
+		// Slow at first, so the buffers on both sides fill up.
+		b := small
+		if got > 4<<20 {
+			b = make([]byte, 1<<16)
+		}
+		n, err := c.r.Read(b[:min(len(b), total-got)])
+		for i := range n {
+			if b[i] != byte((got+i)%251) {
+				t.Fatalf("byte %d is %d, want %d", got+i, b[i], (got+i)%251)
+			}
+		}
+		got += n
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if line, err := c.r.ReadString('\n'); err != nil || line != "A bye\n" {
+		t.Fatalf("after the stream: %q, %v", line, err)
+	}
+	waitFor(t, "the counters", func() bool {
+		st := realStats(p, svc, bs[0].dest(1))
+		return st.BytesIn == total && st.ActiveConns+st.InactiveConns == 0
+	})
 }
 
 func TestHalfCloseAndBytes(t *testing.T) {

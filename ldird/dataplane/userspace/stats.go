@@ -38,10 +38,13 @@ type ServiceStats struct {
 	// Refused counts clients turned away, by reason: "no_real" (TCP
 	// reset, UDP datagram dropped: no real available or every connect
 	// failed), "limit" (UDP: a new client's datagram at a limit), "no_fd"
-	// (out of descriptors for the real's socket). Every reason is present.
+	// (UDP: no socket for the session; TCP: none for a second real after
+	// a failed connect). Every reason is present.
 	Refused map[string]uint64
-	// AcceptErrors counts failed accepts (EMFILE, ENFILE, ENOBUFS, ENOMEM),
-	// each followed by a back-off; the connection stays queued.
+	// AcceptErrors counts the times accepting paused for want of
+	// descriptors or socket memory (EMFILE, ENFILE, ENOBUFS, ENOMEM on
+	// accept or on the real's socket), each followed by a back-off; the
+	// clients wait (queued, or accepted and held), they are not reset.
 	AcceptErrors uint64
 	// ClientTimeouts and ServerTimeouts count connections reset by the
 	// idle timeouts.

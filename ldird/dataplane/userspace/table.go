@@ -98,8 +98,8 @@ type counters struct {
 	limitGlobal   atomic.Uint64 // accepting paused at the proxy's MaxConns
 	refusedNoReal atomic.Uint64 // clients reset (TCP) or datagrams dropped (UDP): no real, or every connect failed
 	refusedLimit  atomic.Uint64 // UDP: new sessions refused at a limit
-	refusedFD     atomic.Uint64 // out of descriptors for the real's socket
-	acceptErrors  atomic.Uint64 // accept failed (EMFILE, ENFILE, ENOBUFS, ENOMEM)
+	refusedFD     atomic.Uint64 // UDP: no socket for a session; TCP: none for a retry
+	acceptErrors  atomic.Uint64 // accepting paused: EMFILE, ENFILE, ENOBUFS, ENOMEM
 	timeoutClient atomic.Uint64 // connections reset by the client idle timeout
 	timeoutServer atomic.Uint64 // ... by the server idle timeout
 }

@@ -19,9 +19,13 @@ const acceptBatch = 16
 // takes slots from the service's gate and the proxy's: at a limit it stops
 // accepting, and new connections wait in the kernel's listen queue (its
 // backlog, net.core.somaxconn) until a connection ends, as under HAProxy's
-// maxconn. Out of file descriptors (EMFILE, ENFILE) it backs off, 5 ms
-// doubling to 1 s, and retries early when a connection ends: it never
-// spins, and established connections are served meanwhile.
+// maxconn.
+//
+// Out of file descriptors or socket memory (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM, on accept or on the real's socket) it backs off, 5 ms doubling to
+// 1 s, and retries early when a connection ends: it never spins, the
+// established connections are served meanwhile, and a client accepted
+// before its real's socket could be made is held, not reset, until one can.
 func (s *service) serveTCP() {
 	p := s.p
 	defer p.wg.Done()
@@ -33,9 +37,31 @@ func (s *service) serveTCP() {
 	var (
 		fds     [acceptBatch]int
 		clients [acceptBatch]netip.AddrPort
+		held    []*conn // accepted, waiting for a descriptor for their real's socket
 		backoff time.Duration
 	)
+	defer func() {
+		for _, c := range held {
+			c.discard()
+		}
+	}()
+	pause := func(err error) bool {
+		s.stats.acceptErrors.Add(1)
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		p.rl.warn("out of file descriptors or socket memory: accepting paused", s.key, "err", err, "retry_in", backoff, "held", len(held))
+		return p.gate.waitRelease(s.stopped, backoff)
+	}
 	for {
+		if len(held) > 0 {
+			var err error
+			held, err = s.startHeld(held)
+			if err != nil {
+				if !pause(err) {
+					return
+				}
+				continue
+			}
+		}
 		if !s.gate.room() {
 			s.stats.limitVirtual.Add(1)
 			p.rl.warn("virtual service connection limit reached: new connections wait in the listen queue", s.key, "maxconn", s.gate.max.Load())
@@ -93,25 +119,22 @@ func (s *service) serveTCP() {
 			}
 			return
 		}
-		outOfFDs := false
 		for i := range n {
-			if s.start(fds[i], clients[i]) {
-				outOfFDs = true
+			c := &conn{s: s, cfd: fds[i], sfd: -1, client: clients[i]}
+			if len(held) > 0 {
+				held = append(held, c)
+				continue
+			}
+			if err := s.start(c); err != nil {
+				held = append(held, c)
+				aerr = err
 			}
 		}
 		if full {
 			continue
 		}
-		if aerr != nil && aerr != unix.EAGAIN || outOfFDs {
-			if aerr != nil && aerr != unix.EAGAIN {
-				s.stats.acceptErrors.Add(1)
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			if aerr == nil {
-				aerr = unix.EMFILE
-			}
-			p.rl.warn("accept failed: backing off", s.key, "err", aerr, "retry_in", backoff)
-			if !p.gate.waitRelease(s.stopped, backoff) {
+		if aerr != nil && aerr != unix.EAGAIN {
+			if !pause(aerr) {
 				return
 			}
 			continue
@@ -120,60 +143,75 @@ func (s *service) serveTCP() {
 	}
 }
 
+// startHeld starts the held clients in order; it returns those still
+// waiting and the error that stopped it.
+func (s *service) startHeld(held []*conn) ([]*conn, error) {
+	for i, c := range held {
+		c.attempts = 0 // a missing descriptor is no failed real
+		if err := s.start(c); err != nil {
+			return held[i:], err
+		}
+	}
+	return held[:0], nil
+}
+
 // start hands an accepted connection to a relay loop once a connect to a
 // real has begun. A client that cannot be served is reset, as close to
-// IPVS's answer for "no destination" as a proxy gets. It reports whether
-// the cause was the file descriptor limit.
-func (s *service) start(fd int, client netip.AddrPort) (outOfFDs bool) {
+// IPVS's answer for "no destination" as a proxy gets. Out of descriptors
+// for the real's socket it returns the error and leaves c to the caller.
+func (s *service) start(c *conn) error {
 	p := s.p
-	c := &conn{s: s, cfd: fd, sfd: -1, client: client}
-	ok, outOfFDs := s.dial(c, nil)
+	ok, err := s.dial(c, nil)
+	if err != nil {
+		return err
+	}
 	if ok && p.loopFor().push(c) {
-		return false
+		return nil
 	}
 	if ok { // the proxy is closing
 		sysClose(c.sfd)
-		s.release(c.tp)
-	} else if outOfFDs {
-		s.stats.refusedFD.Add(1)
+		c.sfd = -1
 	} else {
 		s.stats.refusedNoReal.Add(1)
 	}
-	sysReset(fd)
-	s.gate.release(1)
-	p.gate.release(1)
-	return outOfFDs
+	c.discard()
+	return nil
 }
 
 // dial schedules a real for c and starts a non-blocking connect to it. A
 // connection asks the scheduler at most twice: a connect that fails (here
 // at once, or later in the loop) is retried once without the failed real
 // (IPVS cannot: it forwards the SYN and never learns). False when no
-// connect could be started; outOfFDs when the cause was the descriptor
-// limit.
-func (s *service) dial(c *conn, skip *real) (ok, outOfFDs bool) {
+// connect could be started; then err is set when the cause was a shortage
+// of descriptors or memory rather than the reals.
+func (s *service) dial(c *conn, skip *real) (bool, error) {
 	p := s.p
 	for c.attempts < 2 {
 		c.attempts++
 		e, tp := s.schedule(c.client.Addr(), skip)
 		if e == nil {
 			p.rl.warn("no real server available: connection reset", s.key, "client", c.client)
-			return false, false
+			return false, nil
 		}
 		fd, err := connectTo(e.r)
 		if err == nil {
 			c.r, c.tp, c.sfd, c.state, c.started = e.r, tp, fd, stConnecting, p.clock()
-			return true, false
+			return true, nil
 		}
 		s.release(tp)
-		if err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM {
-			p.rl.warn("no socket for the real server: out of file descriptors or memory, connection reset", s.key, "real", e.r.key, "client", c.client, "err", err)
-			return false, true
+		if isShortage(err) {
+			return false, err
 		}
 		p.rl.warn("connect to real server failed", s.key, "real", e.r.key, "client", c.client, "err", err)
 		skip = e.r
 	}
-	return false, false
+	return false, nil
+}
+
+// isShortage tells a local lack of descriptors or memory from a failure
+// of the real.
+func isShortage(err error) bool {
+	return err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM
 }
 
 // connectTo opens a non-blocking socket and starts connecting it to r; the
