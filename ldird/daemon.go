@@ -145,9 +145,9 @@ type daemon struct {
 	msrvAddr string
 }
 
-func newDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, error) {
+func newDataplane(name string, g config.Global, log *slog.Logger) (dataplane.Dataplane, string, error) {
 	if name == config.DataplaneUserspace {
-		return userspace.New(userspace.Options{Logger: log.With("component", "userspace")}), "ldird userspace proxy (dataplane = userspace)", nil
+		return userspace.New(userspace.Options{Logger: log.With("component", "userspace"), MaxConns: g.MaxConn}), "ldird userspace proxy (dataplane = userspace)", nil
 	}
 	v, err := ipvs.New()
 	if err != nil {
@@ -189,7 +189,7 @@ func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, std
 	if d.dpName == "" {
 		d.dpName = config.DataplaneIPVS
 	}
-	dp, header, err := newDataplane(d.dpName, log)
+	dp, header, err := newDataplane(d.dpName, cfg.Global, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -209,8 +209,11 @@ func runDaemon(inv invocation, path string, cfg *config.Config, data []byte, std
 	}
 	// Counters run whether or not metrics are served, so a reload that
 	// turns them on shows the whole history.
-	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }),
-		metrics.Options{Version: Version, Dataplane: d.dpName})
+	mopts := metrics.Options{Version: Version, Dataplane: d.dpName}
+	if p, ok := dp.(*userspace.Proxy); ok {
+		mopts.Proxy = p
+	}
+	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }), mopts)
 	opts.Observer = d.metrics
 	d.dir = director.New(opts)
 	ln, err := listenControl(sockPath(inv.cfgName))
@@ -435,6 +438,9 @@ func (d *daemon) reload(data []byte, since time.Time, trigger string) error {
 		return err
 	}
 	d.cfg = cfg
+	if p, ok := d.dp.(*userspace.Proxy); ok {
+		p.SetMaxConns(cfg.Global.MaxConn) // per-virtual limits and timeouts came with the table
+	}
 	d.metrics.Reload(trigger, true, 0)
 	d.setMetricsListener(d.metricsAddr(cfg))
 	if g, o := cfg.Global, old.Global; g.LogFile != o.LogFile || g.Supervised != o.Supervised {

@@ -57,6 +57,7 @@ type parser struct {
 	seen     map[string]int // virtual Key -> line, for duplicates
 	logLine  int            // line of the last logfile=, for FileChecks
 	maintDir int            // line of the last maintenancedir=
+	px       proxyState     // the userspace proxy's directives (proxy.go)
 }
 
 // vstate is a virtual section while it is being read: the values it sets
@@ -315,7 +316,9 @@ func (p *parser) global(ln int, s string) {
 			g.Metrics = a
 		}
 	default:
-		p.unknown(ln, s, name, false)
+		if !p.proxyGlobal(ln, name, val) {
+			p.unknown(ln, s, name, false)
+		}
 	}
 }
 
@@ -571,13 +574,16 @@ func (p *parser) virtualDirective(vs *vstate, ln int, cmd string) {
 	case "comment":
 		v.Comment = trimRightSpace(val)
 	default:
-		p.unknown(ln, cmd, name, true)
+		if !p.proxyVirtual(vs, ln, name, val) {
+			p.unknown(ln, cmd, name, true)
+		}
 	}
 }
 
 // finish resolves what each virtual inherits from the globals, which may be
 // set anywhere in the file, and does the optional file checks.
 func (p *parser) finish() {
+	p.proxyFinish()
 	g := &p.cfg.Global
 	for _, vs := range p.vstates {
 		if !vs.ok {
