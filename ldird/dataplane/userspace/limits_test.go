@@ -41,6 +41,25 @@ func TestMaxConnsFor(t *testing.T) {
 	}
 }
 
+// TestMaxConnsAboveFDLimitWarns: a configured limit the descriptor limit
+// cannot carry is logged at start and when a reload sets it.
+func TestMaxConnsAboveFDLimitWarns(t *testing.T) {
+	h := newLogCounter()
+	safe := DefaultMaxConns()
+	p := newTestProxy(t, Options{Logger: slog.New(h), MaxConns: safe})
+	if n := h.count("maxconn is above"); n != 0 {
+		t.Fatalf("warned for the safe limit %d", safe)
+	}
+	p.SetMaxConns(safe + 1)
+	if n := h.count("maxconn is above"); n != 1 {
+		t.Fatalf("%d warnings for maxconn %d above the safe %d", n, safe+1, safe)
+	}
+	newTestProxy(t, Options{Logger: slog.New(h), MaxConns: 10 * safe})
+	if n := h.count("maxconn is above"); n != 2 {
+		t.Fatalf("%d warnings, want 2", n)
+	}
+}
+
 func TestGate(t *testing.T) {
 	g := newGate(3)
 	if n := g.take(2); n != 2 {

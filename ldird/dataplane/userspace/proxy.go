@@ -96,7 +96,8 @@ func New(opts Options) *Proxy {
 	if opts.ServerTimeout <= 0 {
 		opts.ServerTimeout = DefaultIdleTimeout
 	}
-	if opts.MaxConns <= 0 {
+	explicit := opts.MaxConns > 0
+	if !explicit {
 		opts.MaxConns = DefaultMaxConns()
 	}
 	if opts.UDPTimeout <= 0 {
@@ -108,7 +109,7 @@ func New(opts Options) *Proxy {
 	if opts.LogInterval <= 0 {
 		opts.LogInterval = 5 * time.Second
 	}
-	return &Proxy{
+	p := &Proxy{
 		opts: opts,
 		log:  opts.Logger,
 		rl:   newRateLog(opts.Logger, opts.LogInterval),
@@ -116,6 +117,25 @@ func New(opts Options) *Proxy {
 		gate: newGate(opts.MaxConns),
 		svcs: map[string]*service{},
 		live: map[io.Closer]struct{}{},
+	}
+	if explicit {
+		p.checkFDs(opts.MaxConns)
+	}
+	return p
+}
+
+// checkFDs warns when a configured limit is above what the descriptor
+// limit allows with room to spare: the proxy then meets EMFILE (and backs
+// off), but the health checks meet it too, and a check that cannot open a
+// socket marks its real down.
+func (p *Proxy) checkFDs(n int) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	if safe := maxConnsFor(rl.Cur); n > safe {
+		p.log.Warn("maxconn is above what the file descriptor limit allows (two per connection, plus room for checks): expect EMFILE and failing checks; raise LimitNOFILE or lower maxconn",
+			"maxconn", n, "nofile", rl.Cur, "safe", safe)
 	}
 }
 
@@ -129,6 +149,8 @@ const DefaultIdleTimeout = 900 * time.Second
 func (p *Proxy) SetMaxConns(n int) {
 	if n <= 0 {
 		n = DefaultMaxConns()
+	} else if int64(n) != p.gate.max.Load() {
+		p.checkFDs(n)
 	}
 	p.gate.setMax(n)
 }
