@@ -44,9 +44,11 @@ func freebindFD(fd int, network string) error {
 // relay loops (a net.Listener's RawConn cannot wait for readiness), and an
 // os.File over a non-blocking socket still waits in Go's netpoller.
 func listenTCP(ap netip.AddrPort) (*os.File, error) {
+	var sa unix.Sockaddr
 	family, network := unix.AF_INET, "tcp4"
-	var sa unix.Sockaddr = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
-	if !ap.Addr().Is4() {
+	if ap.Addr().Is4() {
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	} else {
 		family, network = unix.AF_INET6, "tcp6"
 		sa6 := &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
 		if z := ap.Addr().Zone(); z != "" {

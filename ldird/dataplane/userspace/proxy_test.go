@@ -1,9 +1,11 @@
 package userspace
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -666,4 +668,62 @@ func TestConcurrentUpdates(t *testing.T) {
 		t.Fatalf("%d requests, %d failed", reqs.Load(), fails.Load())
 	}
 	t.Logf("%d TCP requests under churn", reqs.Load())
+}
+
+// TestIPv6Relay: an IPv6 service relays to an IPv6 real and to an IPv4
+// one (the proxy's sockets are its own, in either family).
+func TestIPv6Relay(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatalf("no IPv6 loopback: %v", err)
+	}
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	p := newTestProxy(t, Options{})
+	svc := dataplane.Service{Protocol: "tcp", Addr: netip.MustParseAddr("::1"), Port: port, Scheduler: "rr", IPv6: true}
+	if err := p.AddService(svc); err != nil {
+		t.Fatal(err)
+	}
+	l6, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l6.Close()
+	go func() {
+		for {
+			c, err := l6.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "six %s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+			c.Close()
+		}
+	}()
+	b4 := startBackend(t, "four", "127.0.0.11")
+	ap := addrPortOf(l6.Addr())
+	for _, d := range []dataplane.Dest{{Addr: ap.Addr(), Port: ap.Port(), Weight: 1}, b4.dest(1)} {
+		if err := p.AddDest(svc, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for range 2 {
+		c, err := net.DialTimeout("tcp6", netip.AddrPortFrom(svc.Addr, svc.Port).String(), ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[strings.Fields(line)[0]] = true
+	}
+	if !seen["six"] || !seen["four"] {
+		t.Fatalf("reals reached: %v", seen)
+	}
+	if st := serviceStats(p, svc); st.Conns != 2 {
+		t.Fatalf("conns %d", st.Conns)
+	}
 }
