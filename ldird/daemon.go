@@ -62,9 +62,12 @@ type daemon struct {
 // The userspace proxy counts connections itself; `ldird status` shows them.
 var _ dataplane.ConnCounter = (*userspace.Proxy)(nil)
 
-func newDataplane(name string, log *slog.Logger) (dataplane.Dataplane, string, error) {
+// It also takes a global connection limit (maxconn), changed on reload.
+var _ dataplane.ConnLimiter = (*userspace.Proxy)(nil)
+
+func newDataplane(name string, g config.Global, log *slog.Logger) (dataplane.Dataplane, string, error) {
 	if name == config.DataplaneUserspace {
-		return userspace.New(userspace.Options{Logger: log.With("component", "userspace")}), "ldird userspace proxy (dataplane = userspace)", nil
+		return userspace.New(userspace.Options{Logger: log.With("component", "userspace"), MaxConns: g.MaxConn}), "ldird userspace proxy (dataplane = userspace)", nil
 	}
 	v, err := ipvs.New()
 	if err != nil {
@@ -110,7 +113,7 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 		return fail(err)
 	}
 	defer os.Remove(pidPath(inv.cfgName))
-	dp, header, err := newDataplane(d.dpName, log)
+	dp, header, err := newDataplane(d.dpName, cfg.Global, log)
 	if err != nil {
 		return fail(err)
 	}
@@ -181,8 +184,11 @@ func (d *daemon) newDirector(header string) {
 	}
 	// Counters run whether or not metrics are served, so a reload that
 	// turns them on shows the whole history.
-	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }),
-		metrics.Options{Version: Version, Dataplane: d.dpName})
+	mopts := metrics.Options{Version: Version, Dataplane: d.dpName}
+	if p, ok := d.dp.(metrics.Proxy); ok {
+		mopts.Proxy = p
+	}
+	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }), mopts)
 	opts.Observer = d.metrics
 	d.dir = director.New(opts)
 }

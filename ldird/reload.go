@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"lvsha/ldird/config"
+	"lvsha/ldird/dataplane"
 	"lvsha/ldird/director"
 	"lvsha/ldird/metrics"
 )
@@ -86,6 +87,9 @@ func (d *daemon) reload(data []byte, since time.Time, trigger string) error {
 		return err
 	}
 	d.cfg = cfg
+	if l, ok := d.dp.(dataplane.ConnLimiter); ok {
+		l.SetMaxConns(cfg.Global.MaxConn) // per-virtual limits and timeouts came with the table
+	}
 	d.metrics.Reload(trigger, true, 0)
 	d.setMetricsListener(d.metricsAddr(cfg))
 	if g, o := cfg.Global, old.Global; g.LogFile != o.LogFile || g.Supervised != o.Supervised {

@@ -27,8 +27,10 @@
 //     Options.NoCreate the same checks are made without opening them).
 //
 // Extensions (lines that ldirectord itself would reject with "Unknown
-// command"), both global only: "dataplane = ipvs|userspace" and
-// "metrics = ADDRESS:PORT" (serve Prometheus metrics there).
+// command"): global only, "dataplane = ipvs|userspace" and
+// "metrics = ADDRESS:PORT" (serve Prometheus metrics there); for the
+// userspace dataplane only, "maxconn", "clienttimeout" and "servertimeout",
+// global and per virtual (see proxy.go).
 package config
 
 import (
@@ -126,6 +128,16 @@ type Global struct {
 	// only; default "": off): ldird serves Prometheus metrics on /metrics
 	// at that TCP address. ldird's --metrics option overrides it.
 	Metrics string
+	// MaxConn is the extension directive "maxconn = N" at global level
+	// (dataplane = userspace only; 0 = not set: the proxy derives a limit
+	// from the file descriptor limit): connections and UDP sessions at
+	// once over every virtual.
+	MaxConn int
+	// ClientTimeout and ServerTimeout are the extension directives
+	// "clienttimeout = S" and "servertimeout = S" (dataplane = userspace
+	// only; 0 = not set): the virtuals' default idle timeouts.
+	ClientTimeout time.Duration
+	ServerTimeout time.Duration
 }
 
 // GlobalFallback is a global fallback= / fallback6= line. ldirectord
@@ -222,6 +234,11 @@ type Virtual struct {
 	ServiceName      string // servicename (email subject)
 	Comment          string // comment (email body)
 	Load             string // load = "word": parsed and unused by ldirectord
+
+	// Userspace dataplane only (extension directives, see proxy.go).
+	MaxConn       int           // the virtual's own maxconn; 0 = none (the global one still bounds it)
+	ClientTimeout time.Duration // effective clienttimeout; 0 = the dataplane's default
+	ServerTimeout time.Duration // effective servertimeout; 0 = the dataplane's default
 
 	Check CheckSpec
 }

@@ -16,7 +16,8 @@ type directive struct {
 }
 
 // directives is every directive ldirectord 4.12 knows, plus the global
-// extensions dataplane and metrics. "virtual", "virtual6" (a section
+// extensions dataplane and metrics and the userspace proxy's maxconn,
+// clienttimeout and servertimeout. "virtual", "virtual6" (a section
 // header) and "supervised" (matched without "=") are read before it.
 var directives = map[string]directive{
 	// Timing and counting: a whole number > 0 (the first run of digits).
@@ -150,6 +151,10 @@ var directives = map[string]directive{
 			g.Metrics = a
 		}
 	}},
+	// The userspace proxy's extensions, at both levels (proxy.go).
+	"maxconn":       proxyDirective,
+	"clienttimeout": proxyDirective,
+	"servertimeout": proxyDirective,
 
 	// Virtual only: the reals and the check.
 	"real":  {virtual: virtualReal},

@@ -62,6 +62,7 @@ type parser struct {
 	seen     map[string]int // virtual Key -> line, for duplicates
 	logLine  int            // line of the last logfile=, for FileChecks
 	maintDir int            // line of the last maintenancedir=
+	px       proxyState     // the userspace proxy's directives (proxy.go)
 }
 
 // vstate is a virtual section while it is being read: the values it sets
@@ -250,6 +251,7 @@ func (p *parser) virtualDirective(vs *vstate, ln int, cmd string) {
 // finish resolves what each virtual inherits from the globals, which may be
 // set anywhere in the file, and does the optional file checks.
 func (p *parser) finish() {
+	p.proxyFinish()
 	g := &p.cfg.Global
 	for _, vs := range p.vstates {
 		if !vs.ok {

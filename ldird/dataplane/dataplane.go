@@ -25,6 +25,13 @@ type Service struct {
 	// (ipvsadm -M; a prefix length, 0 means /32 or /128).
 	Persistent     time.Duration
 	PersistentMask int
+
+	// Userspace proxy only (ldird's maxconn, clienttimeout and
+	// servertimeout extension directives); zero with IPVS, which has no
+	// per-service limit and keeps its idle timeouts kernel-wide.
+	MaxConns      int           // connections (UDP sessions) at once; 0 = no per-service limit
+	ClientTimeout time.Duration // idle time allowed on the client side; 0 = the dataplane's default
+	ServerTimeout time.Duration // idle time allowed on the real's side; 0 = the dataplane's default
 }
 
 // Key identifies a service: what ipvsadm shows before the scheduler.
@@ -71,6 +78,15 @@ type ConnCounter interface {
 	// ConnCounts returns the connections of every real server, keyed by
 	// ConnKey.
 	ConnCounts() map[string]ConnCount
+}
+
+// ConnLimiter is optional: a Dataplane that bounds how many connections it
+// holds at once over every service (the userspace proxy's global maxconn;
+// IPVS has no such limit) implements it. Per-service limits travel with
+// the Service.
+type ConnLimiter interface {
+	// SetMaxConns sets the global limit; 0 means the dataplane's default.
+	SetMaxConns(n int)
 }
 
 // ConnCount is one real server's connections, as ipvsadm's ActiveConn and

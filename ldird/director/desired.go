@@ -40,6 +40,8 @@ func ServiceFor(v *config.Virtual) dataplane.Service {
 		s.Persistent = v.Persistent
 		s.PersistentMask = v.Netmask
 	}
+	// Userspace proxy only: config refuses them with the ipvs dataplane.
+	s.MaxConns, s.ClientTimeout, s.ServerTimeout = v.MaxConn, v.ClientTimeout, v.ServerTimeout
 	return s
 }
 

@@ -159,7 +159,8 @@ func Diff(desired, actual []ServiceState) []Op {
 
 // sameService compares what UpdateService can change. An empty scheduler
 // is ipvsadm's default, wlc; the persistence mask matters only when the
-// service is persistent, and 0 means a full-length mask.
+// service is persistent, and 0 means a full-length mask. The userspace
+// proxy's limit and timeouts count too (always zero with IPVS).
 func sameService(a, b dataplane.Service) bool {
 	sa, sb := a.Scheduler, b.Scheduler
 	if sa == "" {
@@ -169,6 +170,9 @@ func sameService(a, b dataplane.Service) bool {
 		sb = "wlc"
 	}
 	if sa != sb || a.Persistent != b.Persistent {
+		return false
+	}
+	if a.MaxConns != b.MaxConns || a.ClientTimeout != b.ClientTimeout || a.ServerTimeout != b.ServerTimeout {
 		return false
 	}
 	if a.Persistent == 0 {

@@ -53,6 +53,9 @@ const (
 type Options struct {
 	Version   string
 	Dataplane string // "ipvs" or "userspace"
+	// Proxy, when set, adds the userspace dataplane's connection counts,
+	// limits, refusals and timeouts (ldird_userspace_*).
+	Proxy Proxy
 }
 
 var (
@@ -141,6 +144,9 @@ func New(src Source, o Options) *Metrics {
 	info.Set(1)
 	m.reg.MustRegister(&collector{src: src}, m.checks, m.latency, m.ops, m.reloads, m.cfgErrors, m.lastOK, m.lastOKAt, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if o.Proxy != nil {
+		m.reg.MustRegister(&proxyCollector{p: o.Proxy})
+	}
 	return m
 }
 

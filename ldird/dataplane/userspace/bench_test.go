@@ -78,11 +78,10 @@ func cpuTime() time.Duration {
 // loopback against the same exchange straight to the server. Everything
 // (clients, proxy, server) runs in this process, so the proxy's own cost
 // is the difference in cpu-ns/op between the proxied and direct cases.
-// Modes: splice (Options.Splice: io.Copy → splice(2)), buffered (the
-// default read/write loop) and idle (the loop plus an idle watch).
+// Modes: direct (no proxy) and proxy.
 func BenchmarkTCPProxy(b *testing.B) {
 	for _, kind := range []string{"keepalive", "newconn"} {
-		for _, mode := range []string{"direct", "splice", "buffered", "idle"} {
+		for _, mode := range []string{"direct", "proxy"} {
 			b.Run(kind+"/"+mode, func(b *testing.B) {
 				benchProxy(b, kind == "newconn", mode)
 			})
@@ -94,14 +93,7 @@ func benchProxy(b *testing.B, newConn bool, mode string) {
 	srv := startBenchServer(b, "127.0.0.11", newConn)
 	target := srv
 	if mode != "direct" {
-		opts := Options{}
-		switch mode {
-		case "splice":
-			opts.Splice = true
-		case "idle":
-			opts.IdleTimeout = time.Minute
-		}
-		p := New(opts)
+		p := New(Options{})
 		b.Cleanup(func() { p.Close() })
 		svc := dataplane.Service{Protocol: "tcp", Addr: netip.MustParseAddr("127.0.0.10"), Scheduler: "wlc"}
 		l, err := net.Listen("tcp4", "127.0.0.10:0")

@@ -1,18 +1,20 @@
 package userspace
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"lvsha/ldird/dataplane"
 )
@@ -24,16 +26,18 @@ type Options struct {
 	// ConnectTimeout bounds a connect to a real (default 3s). On failure
 	// the scheduler is asked once more for another real.
 	ConnectTimeout time.Duration
-	// IdleTimeout closes a TCP connection with no data in either direction
-	// for that long (enforced between 1× and 2× the value). 0 disables it;
-	// TCP keepalive still reaps dead peers.
-	IdleTimeout time.Duration
-	// Splice relays TCP with io.Copy between the sockets, which the runtime
-	// turns into splice(2). It needs IdleTimeout 0 (the kernel moves the
-	// data, so the proxy cannot see activity). Off by default: on loopback
-	// here a plain read/write loop measured faster for small exchanges and
-	// bulk alike; splice may pay off with real NICs.
-	Splice bool
+	// ClientTimeout resets a TCP connection when nothing moved to or from
+	// the client for that long; ServerTimeout the same on the real's side
+	// (HAProxy's timeout client and timeout server). Default 900s each,
+	// IPVS's TCP established timeout. A service's own
+	// dataplane.Service.ClientTimeout / ServerTimeout win.
+	ClientTimeout time.Duration
+	ServerTimeout time.Duration
+	// MaxConns bounds TCP connections and UDP sessions over all services
+	// (HAProxy's global maxconn); 0 means DefaultMaxConns(), derived from
+	// the file descriptor limit. A service's own limit is
+	// dataplane.Service.MaxConns.
+	MaxConns int
 	// UDPTimeout ends a UDP session after that long without a datagram
 	// either way (default 300s, IPVS's udp timeout).
 	UDPTimeout time.Duration
@@ -43,23 +47,32 @@ type Options struct {
 	ExpireQuiescentTemplate bool
 	// CloseTimeout bounds how long Close waits for goroutines (default 5s).
 	CloseTimeout time.Duration
+	// LogInterval rate-limits per-connection warnings (no real, failed
+	// connects, limits reached, accept errors): the first of a kind per
+	// service is logged at once, then one line per interval says how many
+	// followed (default 5s).
+	LogInterval time.Duration
 }
 
 // Proxy is a userspace L4 dataplane: one listener per virtual service,
 // connections relayed to the reals. It implements dataplane.Dataplane.
 type Proxy struct {
-	opts   Options
-	log    *slog.Logger
-	dialer net.Dialer
-	ctx    context.Context // cancelled by Close: aborts dials in flight
-	cancel context.CancelFunc
+	opts Options
+	log  *slog.Logger
+	rl   *rateLog
+	base time.Time // the relay loops' clock starts here
+
+	// gate counts every TCP connection and UDP session against MaxConns.
+	gate *gate
 
 	mu     sync.Mutex // serialises table changes
 	svcs   map[string]*service
 	closed bool
+	loops  []*loop // started with the first TCP service
+	next   atomic.Uint32
 
-	// live holds every relayed connection and UDP session so Close can
-	// end them; DelService leaves them running.
+	// live holds every UDP session so Close can end them; DelService
+	// leaves TCP connections running (their loops own them).
 	liveMu     sync.Mutex
 	live       map[io.Closer]struct{}
 	liveClosed bool
@@ -77,22 +90,106 @@ func New(opts Options) *Proxy {
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = 3 * time.Second
 	}
+	if opts.ClientTimeout <= 0 {
+		opts.ClientTimeout = DefaultIdleTimeout
+	}
+	if opts.ServerTimeout <= 0 {
+		opts.ServerTimeout = DefaultIdleTimeout
+	}
+	explicit := opts.MaxConns > 0
+	if !explicit {
+		opts.MaxConns = DefaultMaxConns()
+	}
 	if opts.UDPTimeout <= 0 {
 		opts.UDPTimeout = 300 * time.Second
 	}
 	if opts.CloseTimeout <= 0 {
 		opts.CloseTimeout = 5 * time.Second
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Proxy{
-		opts:   opts,
-		log:    opts.Logger,
-		dialer: net.Dialer{Timeout: opts.ConnectTimeout},
-		ctx:    ctx,
-		cancel: cancel,
-		svcs:   map[string]*service{},
-		live:   map[io.Closer]struct{}{},
+	if opts.LogInterval <= 0 {
+		opts.LogInterval = 5 * time.Second
 	}
+	p := &Proxy{
+		opts: opts,
+		log:  opts.Logger,
+		rl:   newRateLog(opts.Logger, opts.LogInterval),
+		base: time.Now(),
+		gate: newGate(opts.MaxConns),
+		svcs: map[string]*service{},
+		live: map[io.Closer]struct{}{},
+	}
+	if explicit {
+		p.checkFDs(opts.MaxConns)
+	}
+	return p
+}
+
+// checkFDs warns when a configured limit is above what the descriptor
+// limit allows with room to spare: the proxy then meets EMFILE (and backs
+// off), but the health checks meet it too, and a check that cannot open a
+// socket marks its real down.
+func (p *Proxy) checkFDs(n int) {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return
+	}
+	if safe := maxConnsFor(rl.Cur); n > safe {
+		p.log.Warn("maxconn is above what the file descriptor limit allows (two per connection, plus room for checks): expect EMFILE and failing checks; raise LimitNOFILE or lower maxconn",
+			"maxconn", n, "nofile", rl.Cur, "safe", safe)
+	}
+}
+
+// DefaultIdleTimeout is the default client and server idle timeout: IPVS's
+// timeout for an established TCP connection.
+const DefaultIdleTimeout = 900 * time.Second
+
+// SetMaxConns changes the proxy-wide limit (0: DefaultMaxConns()), for a
+// reload. Connections above a lowered limit are not cut: new ones wait
+// until enough have ended.
+func (p *Proxy) SetMaxConns(n int) {
+	if n <= 0 {
+		n = DefaultMaxConns()
+	} else if int64(n) != p.gate.max.Load() {
+		p.checkFDs(n)
+	}
+	p.gate.setMax(n)
+}
+
+// MaxConns is the proxy-wide limit in force.
+func (p *Proxy) MaxConns() int { return int(p.gate.max.Load()) }
+
+// clock is the relay loops' time: monotonic nanoseconds since New.
+func (p *Proxy) clock() int64 { return int64(time.Since(p.base)) }
+
+// loopFor picks the loop for a new connection (round robin).
+func (p *Proxy) loopFor() *loop {
+	return p.loops[int(p.next.Add(1))%len(p.loops)]
+}
+
+// startLoops starts the relay loops; p.mu is held.
+func (p *Proxy) startLoopsLocked() error {
+	if p.loops != nil {
+		return nil
+	}
+	n := runtime.GOMAXPROCS(0)
+	loops := make([]*loop, 0, n)
+	for range n {
+		l, err := newLoop(p)
+		if err != nil {
+			for _, l := range loops {
+				unix.Close(l.evfd)
+				l.ep.Close()
+			}
+			return fmt.Errorf("relay loop: %w", err)
+		}
+		loops = append(loops, l)
+	}
+	p.loops = loops
+	for _, l := range loops {
+		p.wg.Add(1)
+		go l.run()
+	}
+	return nil
 }
 
 // ErrClosed is returned by table changes after Close.
@@ -120,6 +217,12 @@ func checkService(svc dataplane.Service) error {
 	}
 	if svc.PersistentMask < 0 || svc.PersistentMask > svc.Addr.Unmap().BitLen() {
 		return fmt.Errorf("service %s: persistence netmask /%d out of range", svc.Key(), svc.PersistentMask)
+	}
+	if svc.MaxConns < 0 {
+		return fmt.Errorf("service %s: negative connection limit %d", svc.Key(), svc.MaxConns)
+	}
+	if svc.ClientTimeout < 0 || svc.ServerTimeout < 0 {
+		return fmt.Errorf("service %s: negative idle timeout", svc.Key())
 	}
 	return nil
 }
@@ -198,7 +301,13 @@ func (p *Proxy) AddService(svc dataplane.Service) error {
 	if err != nil {
 		return fmt.Errorf("service %s: %w", svc.Key(), err)
 	}
-	s := &service{p: p, key: svc.Key(), sched: sched, tmpls: map[netip.Prefix]*template{}, sweepAt: 64}
+	if svc.Protocol == "tcp" {
+		if err := p.startLoopsLocked(); err != nil {
+			return fmt.Errorf("service %s: %w", svc.Key(), err)
+		}
+	}
+	s := &service{p: p, key: svc.Key(), sched: sched, tmpls: map[netip.Prefix]*template{}, sweepAt: 64,
+		gate: newGate(svc.MaxConns), stopped: make(chan struct{})}
 	s.tab.Store(t)
 	if err := s.listen(); err != nil {
 		return fmt.Errorf("service %s: %w", svc.Key(), err)
@@ -211,7 +320,8 @@ func (p *Proxy) AddService(svc dataplane.Service) error {
 		s.sessions = map[netip.AddrPort]*udpSession{}
 		go s.serveUDP()
 	}
-	p.log.Info("service added", "service", s.key, "scheduler", svc.Scheduler, "persistent", svc.Persistent)
+	p.log.Info("service added", "service", s.key, "scheduler", svc.Scheduler, "persistent", svc.Persistent,
+		"maxconn", svc.MaxConns, "clienttimeout", svc.ClientTimeout, "servertimeout", svc.ServerTimeout)
 	return nil
 }
 
@@ -245,7 +355,11 @@ func (p *Proxy) UpdateService(svc dataplane.Service) error {
 		s.sweepAt = 64
 	}
 	s.tab.Store(t)
-	p.log.Info("service updated", "service", s.key, "scheduler", svc.Scheduler, "persistent", svc.Persistent)
+	if svc.MaxConns != old.svc.MaxConns {
+		s.gate.setMax(svc.MaxConns)
+	}
+	p.log.Info("service updated", "service", s.key, "scheduler", svc.Scheduler, "persistent", svc.Persistent,
+		"maxconn", svc.MaxConns, "clienttimeout", svc.ClientTimeout, "servertimeout", svc.ServerTimeout)
 	return nil
 }
 
@@ -305,7 +419,8 @@ func (p *Proxy) AddDest(svc dataplane.Service, d dataplane.Dest) error {
 			port = t.svc.Port // IPVS: a real without a port gets the VIP's
 		}
 		target := netip.AddrPortFrom(d.Addr.Unmap(), port)
-		r := &real{key: key, target: target, dial: target.String()}
+		r := &real{key: key, target: target}
+		r.sockaddrFor(target)
 		t.reals = append(t.reals, entry{d: d, r: r})
 		t.idx[key] = len(t.reals) - 1
 		return nil
@@ -340,9 +455,9 @@ func (p *Proxy) DelDest(svc dataplane.Service, d dataplane.Dest) error {
 	})
 }
 
-// Close implements dataplane.Dataplane: it closes every listener, every
-// relayed connection and UDP session, and waits (up to CloseTimeout) for
-// their goroutines.
+// Close implements dataplane.Dataplane: it closes every listener, resets
+// every relayed connection, ends every UDP session, and waits (up to
+// CloseTimeout) for their goroutines.
 func (p *Proxy) Close() error {
 	p.mu.Lock()
 	if p.closed {
@@ -354,8 +469,11 @@ func (p *Proxy) Close() error {
 		s.stop()
 		delete(p.svcs, k)
 	}
+	loops := p.loops
 	p.mu.Unlock()
-	p.cancel()
+	for _, l := range loops {
+		l.close()
+	}
 
 	p.liveMu.Lock()
 	p.liveClosed = true
@@ -370,6 +488,7 @@ func (p *Proxy) Close() error {
 
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
+	defer p.rl.close()
 	select {
 	case <-done:
 		return nil

@@ -1,9 +1,11 @@
 package userspace
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -416,6 +418,65 @@ func TestNoRealsResets(t *testing.T) {
 	if _, err := tryDial("", svc); err == nil {
 		t.Fatal("connected with no reals")
 	}
+	if st := serviceStats(p, svc); st.Refused[RefusedNoReal] != 1 || st.Current != 0 || p.GlobalStats().Current != 0 {
+		t.Fatalf("refused %v, current %d, global %d", st.Refused, st.Current, p.GlobalStats().Current)
+	}
+}
+
+// TestBackpressure streams more than the socket buffers hold through a
+// client that reads slowly: the proxy keeps what the receiver cannot take
+// yet, stops reading the sender meanwhile, and loses or reorders nothing.
+func TestBackpressure(t *testing.T) {
+	p := newTestProxy(t, Options{})
+	svc, bs := tcpService(t, p, "127.0.0.10", "rr", 1)
+	c := dialVia(t, "", svc)
+	const total = 32 << 20
+	c.c.SetDeadline(time.Now().Add(60 * time.Second))
+	errc := make(chan error, 1)
+	go func() {
+		// Bytes cycle through 0..250 so a loss or reordering shows.
+		buf := make([]byte, 1<<16)
+		for sent := 0; sent < total; {
+			for i := range buf {
+				buf[i] = byte((sent + i) % 251)
+			}
+			n, err := c.c.Write(buf[:min(len(buf), total-sent)])
+			if err != nil {
+				errc <- err
+				return
+			}
+			sent += n
+		}
+		errc <- c.c.CloseWrite()
+	}()
+	got, small := 0, make([]byte, 1000)
+	for got < total {
+		// Slow at first, so the buffers on both sides fill up.
+		b := small
+		if got > 4<<20 {
+			b = make([]byte, 1<<16)
+		}
+		n, err := c.r.Read(b[:min(len(b), total-got)])
+		for i := range n {
+			if b[i] != byte((got+i)%251) {
+				t.Fatalf("byte %d is %d, want %d", got+i, b[i], (got+i)%251)
+			}
+		}
+		got += n
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if line, err := c.r.ReadString('\n'); err != nil || line != "A bye\n" {
+		t.Fatalf("after the stream: %q, %v", line, err)
+	}
+	waitFor(t, "the counters", func() bool {
+		st := realStats(p, svc, bs[0].dest(1))
+		return st.BytesIn == total && st.ActiveConns+st.InactiveConns == 0
+	})
 }
 
 func TestHalfCloseAndBytes(t *testing.T) {
@@ -423,9 +484,8 @@ func TestHalfCloseAndBytes(t *testing.T) {
 		name string
 		opts Options
 	}{
-		{"loop", Options{}},
-		{"splice", Options{Splice: true}},
-		{"idle-watch", Options{IdleTimeout: time.Minute}},
+		{"defaults", Options{}},
+		{"timeouts-set", Options{ClientTimeout: time.Minute, ServerTimeout: time.Minute}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newTestProxy(t, tc.opts)
@@ -451,7 +511,7 @@ func TestHalfCloseAndBytes(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	p := newTestProxy(t, Options{IdleTimeout: 200 * time.Millisecond})
+	p := newTestProxy(t, Options{ClientTimeout: 200 * time.Millisecond})
 	svc, _ := tcpService(t, p, "127.0.0.10", "rr", 1)
 	busy := dialVia(t, "", svc)
 	idle := dialVia(t, "", svc)
@@ -608,4 +668,62 @@ func TestConcurrentUpdates(t *testing.T) {
 		t.Fatalf("%d requests, %d failed", reqs.Load(), fails.Load())
 	}
 	t.Logf("%d TCP requests under churn", reqs.Load())
+}
+
+// TestIPv6Relay: an IPv6 service relays to an IPv6 real and to an IPv4
+// one (the proxy's sockets are its own, in either family).
+func TestIPv6Relay(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatalf("no IPv6 loopback: %v", err)
+	}
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	ln.Close()
+	p := newTestProxy(t, Options{})
+	svc := dataplane.Service{Protocol: "tcp", Addr: netip.MustParseAddr("::1"), Port: port, Scheduler: "rr", IPv6: true}
+	if err := p.AddService(svc); err != nil {
+		t.Fatal(err)
+	}
+	l6, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l6.Close()
+	go func() {
+		for {
+			c, err := l6.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(c, "six %s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+			c.Close()
+		}
+	}()
+	b4 := startBackend(t, "four", "127.0.0.11")
+	ap := addrPortOf(l6.Addr())
+	for _, d := range []dataplane.Dest{{Addr: ap.Addr(), Port: ap.Port(), Weight: 1}, b4.dest(1)} {
+		if err := p.AddDest(svc, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := map[string]bool{}
+	for range 2 {
+		c, err := net.DialTimeout("tcp6", netip.AddrPortFrom(svc.Addr, svc.Port).String(), ioTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(ioTimeout))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[strings.Fields(line)[0]] = true
+	}
+	if !seen["six"] || !seen["four"] {
+		t.Fatalf("reals reached: %v", seen)
+	}
+	if st := serviceStats(p, svc); st.Conns != 2 {
+		t.Fatalf("conns %d", st.Conns)
+	}
 }

@@ -27,7 +27,48 @@ type ServiceStats struct {
 	Conns    uint64
 	BytesIn  uint64
 	BytesOut uint64
-	Reals    []RealStats
+	// Current counts what holds a slot of the service's limit: TCP
+	// connections (connecting or relayed) and UDP sessions.
+	Current int64
+	// LimitVirtual and LimitGlobal count the times the service stopped
+	// accepting at its own MaxConns or at the proxy's; TCP clients then
+	// wait in the listen queue, they are not refused.
+	LimitVirtual uint64
+	LimitGlobal  uint64
+	// Refused counts clients turned away, by reason: "no_real" (TCP
+	// reset, UDP datagram dropped: no real available or every connect
+	// failed), "limit" (UDP: a new client's datagram at a limit), "no_fd"
+	// (UDP: no socket for the session; TCP: none for a second real after
+	// a failed connect). Every reason is present.
+	Refused map[string]uint64
+	// AcceptErrors counts the times accepting paused for want of
+	// descriptors or socket memory (EMFILE, ENFILE, ENOBUFS, ENOMEM on
+	// accept or on the real's socket), each followed by a back-off; the
+	// clients wait (queued, or accepted and held), they are not reset.
+	AcceptErrors uint64
+	// ClientTimeouts and ServerTimeouts count connections reset by the
+	// idle timeouts.
+	ClientTimeouts uint64
+	ServerTimeouts uint64
+	Reals          []RealStats
+}
+
+// Refusal reasons, the keys of ServiceStats.Refused.
+const (
+	RefusedNoReal = "no_real"
+	RefusedLimit  = "limit"
+	RefusedNoFD   = "no_fd"
+)
+
+// GlobalStats are the proxy-wide limit and what counts against it.
+type GlobalStats struct {
+	Current  int64
+	MaxConns int64
+}
+
+// GlobalStats returns the proxy-wide connection count and limit.
+func (p *Proxy) GlobalStats() GlobalStats {
+	return GlobalStats{Current: p.gate.cur.Load(), MaxConns: p.gate.max.Load()}
 }
 
 // Stats returns every service's counters, sorted by key.
@@ -47,7 +88,19 @@ func (p *Proxy) Stats() []ServiceStats {
 			Conns:    s.stats.conns.Load(),
 			BytesIn:  s.stats.inBytes.Load(),
 			BytesOut: s.stats.outBytes.Load(),
-			Reals:    make([]RealStats, 0, len(t.reals)),
+			Current:  s.gate.cur.Load(),
+
+			LimitVirtual: s.stats.limitVirtual.Load(),
+			LimitGlobal:  s.stats.limitGlobal.Load(),
+			Refused: map[string]uint64{
+				RefusedNoReal: s.stats.refusedNoReal.Load(),
+				RefusedLimit:  s.stats.refusedLimit.Load(),
+				RefusedNoFD:   s.stats.refusedFD.Load(),
+			},
+			AcceptErrors:   s.stats.acceptErrors.Load(),
+			ClientTimeouts: s.stats.timeoutClient.Load(),
+			ServerTimeouts: s.stats.timeoutServer.Load(),
+			Reals:          make([]RealStats, 0, len(t.reals)),
 		}
 		es := slices.Clone(t.reals)
 		slices.SortFunc(es, func(a, b entry) int { return strings.Compare(a.r.key, b.r.key) })

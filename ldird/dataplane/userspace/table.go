@@ -4,10 +4,13 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"lvsha/ldird/dataplane"
 )
@@ -18,7 +21,9 @@ import (
 type real struct {
 	key    string
 	target netip.AddrPort // where to connect: the real's port, or the VIP's when 0
-	dial   string         // target as the dialer wants it, formatted once
+	family int            // AF_INET or AF_INET6
+	sa4    unix.RawSockaddrInet4
+	sa6    unix.RawSockaddrInet6
 
 	active   atomic.Int64 // TCP connections with both directions open
 	inactive atomic.Int64 // half-closed TCP connections and UDP sessions (as IPVS counts them)
@@ -88,6 +93,15 @@ type counters struct {
 	conns    atomic.Uint64
 	inBytes  atomic.Uint64
 	outBytes atomic.Uint64
+
+	limitVirtual  atomic.Uint64 // accepting paused at the service's MaxConns
+	limitGlobal   atomic.Uint64 // accepting paused at the proxy's MaxConns
+	refusedNoReal atomic.Uint64 // clients reset (TCP) or datagrams dropped (UDP): no real, or every connect failed
+	refusedLimit  atomic.Uint64 // UDP: new sessions refused at a limit
+	refusedFD     atomic.Uint64 // UDP: no socket for a session; TCP: none for a retry
+	acceptErrors  atomic.Uint64 // accepting paused: EMFILE, ENFILE, ENOBUFS, ENOMEM
+	timeoutClient atomic.Uint64 // connections reset by the client idle timeout
+	timeoutServer atomic.Uint64 // ... by the server idle timeout
 }
 
 // service is one virtual service: its listener, snapshot and scheduler.
@@ -104,7 +118,9 @@ type service struct {
 	tmpls   map[netip.Prefix]*template
 	sweepAt int
 
-	stats counters
+	stats   counters
+	gate    *gate         // the service's MaxConns
+	stopped chan struct{} // closed by stop: wakes the accept goroutine waiting at a limit
 
 	// work is the table with changes not yet published (guarded by p.mu),
 	// nil when the snapshot is current; dirty says so without the lock.
@@ -115,7 +131,7 @@ type service struct {
 	work  *table
 	dirty atomic.Bool
 
-	tcp *net.TCPListener
+	tcp *os.File // the listening socket (see listenTCP)
 	udp *net.UDPConn
 
 	sessMu   sync.Mutex

@@ -2,235 +2,255 @@ package userspace
 
 import (
 	"errors"
-	"io"
-	"math"
 	"net"
 	"net/netip"
-	"sync"
-	"sync/atomic"
+	"os"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
-// serveTCP accepts until the listener is closed.
+// acceptBatch is how many connections one wake-up of a listener accepts
+// at most (fewer when the limits leave less room).
+const acceptBatch = 16
+
+// serveTCP accepts until the listener is closed. Before each accept it
+// takes slots from the service's gate and the proxy's: at a limit it stops
+// accepting, and new connections wait in the kernel's listen queue (its
+// backlog, net.core.somaxconn) until a connection ends, as under HAProxy's
+// maxconn.
+//
+// Out of file descriptors or socket memory (EMFILE, ENFILE, ENOBUFS,
+// ENOMEM, on accept or on the real's socket) it backs off, 5 ms doubling to
+// 1 s, and retries early when a connection ends: it never spins, the
+// established connections are served meanwhile, and a client accepted
+// before its real's socket could be made is held, not reset, until one can.
 func (s *service) serveTCP() {
-	defer s.p.wg.Done()
-	var backoff time.Duration
+	p := s.p
+	defer p.wg.Done()
+	raw, err := s.tcp.SyscallConn()
+	if err != nil {
+		p.log.Error("listener unusable", "service", s.key, "err", err)
+		return
+	}
+	var (
+		fds     [acceptBatch]int
+		clients [acceptBatch]netip.AddrPort
+		held    []*conn // accepted, waiting for a descriptor for their real's socket
+		backoff time.Duration
+	)
+	defer func() {
+		for _, c := range held {
+			c.discard()
+		}
+	}()
+	pause := func(err error) bool {
+		s.stats.acceptErrors.Add(1)
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		p.rl.warn("out of file descriptors or socket memory: accepting paused", s.key, "err", err, "retry_in", backoff, "held", len(held))
+		return p.gate.waitRelease(s.stopped, backoff)
+	}
 	for {
-		c, err := s.tcp.AcceptTCP()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+		if len(held) > 0 {
+			var err error
+			held, err = s.startHeld(held)
+			if err != nil {
+				if !pause(err) {
+					return
+				}
+				continue
+			}
+		}
+		if !s.gate.room() {
+			s.stats.limitVirtual.Add(1)
+			p.rl.warn("virtual service connection limit reached: new connections wait in the listen queue", s.key, "maxconn", s.gate.max.Load())
+			if !s.gate.wait(s.stopped) {
 				return
 			}
-			// EMFILE and friends: back off rather than spin on the error.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.p.log.Warn("accept failed", "service", s.key, "err", err, "retry_in", backoff)
-			time.Sleep(backoff)
+		}
+		if !p.gate.room() {
+			s.stats.limitGlobal.Add(1)
+			p.rl.warn("global connection limit reached: new connections wait in the listen queue", s.key, "maxconn", p.gate.max.Load())
+			if !p.gate.wait(s.stopped) {
+				return
+			}
+			continue
+		}
+		var n int
+		var full bool
+		var aerr error
+		err := raw.Read(func(fd uintptr) bool {
+			n, full, aerr = 0, false, nil
+			k := s.gate.take(acceptBatch)
+			if k == 0 {
+				full = true
+				return true
+			}
+			g := p.gate.take(k)
+			if g < k {
+				s.gate.release(k - g)
+			}
+			if g == 0 {
+				full = true
+				return true
+			}
+			for n < g {
+				nfd, client, err := sysAccept(int(fd))
+				if err == unix.EINTR || err == unix.ECONNABORTED {
+					continue
+				}
+				if err != nil {
+					aerr = err
+					break
+				}
+				fds[n], clients[n] = nfd, client
+				n++
+			}
+			if n < g {
+				s.gate.release(g - n)
+				p.gate.release(g - n)
+			}
+			return n > 0 || aerr != unix.EAGAIN
+		})
+		if err != nil {
+			if !errors.Is(err, os.ErrClosed) {
+				p.log.Error("listener failed", "service", s.key, "err", err)
+			}
+			return
+		}
+		for i := range n {
+			c := &conn{s: s, cfd: fds[i], sfd: -1, client: clients[i]}
+			if len(held) > 0 {
+				held = append(held, c)
+				continue
+			}
+			if err := s.start(c); err != nil {
+				held = append(held, c)
+				aerr = err
+			}
+		}
+		if full {
+			continue
+		}
+		if aerr != nil && aerr != unix.EAGAIN {
+			if !pause(aerr) {
+				return
+			}
 			continue
 		}
 		backoff = 0
-		s.p.wg.Add(1)
-		go s.handleTCP(c)
 	}
 }
 
-// relay is one proxied connection as Close sees it: the backend side is
-// attached once connected, and a Close in between closes it on arrival.
-type relay struct {
-	c      *net.TCPConn
-	mu     sync.Mutex
-	b      *net.TCPConn
-	closed bool
+// startHeld starts the held clients in order; it returns those still
+// waiting and the error that stopped it.
+func (s *service) startHeld(held []*conn) ([]*conn, error) {
+	for i, c := range held {
+		c.attempts = 0 // a missing descriptor is no failed real
+		if err := s.start(c); err != nil {
+			return held[i:], err
+		}
+	}
+	return held[:0], nil
 }
 
-func (r *relay) attach(b *net.TCPConn) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return false
+// start hands an accepted connection to a relay loop once a connect to a
+// real has begun. A client that cannot be served is reset, as close to
+// IPVS's answer for "no destination" as a proxy gets. Out of descriptors
+// for the real's socket it returns the error and leaves c to the caller.
+func (s *service) start(c *conn) error {
+	p := s.p
+	ok, err := s.dial(c, nil)
+	if err != nil {
+		return err
 	}
-	r.b = b
-	return true
-}
-
-func (r *relay) Close() error {
-	r.mu.Lock()
-	r.closed = true
-	b := r.b
-	r.mu.Unlock()
-	r.c.Close()
-	if b != nil {
-		b.Close()
+	if ok && p.loopFor().push(c) {
+		return nil
 	}
+	if ok { // the proxy is closing
+		sysClose(c.sfd)
+		c.sfd = -1
+	} else {
+		s.stats.refusedNoReal.Add(1)
+	}
+	c.discard()
 	return nil
 }
 
-func (s *service) handleTCP(c *net.TCPConn) {
+// dial schedules a real for c and starts a non-blocking connect to it. A
+// connection asks the scheduler at most twice: a connect that fails (here
+// at once, or later in the loop) is retried once without the failed real
+// (IPVS cannot: it forwards the SYN and never learns). False when no
+// connect could be started; then err is set when the cause was a shortage
+// of descriptors or memory rather than the reals.
+func (s *service) dial(c *conn, skip *real) (bool, error) {
 	p := s.p
-	defer p.wg.Done()
-	rl := &relay{c: c}
-	if !p.track(rl) {
-		c.Close()
-		return
-	}
-	defer p.untrack(rl)
-
-	client := addrPortOf(c.RemoteAddr())
-	b, r, tp := s.connect(client)
-	if b == nil {
-		// As close to IPVS's RST for "no destination" as a proxy gets.
-		c.SetLinger(0)
-		c.Close()
-		return
-	}
-	defer s.release(tp)
-	if !rl.attach(b) {
-		c.Close()
-		b.Close()
-		return
-	}
-	r.conns.Add(1)
-	s.stats.conns.Add(1)
-	r.active.Add(1)
-	s.relay(c, b, r)
-}
-
-// connect schedules a real and connects to it; if that fails it asks the
-// scheduler once more, without the failed real.
-func (s *service) connect(client netip.AddrPort) (*net.TCPConn, *real, *template) {
-	var skip *real
-	for range 2 {
-		e, tp := s.schedule(client.Addr(), skip)
+	for c.attempts < 2 {
+		c.attempts++
+		e, tp := s.schedule(c.client.Addr(), skip)
 		if e == nil {
-			s.p.log.Warn("no real server available, connection dropped", "service", s.key, "client", client)
-			return nil, nil, nil
+			p.rl.warn("no real server available: connection reset", s.key, "client", c.client)
+			return false, nil
 		}
-		conn, err := s.p.dialer.DialContext(s.p.ctx, "tcp", e.r.dial)
+		fd, err := connectTo(e.r)
 		if err == nil {
-			return conn.(*net.TCPConn), e.r, tp
+			c.r, c.tp, c.sfd, c.state, c.started = e.r, tp, fd, stConnecting, p.clock()
+			return true, nil
 		}
 		s.release(tp)
-		s.p.log.Warn("connect to real server failed", "service", s.key, "real", e.r.key, "client", client, "err", err)
+		if isShortage(err) {
+			return false, err
+		}
+		p.rl.warn("connect to real server failed", s.key, "real", e.r.key, "client", c.client, "err", err)
 		skip = e.r
 	}
-	return nil, nil, nil
+	return false, nil
 }
 
-// relay copies both ways until both are done. An orderly end of one
-// direction (EOF) is passed on as a half-close; an error aborts both.
-func (s *service) relay(c, b *net.TCPConn, r *real) {
-	p := s.p
-	var half atomic.Bool
-	halfDone := func() {
-		// IPVS counts a connection past its first FIN as inactive.
-		if half.CompareAndSwap(false, true) {
-			r.active.Add(-1)
-			r.inactive.Add(1)
-		}
-	}
-	var w *idleWatch
-	splice := p.opts.Splice && p.opts.IdleTimeout <= 0
-	if p.opts.IdleTimeout > 0 {
-		w = newIdleWatch(p.opts.IdleTimeout, func() {
-			p.log.Debug("idle timeout", "service", s.key, "real", r.key)
-			abort(c, b)
-		})
-		defer w.stop()
-	}
-	done := make(chan struct{})
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		defer close(done)
-		pipe(b, c, splice, w, &r.inBytes, &s.stats.inBytes)
-		halfDone()
-	}()
-	pipe(c, b, splice, w, &r.outBytes, &s.stats.outBytes)
-	halfDone()
-	<-done
-	c.Close()
-	b.Close()
-	r.inactive.Add(-1)
+// isShortage tells a local lack of descriptors or memory from a failure
+// of the real.
+func isShortage(err error) bool {
+	return err == unix.EMFILE || err == unix.ENFILE || err == unix.ENOBUFS || err == unix.ENOMEM
 }
 
-// pipe copies src to dst: with splice, io.Copy between two *net.TCPConn
-// (the runtime uses splice(2)); otherwise a read/write loop that counts
-// bytes as they pass and feeds the idle watch, if any.
-func pipe(dst, src *net.TCPConn, splice bool, w *idleWatch, rc, sc *atomic.Uint64) {
-	var err error
-	if splice {
-		var n int64
-		n, err = io.Copy(dst, src)
-		rc.Add(uint64(n))
-		sc.Add(uint64(n))
-	} else {
-		err = copyLoop(dst, src, w, rc, sc)
-	}
+// connectTo opens a non-blocking socket and starts connecting it to r; the
+// relay loop learns the outcome from the socket becoming writable.
+func connectTo(r *real) (int, error) {
+	fd, err := sysSocket(r.family)
 	if err != nil {
-		abort(dst, src)
+		return -1, err
+	}
+	// As net.Dial does: a relay writes what it has just read, and Nagle
+	// would hold small replies back for an ACK.
+	sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	var errno unix.Errno
+	if r.family == unix.AF_INET {
+		_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&r.sa4)), unsafe.Sizeof(r.sa4))
+	} else {
+		_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&r.sa6)), unsafe.Sizeof(r.sa6))
+	}
+	switch errno {
+	case 0, unix.EINPROGRESS, unix.EINTR: // EINTR: the connect goes on asynchronously
+		return fd, nil
+	}
+	sysClose(fd)
+	return -1, errno
+}
+
+// sockaddrFor fills r's raw socket address (read-only afterwards, so
+// connects from any goroutine share it without allocating).
+func (r *real) sockaddrFor(ap netip.AddrPort) {
+	if ap.Addr().Is4() {
+		r.family = unix.AF_INET
+		r.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(ap.Port()), Addr: ap.Addr().As4()}
 		return
 	}
-	dst.CloseWrite()
-}
-
-// abort ends both sides with a reset, as a reset passes through IPVS.
-func abort(a, b *net.TCPConn) {
-	a.SetLinger(0)
-	b.SetLinger(0)
-	a.Close()
-	b.Close()
-}
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-// idleWatch closes a connection when neither direction moved data for a
-// whole period. Copies count reads; the timer checks the count changed.
-type idleWatch struct {
-	ticks atomic.Uint64
-	seen  uint64 // only touched by fire, which never runs concurrently with itself
-	d     time.Duration
-	t     *time.Timer
-	abort func()
-}
-
-func newIdleWatch(d time.Duration, abort func()) *idleWatch {
-	w := &idleWatch{d: d, abort: abort}
-	w.t = time.AfterFunc(math.MaxInt64, w.fire)
-	w.t.Reset(d) // armed only once w.t is set: fire uses it
-	return w
-}
-
-func (w *idleWatch) fire() {
-	if n := w.ticks.Load(); n != w.seen {
-		w.seen = n
-		w.t.Reset(w.d)
-		return
-	}
-	w.abort()
-}
-
-func (w *idleWatch) stop() { w.t.Stop() }
-
-func copyLoop(dst, src *net.TCPConn, w *idleWatch, rc, sc *atomic.Uint64) error {
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			if w != nil {
-				w.ticks.Add(1)
-			}
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
-			}
-			rc.Add(uint64(n))
-			sc.Add(uint64(n))
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
+	r.family = unix.AF_INET6
+	r.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(ap.Port()), Addr: ap.Addr().As16()}
+	if z := ap.Addr().Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil {
+			r.sa6.Scope_id = uint32(ifi.Index)
 		}
 	}
 }

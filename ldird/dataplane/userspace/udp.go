@@ -40,7 +40,7 @@ func (s *service) serveUDP() {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
-			s.p.log.Warn("udp receive failed", "service", s.key, "err", err)
+			s.p.rl.warn("udp receive failed", s.key, "err", err)
 			time.Sleep(10 * time.Millisecond) // never spin on a persistent error
 			continue
 		}
@@ -80,15 +80,42 @@ func (s *service) session(client netip.AddrPort) *udpSession {
 	if u != nil {
 		return u
 	}
+	// A session holds a socket: it counts against the limits like a TCP
+	// connection. A datagram cannot wait in a queue, so at a limit a new
+	// client's datagram is dropped (and counted).
+	if s.gate.take(1) == 0 {
+		s.stats.refusedLimit.Add(1)
+		s.p.rl.warn("virtual service connection limit reached: datagram of a new UDP client dropped", s.key, "client", client, "maxconn", s.gate.max.Load())
+		return nil
+	}
+	if s.p.gate.take(1) == 0 {
+		s.gate.release(1)
+		s.stats.refusedLimit.Add(1)
+		s.p.rl.warn("global connection limit reached: datagram of a new UDP client dropped", s.key, "client", client, "maxconn", s.p.gate.max.Load())
+		return nil
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.gate.release(1)
+			s.p.gate.release(1)
+		}
+	}()
 	e, tp := s.schedule(client.Addr(), nil)
 	if e == nil {
-		s.p.log.Warn("no real server available, datagram dropped", "service", s.key, "client", client)
+		s.stats.refusedNoReal.Add(1)
+		s.p.rl.warn("no real server available: datagram dropped", s.key, "client", client)
 		return nil
 	}
 	conn, err := net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(e.r.target))
 	if err != nil {
 		s.release(tp)
-		s.p.log.Warn("udp socket to real server failed", "service", s.key, "real", e.r.key, "err", err)
+		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) {
+			s.stats.refusedFD.Add(1)
+		} else {
+			s.stats.refusedNoReal.Add(1)
+		}
+		s.p.rl.warn("udp socket to real server failed: datagram dropped", s.key, "real", e.r.key, "err", err)
 		return nil
 	}
 	u = &udpSession{s: s, client: client, conn: conn, r: e.r, tp: tp}
@@ -106,6 +133,7 @@ func (s *service) session(client netip.AddrPort) *udpSession {
 		s.release(tp)
 		return nil
 	}
+	ok = true // the session's end releases the slots
 	s.sessions[client] = u
 	s.sessMu.Unlock()
 	e.r.conns.Add(1)
@@ -187,4 +215,6 @@ func (u *udpSession) end() {
 	s.p.untrack(u)
 	s.release(u.tp)
 	u.r.inactive.Add(-1)
+	s.gate.release(1)
+	s.p.gate.release(1)
 }
