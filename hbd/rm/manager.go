@@ -60,6 +60,8 @@ type Manager struct {
 
 	transitions atomic.Uint64
 	failures    atomic.Uint64
+	journal     journal                  // the group moves, for status
+	holdings    atomic.Pointer[Holdings] // who holds what, for status
 
 	peerPing map[string]int // loop goroutine only
 }
@@ -200,7 +202,7 @@ func (mg *Manager) apply(acts []Action) {
 			mg.exitOne.Do(func() { close(mg.exited) })
 		}
 	}
-	mg.hold.Store(mg.m.Holding())
+	mg.publish()
 }
 
 // Run processes inputs until ctx ends.
@@ -334,7 +336,7 @@ func (mg *Manager) startup(ctx context.Context) {
 			set |= Foreign
 		}
 		mg.log.Info("keeping the resources of the previous run", "holding", set)
-		mg.post(func() { mg.m.Assume(set); mg.hold.Store(mg.m.Holding()) })
+		mg.post(func() { mg.m.Assume(set); mg.publish() })
 	}
 }
 
@@ -372,6 +374,7 @@ func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
 		}
 	}
 	if len(keys) > 0 {
+		mg.journal.add(Transition{At: start, Acquire: take, Groups: keys, Why: why, Took: mg.now().Sub(start), Failed: failed})
 		mg.log.Info("resource groups "+verb+"d", "groups", strings.Join(keys, " "), "why", why,
 			"took", mg.now().Sub(start).Round(time.Millisecond), "failed", len(failed))
 	}
