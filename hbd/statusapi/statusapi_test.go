@@ -151,7 +151,9 @@ func TestRecorderBounded(t *testing.T) {
 }
 
 func TestHandler(t *testing.T) {
-	h := Handler(func() *Status { return Build(info(), Sources{Nodes: func() []membership.NodeView { return nil }}, nil, t0) })
+	h := Handler(func() *Status {
+		return Build(info(), Sources{Nodes: func() []membership.NodeView { return nil }}, nil, t0)
+	})
 	for _, c := range []struct {
 		m    string
 		code int
