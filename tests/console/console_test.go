@@ -386,6 +386,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 	shot(t, tctx)
 
+	// Readable on a phone: at 390 px wide nothing makes the page scroll
+	// sideways (wide tables scroll in their own box).
+	if err := chromedp.Do(tctx, chromedp.EmulateViewport(390, 844)); err != nil {
+		t.Fatal(err)
+	}
+	waitPage(t, tctx, 5*time.Second, "the page laid out for a phone", func(view) bool {
+		w, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth - window.innerWidth`))
+		return err == nil && w <= 0
+	})
+	if err := chromedp.Do(tctx, chromedp.EmulateViewport(1280, 1000)); err != nil {
+		t.Fatal(err)
+	}
+
 	// An action without login, and one with the cookie but without the
 	// CSRF token, are refused and change nothing.
 	before := ldirdStatus(t, tp.d2)
