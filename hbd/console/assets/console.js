@@ -291,15 +291,20 @@ function renderGroups(hbd) {
 // node deaths and returns as marks.
 function timeline(hbd) {
   const W = 900, lane = 26, top = 18, groups = hbd.resources.groups.map((g) => g.key);
-  const end = Date.parse(doc.time), start = end - 3600e3;
-  const x = (t) => 90 + (Math.max(t, start) - start) / 3600e3 * (W - 100);
+  // The window: the last hour, or since the first change when that is
+  // shorter (at least 2 minutes).
+  const end = Date.parse(doc.time);
+  const first = hbd.history.holders.length ? Date.parse(hbd.history.holders[0].at) : end;
+  const span = Math.min(3600e3, Math.max(120e3, (end - first) * 1.1)), start = end - span;
+  const x = (t) => 90 + (Math.max(t, start) - start) / span * (W - 100);
   const H = top + Math.max(groups.length, 1) * lane + 24;
   const s = svg('svg', {viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-labelledby': 'timeline-title'});
   const desc = [];
-  for (let m = 0; m <= 60; m += 10) {
-    const t = start + m * 60e3, xx = x(t);
+  for (let i = 0; i <= 6; i++) {
+    const back = span * (6 - i) / 6, xx = x(end - back);
+    const lbl = i === 6 ? 'now' : back >= 120e3 ? '-' + Math.round(back / 60e3) + ' min' : '-' + Math.round(back / 1e3) + ' s';
     s.append(svg('line', {x1: xx, x2: xx, y1: top - 4, y2: H - 20, stroke: '#d0d7de'}),
-      svg('text', {x: xx, y: H - 6, 'font-size': 11, 'text-anchor': 'middle', fill: '#57606a'}, m === 60 ? 'now' : '-' + (60 - m) + ' min'));
+      svg('text', {x: xx, y: H - 6, 'font-size': 11, 'text-anchor': 'middle', fill: '#57606a'}, lbl));
   }
   groups.forEach((key, i) => {
     const y = top + i * lane;
@@ -354,7 +359,7 @@ function virtualTable(d, inst, v) {
     el('caption', {}, v.protocol.toUpperCase() + ' ' + v.address + ' ',
       el('span', {class: 'muted'}, `on ${d.node} (ldird ${inst.instance}, ${inst.status.dataplane}) · ${v.scheduler} · ${v.check} every ${v.check_interval_s} s · quiescent=${v.quiescent ? 'yes' : 'no'}` +
         (v.fallback ? ` · fallback ${v.fallback.server} ${v.fallback.active ? 'ACTIVE' : 'inactive'}` : '') + (stale ? ' · last known state' : ''))),
-    el('thead', {}, el('tr', {}, ['Real', 'State', 'Weight', 'Connections', 'Last check', 'Last hour', session && session.user ? 'Actions' : null]
+    el('thead', {}, el('tr', {}, ['Real', 'State', 'Weight', 'Connections', 'Last check', 'Checks (up to an hour)', session && session.user ? 'Actions' : null]
       .filter((h) => h !== null).map((h) => el('th', {scope: 'col'}, h)))));
   const tb = el('tbody');
   for (const r of v.reals) {
@@ -389,17 +394,21 @@ function virtualTable(d, inst, v) {
 // spark is a real's last hour: a bar per minute (height: mean latency;
 // red when a check failed), the recent results as dots.
 function spark(r) {
-  const W = 240, H = 40, end = Date.parse(doc.time), start = end - 3600e3;
-  const x = (t) => (t - start) / 3600e3 * W;
   const bs = r.history.buckets, recent = r.recent;
+  // The window: the last hour, or since the first result when that is
+  // shorter (at least 5 minutes), so a young real is not a speck.
+  const W = 240, H = 40, end = Date.parse(doc.time);
+  const first = bs.length ? Date.parse(bs[0].start) : recent.length ? Date.parse(recent[0].at) : end;
+  const span = Math.min(3600e3, Math.max(300e3, end - first + 60e3)), start = end - span;
+  const x = (t) => (t - start) / span * W;
   const maxLat = Math.max(1, ...bs.map((b) => b.max_latency_ms), ...recent.map((c) => c.latency_ms));
   const y = (ms) => H - 3 - Math.min(ms / maxLat, 1) * (H - 8);
   const ok = bs.reduce((n, b) => n + b.ok, 0), failed = bs.reduce((n, b) => n + b.failed, 0);
   const mean = ok + failed ? bs.reduce((n, b) => n + b.mean_latency_ms * (b.ok + b.failed), 0) / (ok + failed) : 0;
-  const label = `Last hour: ${ok} checks passed, ${failed} failed; latency mean ${fmtMS(mean)}, max ${fmtMS(Math.max(0, ...bs.map((b) => b.max_latency_ms)))}`;
+  const label = `Last ${Math.round(span / 60e3)} min: ${ok} checks passed, ${failed} failed; latency mean ${fmtMS(mean)}, max ${fmtMS(Math.max(0, ...bs.map((b) => b.max_latency_ms)))}`;
   const s = svg('svg', {class: 'spark', viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: 'img', 'aria-label': label},
     svg('title', {}, label), svg('rect', {x: 0, y: 0, width: W, height: H, fill: '#f6f8fa'}));
-  const bw = W / 60;
+  const bw = W * 60e3 / span;
   for (const b of bs) {
     const t = Date.parse(b.start), bad = b.failed > 0 || b.down;
     s.append(svg('rect', {x: x(t), y: y(b.mean_latency_ms), width: bw - 1, height: H - 3 - y(b.mean_latency_ms) + 1, fill: bad ? '#f0a39c' : '#9bd8a7'}));
@@ -463,7 +472,9 @@ function renderLinks(hbd) {
 // arrivalPlot: heartbeats per bucket from one peer over one link (bars)
 // and the longest silence in each bucket (line), against the deadtime.
 function arrivalPlot(hbd, lh) {
-  const W = 900, H = 110, padL = 40, n = 360, bucket = hbd.history.bucket_s * 1000;
+  // The window: an hour, or since hbd started (at least 2 minutes).
+  const W = 900, H = 110, padL = 40, bucket = hbd.history.bucket_s * 1000;
+  const n = Math.min(360, Math.max(12, lh.arrivals.length));
   const end = Date.parse(doc.time), start = end - n * bucket;
   const x = (i) => padL + ((Date.parse(lh.start) + i * bucket) - start) / (n * bucket) * (W - padL - 4);
   const expect = bucket / Math.max(hbd.timers.keepalive_ms, 1);
