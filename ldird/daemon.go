@@ -228,9 +228,9 @@ func (d *daemon) WriteStatus(w io.Writer) error { return d.dir.WriteStatus(w) }
 // statusDoc is the JSON status document (ldird/statusapi).
 func (d *daemon) statusDoc() *statusapi.Status {
 	host, _ := os.Hostname()
-	info := statusapi.Info{Version: Version, Host: host, Config: d.path, Instance: d.inv.cfgName,
+	info := statusInfo{Version: Version, Host: host, Config: d.path, Instance: d.inv.cfgName,
 		Dataplane: d.dpName, PID: os.Getpid(), Started: d.started}
-	return statusapi.Build(d.dir.Detail(), info, d.reloads.List(), d.syncStatus(), time.Now())
+	return buildStatus(d.dir.Detail(), info, d.reloads.List(), d.syncStatus(), time.Now())
 }
 
 // syncStatus is the connection synchronisation state for the status
