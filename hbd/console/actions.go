@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	hbdapi "lvsha/hbd/statusapi"
 	"lvsha/internal/cfgerr"
+	"lvsha/ldird/adminstate"
 	"lvsha/ldird/control"
 	ldapi "lvsha/ldird/statusapi"
 )
@@ -109,7 +111,7 @@ func (s *Server) handleAction(w http.ResponseWriter, r *http.Request) {
 	if req.Director == "" {
 		req.Director = s.o.Node
 	}
-	res, aerr := s.act(r.Context(), action, req, who)
+	res, aerr := s.act(r.Context(), action, req, who, peer != "")
 	code := http.StatusOK
 	if aerr != nil {
 		code = aerr.code
@@ -145,30 +147,31 @@ func result(res ActionResult) string {
 }
 
 // act carries out an action here, or forwards it to the director's
-// console.
-func (s *Server) act(ctx context.Context, action string, req ActionRequest, who string) (ActionResult, *actionError) {
+// console. A drain, disable or enable given here (not forwarded) goes to
+// every director: see realEverywhere.
+func (s *Server) act(ctx context.Context, action string, req ActionRequest, who string, forwarded bool) (ActionResult, *actionError) {
 	switch action {
 	case "real", "standby", "takeover", "reload":
 	default:
 		return ActionResult{}, fail(http.StatusNotFound, "no such action %q (real, standby, takeover, reload)", action)
+	}
+	if action == "real" {
+		if req.Virtual == "" || req.Real == "" || req.State == "" || !validInstance(req.Instance) {
+			return ActionResult{}, fail(http.StatusBadRequest, "real: instance, virtual, real and state are required")
+		}
+		if _, err := adminstate.Parse(req.State); err != nil {
+			return ActionResult{}, fail(http.StatusBadRequest, "%s", err)
+		}
+		if !forwarded {
+			return s.realEverywhere(ctx, req, who)
+		}
 	}
 	if req.Director != s.o.Node {
 		return s.forward(ctx, action, req, who)
 	}
 	switch action {
 	case "real":
-		if req.Virtual == "" || req.Real == "" || req.State == "" {
-			return ActionResult{}, fail(http.StatusBadRequest, "real: instance, virtual, real and state are required")
-		}
-		sock, ok := s.ldirdSocket(req.Instance)
-		if !ok {
-			return ActionResult{}, fail(http.StatusNotFound, "no ldird instance %q runs on %s", req.Instance, s.o.Node)
-		}
-		err := control.Admin(sock, control.AdminRequest{Virtual: req.Virtual, Real: req.Real, State: req.State, By: who})
-		if err != nil {
-			return ActionResult{}, fail(http.StatusConflict, "%s", err)
-		}
-		return ActionResult{OK: true, Message: fmt.Sprintf("%s: %s %s on %s", req.State, req.Real, req.Virtual, s.o.Node)}, nil
+		return s.realHere(req, who)
 	case "standby", "takeover":
 		set := req.Set
 		if set == "" {
@@ -215,6 +218,70 @@ func (s *Server) act(ctx context.Context, action string, req ActionRequest, who 
 		return ActionResult{OK: true, Message: "hbd on " + s.o.Node + " checked its configuration and reloads it"}, nil
 	}
 	return ActionResult{}, fail(http.StatusBadRequest, "reload: target must be ldird or hbd")
+}
+
+// realEverywhere drains, disables or enables a real on every director, so
+// that the override follows the service when another director takes it
+// over: applied by the ldird that runs there, recorded in the admin file
+// of one that does not (it starts with it). The action succeeds when it
+// did on the director it names; the others' outcomes are in the message
+// (a director whose console cannot be reached is named there).
+func (s *Server) realEverywhere(ctx context.Context, req ActionRequest, who string) (ActionResult, *actionError) {
+	var lines []string
+	var primary *actionError
+	for _, n := range s.o.Nodes {
+		var res ActionResult
+		var err *actionError
+		switch {
+		case n == s.o.Node:
+			res, err = s.realHere(req, who)
+		case s.o.Config.ConsoleAddr(n) == "":
+			err = fail(http.StatusNotFound, "%s has no console in ha.cf: not told", n)
+		default:
+			r := req
+			r.Director = n
+			res, err = s.forward(ctx, "real", r, who)
+		}
+		if err != nil {
+			lines = append(lines, n+": "+err.msg)
+			if n == req.Director {
+				primary = err
+			}
+			continue
+		}
+		lines = append(lines, res.Message)
+	}
+	if primary != nil {
+		primary.msg = strings.Join(lines, "; ")
+		return ActionResult{}, primary
+	}
+	return ActionResult{OK: true, Message: strings.Join(lines, "; ")}, nil
+}
+
+// realHere gives the override to this node's ldird, or records it in its
+// admin file when it does not run.
+func (s *Server) realHere(req ActionRequest, who string) (ActionResult, *actionError) {
+	what := fmt.Sprintf("%s %s (%s)", req.State, req.Real, req.Virtual)
+	if sock, ok := s.ldirdSocket(req.Instance); ok {
+		err := control.Admin(sock, control.AdminRequest{Virtual: req.Virtual, Real: req.Real, State: req.State, By: who})
+		if err == nil {
+			return ActionResult{OK: true, Message: fmt.Sprintf("%s: %s applied by ldird %s", s.o.Node, what, req.Instance)}, nil
+		}
+		if !errors.Is(err, control.ErrNotServed) {
+			return ActionResult{}, fail(http.StatusConflict, "%s: %s", s.o.Node, err)
+		}
+	}
+	st, _ := adminstate.Parse(req.State)
+	path := s.o.AdminFile(req.Instance)
+	if err := adminstate.Record(path, adminstate.Key{Virtual: req.Virtual, Real: req.Real}, st, who, s.now()); err != nil {
+		return ActionResult{}, fail(http.StatusInternalServerError, "%s: %s", s.o.Node, err)
+	}
+	return ActionResult{OK: true, Message: fmt.Sprintf("%s: %s recorded for ldird %s, which does not run here (it starts with it)", s.o.Node, what, req.Instance)}, nil
+}
+
+// validInstance: an ldird instance is a configuration file's base name.
+func validInstance(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\x00")
 }
 
 // problemLine is "file:line: message", as ldird reports a problem.

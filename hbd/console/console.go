@@ -77,8 +77,12 @@ type Options struct {
 	// LdirdSockets lists the control sockets of the ldird instances on
 	// this node; nil globs control.RunDir() for ldird.*.sock.
 	LdirdSockets func() []string
-	Log          *slog.Logger
-	Now          func() time.Time
+	// AdminFile is where an ldird instance keeps its overrides (nil:
+	// control.AdminFile); the console records one there for an ldird that
+	// does not run.
+	AdminFile func(instance string) string
+	Log       *slog.Logger
+	Now       func() time.Time
 }
 
 // Server is one node's console.
@@ -109,6 +113,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.LdirdSockets == nil {
 		o.LdirdSockets = globLdirdSockets
+	}
+	if o.AdminFile == nil {
+		o.AdminFile = control.AdminFile
 	}
 	if o.Keys == nil {
 		o.Keys = func() *wire.Keyring { return nil }

@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	hbdapi "lvsha/hbd/statusapi"
 	"lvsha/hbd/wire"
 	"lvsha/internal/cfgerr"
+	"lvsha/ldird/adminstate"
 	"lvsha/ldird/control"
 )
 
@@ -73,7 +75,9 @@ func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock()
 func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 type node struct {
-	name  string
+	name     string
+	adminDir string
+	socks    atomic.Pointer[[]string] // the ldird sockets the console finds
 	srv   *Server
 	http  *httptest.Server
 	ld    *fakeLdird
@@ -98,7 +102,7 @@ func cluster(t *testing.T, readOnly bool, users string) (a, b *node) {
 		cc.Listen[n] = ln.Addr().String()
 	}
 	mk := func(name string) *node {
-		n := &node{name: name, ld: &fakeLdird{}, log: &logBuf{}}
+		n := &node{name: name, ld: &fakeLdird{}, log: &logBuf{}, adminDir: t.TempDir()}
 		sock := filepath.Join(t.TempDir(), "ldird.ld.cf.sock")
 		cs, err := control.Listen(sock, n.ld, nil)
 		if err != nil {
@@ -106,6 +110,7 @@ func cluster(t *testing.T, readOnly bool, users string) (a, b *node) {
 		}
 		go cs.Serve()
 		t.Cleanup(func() { cs.Close() })
+		n.socks.Store(&[]string{sock})
 		st := &hbdapi.Status{API: hbdapi.API, Node: name, Nodes: []hbdapi.Node{}, Resources: hbdapi.Resources{State: "local", Groups: []hbdapi.Group{}}}
 		srv, err := New(Options{Node: name, Nodes: []string{"alpha", "beta"}, Config: cc, HACF: "/etc/ha.d/ha.cf",
 			Keys:     func() *wire.Keyring { return keyring },
@@ -115,7 +120,8 @@ func cluster(t *testing.T, readOnly bool, users string) (a, b *node) {
 			ReloadHbd: func() error {
 				return cfgerr.Errors{{File: "/etc/ha.d/ha.cf", Line: 3, Msg: "unknown directive \"keepalve\""}}
 			},
-			LdirdSockets: func() []string { return []string{sock} },
+			LdirdSockets: func() []string { return *n.socks.Load() },
+			AdminFile:    func(inst string) string { return filepath.Join(n.adminDir, "ldird."+inst+".admin") },
 			Log:          slog.New(slog.NewTextHandler(n.log, nil))})
 		if err != nil {
 			t.Fatal(err)
@@ -323,8 +329,20 @@ func TestActionsAuthAndCSRF(t *testing.T) {
 	if code, out := c.action("real", bad); code != 409 || !strings.Contains(fmt.Sprint(out["error"]), "has no real 10.0.1.9:80") {
 		t.Errorf("unknown real: %d %v", code, out)
 	}
-	if code, _ := c.action("real", map[string]string{"instance": "other.cf", "virtual": "v", "real": "r", "state": "drain"}); code != 404 {
-		t.Errorf("unknown instance: %d", code)
+	// An instance that does not run here is recorded in its admin file.
+	if code, out := c.action("real", map[string]string{"instance": "other.cf", "virtual": "tcp 10.0.0.9:80", "real": "10.0.2.2:80", "state": "drain"}); code != 200 || !strings.Contains(fmt.Sprint(out["message"]), "recorded for ldird other.cf") {
+		t.Errorf("an instance that does not run: %d %v", code, out)
+	}
+	if m, err := adminstate.Load(filepath.Join(a.adminDir, "ldird.other.cf.admin")); err != nil || m[adminstate.Key{Virtual: "tcp 10.0.0.9:80", Real: "10.0.2.2:80"}].By != "alice" {
+		t.Errorf("admin file: %v %v", m, err)
+	}
+	for _, inst := range []string{"../etc/x", "", ".."} {
+		if code, _ := c.action("real", map[string]string{"instance": inst, "virtual": "v", "real": "r", "state": "drain"}); code != 400 {
+			t.Errorf("instance %q: %d", inst, code)
+		}
+	}
+	if code, _ := c.action("real", map[string]string{"instance": "ld.cf", "virtual": "v", "real": "r", "state": "halt"}); code != 400 {
+		t.Errorf("unknown state: %d", code)
 	}
 	if code, _ := c.action("real", map[string]any{"instance": "ld.cf", "bogus": 1}); code != 400 {
 		t.Errorf("unknown field: %d", code)
@@ -390,21 +408,40 @@ func TestPeerThroughTheCluster(t *testing.T) {
 		t.Fatalf("cluster: %+v", doc)
 	}
 
-	// Forwarded: alice on alpha drains a real of beta's ldird.
+	// alice on alpha drains a real of beta's ldird: beta's ldird gets it
+	// forwarded, and alpha's too (the override follows the service).
 	drain := map[string]string{"director": "beta", "instance": "ld.cf", "virtual": "tcp 10.0.0.100:80", "real": "10.0.1.2:80", "state": "drain"}
-	if code, out := c.action("real", drain); code != 200 || out["ok"] != true {
+	code, out := c.action("real", drain)
+	if code != 200 || out["ok"] != true || !strings.Contains(fmt.Sprint(out["message"]), "beta: drain 10.0.1.2:80 (tcp 10.0.0.100:80) applied by ldird ld.cf") {
 		t.Fatalf("forwarded drain: %d %v", code, out)
 	}
 	if got := b.ld.calls(); len(got) != 1 || got[0].By != "alice@alpha" {
 		t.Fatalf("beta's ldird saw %+v", got)
 	}
-	if len(a.ld.calls()) != 0 {
-		t.Fatal("alpha's ldird was drained instead")
+	if got := a.ld.calls(); len(got) != 1 || got[0].By != "alice" {
+		t.Fatalf("alpha's ldird saw %+v", got)
 	}
+	// Where ldird does not run, the override is recorded for it.
+	b.socks.Store(&[]string{})
+	drain["real"] = "10.0.1.3:80"
+	drain["state"] = "disable"
+	drain["director"] = "alpha"
+	a.ld.mu.Lock()
+	a.ld.admins = nil
+	a.ld.mu.Unlock()
+	code, out = c.action("real", drain)
+	if code != 409 || !strings.Contains(fmt.Sprint(out["error"]), "beta: disable 10.0.1.3:80 (tcp 10.0.0.100:80) recorded for ldird ld.cf") {
+		t.Fatalf("alpha refuses (its fake knows one real), beta records: %d %v", code, out)
+	}
+	if m, _ := adminstate.Load(filepath.Join(b.adminDir, "ldird.ld.cf.admin")); m[adminstate.Key{Virtual: "tcp 10.0.0.100:80", Real: "10.0.1.3:80"}].State != adminstate.Disabled {
+		t.Fatalf("beta's admin file: %v", m)
+	}
+	drain["real"], drain["state"], drain["director"] = "10.0.1.2:80", "drain", "beta"
 	if !strings.Contains(b.log.String(), `user=alice@alpha`) {
 		t.Errorf("no audit line on beta:\n%s", b.log)
 	}
 	// A forwarded refusal keeps its status and message.
+	b.socks.Store(a.socks.Load()) // beta asks a fake that refuses unknown reals
 	drain["real"] = "10.0.1.9:80"
 	if code, out := c.action("real", drain); code != 409 || !strings.Contains(fmt.Sprint(out["error"]), "has no real") {
 		t.Errorf("forwarded refusal: %d %v", code, out)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"lvsha/ldird/adminstate"
 	"lvsha/ldird/check"
 )
 
@@ -24,7 +25,7 @@ func TestPlannerAdmin(t *testing.T) {
 	v := s.cfg.Virtuals[0]
 	a, b := v.Reals[0], v.Reals[1]
 	set := func(r string, st AdminState) {
-		s.p.setAdmin(adminKey{v.Key(), r}, AdminEntry{Virtual: v.Key(), Real: r, State: st})
+		s.p.setAdmin(adminstate.Set(s.p.admin, adminKey{Virtual: v.Key(), Real: r}, st, "test", s.now))
 	}
 
 	set(realA, AdminDrained)
@@ -63,8 +64,8 @@ func TestAdminFile(t *testing.T) {
 		t.Fatalf("missing file: %v %v", m, err)
 	}
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-	m[adminKey{svcKey, realA}] = AdminEntry{Virtual: svcKey, Real: realA, State: AdminDrained, By: "alice", At: at}
-	m[adminKey{svcKey, realB}] = AdminEntry{Virtual: svcKey, Real: realB, State: AdminDisabled, By: "bob", At: at}
+	m[adminKey{Virtual: svcKey, Real: realA}] = AdminEntry{Virtual: svcKey, Real: realA, State: AdminDrained, By: "alice", At: at}
+	m[adminKey{Virtual: svcKey, Real: realB}] = AdminEntry{Virtual: svcKey, Real: realB, State: AdminDisabled, By: "bob", At: at}
 	if err := saveAdmin(path, m); err != nil {
 		t.Fatal(err)
 	}

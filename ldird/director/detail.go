@@ -127,7 +127,7 @@ func (d *Director) Detail() Detail {
 			st, _ := d.runner.Status(k)
 			rd := RealDetail{Key: r.Key(), Dest: dst.Key(), Line: r.Line, Method: r.Method, Weight: r.Weight,
 				State: st.State, Maintenance: pub.maint[k], Admin: AdminEnabled, Checks: st.Checks, Failures: st.Failures}
-			if e, ok := pub.admin[adminKey{v.Key(), r.Key()}]; ok {
+			if e, ok := pub.admin[adminKey{Virtual: v.Key(), Real: r.Key()}]; ok {
 				rd.Admin, rd.AdminBy, rd.AdminAt = e.State, e.By, e.At
 			}
 			rd.Up = st.State == check.Up && !rd.Maintenance && rd.Admin == AdminEnabled

@@ -141,7 +141,7 @@ func (d *Director) WriteStatus(w io.Writer) error {
 			if pub.maint[k] {
 				state = "maintenance"
 			}
-			if e, ok := pub.admin[adminKey{v.Key(), r.Key()}]; ok {
+			if e, ok := pub.admin[adminKey{Virtual: v.Key(), Real: r.Key()}]; ok {
 				state += "," + string(e.State) // by an administrator: "up,drain"
 			}
 			weight := "absent"
