@@ -78,11 +78,11 @@ type node struct {
 	name     string
 	adminDir string
 	socks    atomic.Pointer[[]string] // the ldird sockets the console finds
-	srv   *Server
-	http  *httptest.Server
-	ld    *fakeLdird
-	log   *logBuf
-	moves []string
+	srv      *Server
+	http     *httptest.Server
+	ld       *fakeLdird
+	log      *logBuf
+	moves    []string
 }
 
 var keyring = &wire.Keyring{Send: 1, Keys: map[int]wire.Key{1: {Index: 1, Method: wire.MethodSHA1, Secret: "cluster-secret"}}}
