@@ -479,7 +479,9 @@ function arrivalPlot(hbd, lh) {
   const x = (i) => padL + ((Date.parse(lh.start) + i * bucket) - start) / (n * bucket) * (W - padL - 4);
   const expect = bucket / Math.max(hbd.timers.keepalive_ms, 1);
   const maxA = Math.max(expect * 1.2, ...lh.arrivals);
-  const dead = hbd.timers.deadtime_ms, maxAge = Math.max(dead * 1.5, ...lh.max_age_ms);
+  // Silences are drawn up to twice the deadtime (the deadtime line in the
+  // middle); a longer one, the node declared dead, tops the plot.
+  const dead = hbd.timers.deadtime_ms, maxAge = dead * 2;
   const yA = (a) => H - 16 - a / maxA * (H - 26);
   const yS = (ms) => H - 16 - Math.min(ms / maxAge, 1) * (H - 26);
   const total = lh.arrivals.reduce((a, b) => a + b, 0), worst = Math.max(0, ...lh.max_age_ms);
