@@ -69,6 +69,7 @@ type options struct {
 	heartbeatStartup        bool
 	onStopFailure           rm.StopFailure
 	metricsAddr             string
+	consoleAddr             string // -console: the web console's address (overrides ha.cf)
 }
 
 type counter struct{ n *int }
@@ -103,6 +104,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.keepResources, "R", false, "keep resources found running (used when hbd re-executes itself)")
 	fs.BoolVar(&o.heartbeatStartup, "heartbeat-startup", false, "wait Heartbeat's fixed 10 s when both nodes start at once (for comparisons)")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9694); off when empty")
+	fs.StringVar(&o.consoleAddr, "console", "", "serve the web console on this address (overrides ha.cf's console line for this node)")
 	o.onStopFailure = rm.StopFailureReboot
 	fs.Var(stopFailureFlag{&o.onStopFailure}, "on-stop-failure", "when a resource cannot be stopped: reboot (Heartbeat's behaviour), exit, or ignore")
 	if err := fs.Parse(args); err != nil {
@@ -219,6 +221,12 @@ func checkConfig(o options, stdout, stderr io.Writer) int {
 	if cfg == nil {
 		return code
 	}
+	node, _ := nodeName(o)
+	if err := checkConsole(o, cfg, node); err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "Configuration error, heartbeat not started.")
+		return exitNotConfigured
+	}
 	fmt.Fprintf(stdout, "%s: configuration OK (%d nodes, %d media, %d resource groups)\n",
 		o.confDir, len(cfg.HA.Nodes), len(cfg.HA.Media), len(cfg.Groups))
 	return exitOK
@@ -306,7 +314,8 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	} else {
 		close(mgrDone)
 	}
-	srv, err := api.NewServer(o.socket, backend, log)
+	st := startStatus(ctx, o, cfg, node, d, backend, mgr, log)
+	srv, err := api.NewServer(o.socket, st.backend, log)
 	if err != nil {
 		log.Error("control socket", "path", o.socket, "err", err)
 		return exitFail
@@ -314,7 +323,7 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	go srv.Serve(ctx)
 	if o.metricsAddr != "" {
 		go func() {
-			if err := metrics.Serve(ctx, o.metricsAddr, backend, log); err != nil {
+			if err := metrics.Serve(ctx, o.metricsAddr, backend, log, st.routes...); err != nil {
 				log.Error("metrics", "err", err)
 			}
 		}()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"lvsha/ldird/dataplane/userspace"
 	"lvsha/ldird/director"
 	"lvsha/ldird/metrics"
+	"lvsha/ldird/statusapi"
 )
 
 // launch says how the daemon was started.
@@ -52,6 +54,9 @@ type daemon struct {
 	// none runs (the watchdog feed looks at it).
 	reloadSince atomic.Int64
 	running     atomic.Bool // start-up done: reload requests are served
+
+	reloads statusapi.Reloads // load and reload history (status API)
+	started time.Time
 
 	mu       sync.Mutex // serialises reloads (SIGHUP, the watcher, the control socket)
 	cfg      *config.Config
@@ -95,7 +100,9 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 	}
 	swap := newSwapHandler(h)
 	log := slog.New(swap).With("cfg", inv.cfgName, "pid", os.Getpid())
-	d := &daemon{inv: inv, path: l.path, log: log, swap: swap, closer: closer, cfg: cfg, dpName: dataplaneName(cfg)}
+	d := &daemon{inv: inv, path: l.path, log: log, swap: swap, closer: closer, cfg: cfg, dpName: dataplaneName(cfg),
+		started: time.Now()}
+	d.reloads.Add(d.started, "start", nil)
 	d.sd = sdnotify.New(log, sdnotify.Options{Silent: how.detached})
 	log.Info("Invoking ldird invoked as: "+strings.Join(inv.argv, " "), "version", Version)
 	fail := func(err error) int {
@@ -172,7 +179,8 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 
 // newDirector makes the director on d's dataplane, with the counters.
 func (d *daemon) newDirector(header string) {
-	opts := director.Options{Dataplane: d.dp, Logger: d.log, KernelPorts: d.dpName == config.DataplaneIPVS, Header: header}
+	opts := director.Options{Dataplane: d.dp, Logger: d.log, KernelPorts: d.dpName == config.DataplaneIPVS, Header: header,
+		AdminFile: control.AdminFile(d.inv.cfgName)}
 	if cc, ok := d.dp.(dataplane.ConnCounter); ok {
 		opts.Conns = func() map[string][2]int64 {
 			out := map[string][2]int64{}
@@ -191,6 +199,7 @@ func (d *daemon) newDirector(header string) {
 	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }), mopts)
 	opts.Observer = d.metrics
 	d.dir = director.New(opts)
+	d.metrics.Handle(statusapi.Path, statusapi.Handler(d.statusDoc))
 }
 
 // loop runs until a signal to stop: SIGHUP reloads, and the systemd
@@ -221,6 +230,40 @@ func (d *daemon) loop(sigs <-chan os.Signal) {
 
 // WriteStatus is control.Backend: the table and every real's health.
 func (d *daemon) WriteStatus(w io.Writer) error { return d.dir.WriteStatus(w) }
+
+// statusDoc is the JSON status document (ldird/statusapi).
+func (d *daemon) statusDoc() *statusapi.Status {
+	host, _ := os.Hostname()
+	info := statusInfo{Version: Version, Host: host, Config: d.path, Instance: d.inv.cfgName,
+		Dataplane: d.dpName, PID: os.Getpid(), Started: d.started}
+	return buildStatus(d.dir.Detail(), info, d.reloads.List(), d.syncStatus(), time.Now())
+}
+
+// syncStatus is the connection synchronisation state for the status
+// document; nil (null) while ldird has none.
+func (d *daemon) syncStatus() any { return nil }
+
+// WriteStatusJSON is control.JSONStatuser: the status document on one line.
+func (d *daemon) WriteStatusJSON(w io.Writer) error {
+	b, err := json.Marshal(d.statusDoc())
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// SetAdmin is control.Administrator: drain, disable or enable a real.
+func (d *daemon) SetAdmin(req control.AdminRequest) error {
+	st, err := director.ParseAdminState(req.State)
+	if err != nil {
+		return err
+	}
+	if !d.running.Load() {
+		return control.ErrStarting
+	}
+	return d.dir.SetAdmin(req.Virtual, req.Real, st, req.By)
+}
 
 // Reload is control.Backend: `ldird reload`.
 func (d *daemon) Reload() error {

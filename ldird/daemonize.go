@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"lvsha/ldird/control"
 	"lvsha/ldird/director"
 )
 
@@ -123,20 +124,13 @@ func writePidFile(path string) error {
 }
 
 // runDir holds the pid file and the control socket.
-func runDir() string {
-	if d := os.Getenv("LDIRD_RUNDIR"); d != "" {
-		return d
-	}
-	return "/var/run"
-}
+func runDir() string { return control.RunDir() }
 
 func pidPath(cfgName string) string {
 	return filepath.Join(runDir(), "ldirectord."+cfgName+".pid")
 }
 
-func sockPath(cfgName string) string {
-	return filepath.Join(runDir(), "ldird."+cfgName+".sock")
-}
+func sockPath(cfgName string) string { return control.SocketPath(cfgName) }
 
 // runningPid returns the pid of the running daemon for cfgName, or 0; stale
 // reports a pid file whose process is gone or is not ldird/ldirectord.

@@ -51,7 +51,9 @@ func (d *daemon) reloadFromFile(at time.Time, trigger string) error {
 	if err != nil {
 		d.log.Error("reload: keeping the running configuration", "trigger", trigger, "err", err)
 		d.metrics.Reload(trigger, false, 0)
-		return fmt.Errorf("read %s: %w", d.path, err)
+		err = fmt.Errorf("read %s: %w", d.path, err)
+		d.reloads.Add(at, trigger, err)
+		return err
 	}
 	if d.watcher != nil {
 		d.watcher.Seen(data)
@@ -79,11 +81,13 @@ func (d *daemon) reload(data []byte, since time.Time, trigger string) error {
 	}
 	if err != nil {
 		d.metrics.Reload(trigger, false, d.logConfigErrors(err, trigger))
+		d.reloads.Add(time.Now(), trigger, err)
 		return err
 	}
 	old := d.cfg
 	if err := d.dir.Reload(cfg); err != nil {
 		d.metrics.Reload(trigger, false, d.logConfigErrors(err, trigger))
+		d.reloads.Add(time.Now(), trigger, err)
 		return err
 	}
 	d.cfg = cfg
@@ -91,6 +95,7 @@ func (d *daemon) reload(data []byte, since time.Time, trigger string) error {
 		l.SetMaxConns(cfg.Global.MaxConn) // per-virtual limits and timeouts came with the table
 	}
 	d.metrics.Reload(trigger, true, 0)
+	d.reloads.Add(time.Now(), trigger, nil)
 	d.setMetricsListener(d.metricsAddr(cfg))
 	if g, o := cfg.Global, old.Global; g.LogFile != o.LogFile || g.Supervised != o.Supervised {
 		if h, closer, err := newLogHandler(d.inv.debug, d.inv.foreground, g.Supervised, g.LogFile, os.Stderr); err != nil {

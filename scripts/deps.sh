@@ -36,6 +36,9 @@ test=(
   # tests/install: make install/uninstall, man pages rendered (groff -ww, man -l), units checked
   # with systemd-analyze verify
   make groff-base man-db systemd
+  # tests/console: hbd's web console in a real browser (headless Chromium driven by chromedp), and a
+  # font for its screenshot
+  chromium fonts-dejavu-core
   # tests/vm and tests/install/vmdemo: qemu (TCG), Debian's kernel and modules (booted in the VM,
   # not on this host; see INITRD below), ipvsadm (copied into the initramfs), xz (unpacks the kernel)
   qemu-system-x86 linux-image-amd64 ipvsadm xz-utils

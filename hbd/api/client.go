@@ -184,3 +184,10 @@ func (c *Client) Version() (string, error) {
 	err := c.call(context.Background(), &request{Op: opVersion}, &r)
 	return r.Value, err
 }
+
+// Status returns the daemon's JSON status document (hbd/statusapi).
+func (c *Client) Status() (json.RawMessage, error) {
+	var r response
+	err := c.call(context.Background(), &request{Op: opStatus}, &r)
+	return r.Status, err
+}

@@ -17,7 +17,9 @@
 //
 // Operations: hello (the sign-on: authorizes the peer and returns the daemon's
 // identity), nodes, param (name), rsc, clientstatus (node, client,
-// timeout_ms), counters, version, standby (set), takeover (set).
+// timeout_ms), counters, version, standby (set), takeover (set), and status
+// (the versioned JSON status document of hbd/statusapi, in "status"; when
+// the Backend is a StatusJSONer).
 //
 // # Authorization
 //
@@ -29,6 +31,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -78,6 +81,12 @@ type Backend interface {
 // server reports the lowercased host name, as Heartbeat's default.
 type LocalNoder interface {
 	LocalNode() string
+}
+
+// StatusJSONer may optionally be implemented by a Backend to answer the
+// "status" operation with the JSON status document.
+type StatusJSONer interface {
+	StatusJSON() ([]byte, error)
 }
 
 // Hello is the sign-on reply.
@@ -142,6 +151,7 @@ type response struct {
 	Value    string            `json:"value,omitempty"`
 	Found    bool              `json:"found,omitempty"`
 	Counters map[string]uint64 `json:"counters,omitempty"`
+	Status   json.RawMessage   `json:"status,omitempty"`
 }
 
 const (
@@ -154,6 +164,7 @@ const (
 	opVersion      = "version"
 	opStandby      = "standby"
 	opTakeover     = "takeover"
+	opStatus       = "status"
 )
 
 // mutating reports whether op changes cluster state.

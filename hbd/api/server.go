@@ -303,6 +303,18 @@ func (s *Server) dispatch(ctx context.Context, auth *authorizer, cred Cred, line
 		resp.Counters = s.b.Counters()
 	case opVersion:
 		resp.Value = s.b.Version()
+	case opStatus:
+		sj, ok := s.b.(StatusJSONer)
+		if !ok {
+			resp.Error = errorf(CodeBadRequest, "status: not available from this daemon")
+			return resp
+		}
+		b, err := sj.StatusJSON()
+		if err != nil {
+			resp.Error = errorf(CodeFailed, "%v", err)
+			return resp
+		}
+		resp.Status = b
 	case opStandby, opTakeover:
 		if !validSet(req.Op, req.Set) {
 			resp.Error = errorf(CodeBadRequest, "%s: invalid resource set %q", req.Op, req.Set)
@@ -327,7 +339,7 @@ func (s *Server) dispatch(ctx context.Context, auth *authorizer, cred Cred, line
 
 func knownOp(op string) bool {
 	switch op {
-	case opHello, opNodes, opParam, opRsc, opClientStatus, opCounters, opVersion, opStandby, opTakeover:
+	case opHello, opNodes, opParam, opRsc, opClientStatus, opCounters, opVersion, opStandby, opTakeover, opStatus:
 		return true
 	}
 	return false

@@ -137,6 +137,7 @@ type HACF struct {
 	MsgFmt   string // classic | netstring
 	APIAuth  map[string]APIAuth
 	Stonith  []Stonith
+	Console  Console // the web console (lvsha extension)
 
 	Realtime               bool
 	RTPrio                 int // 0 = unset
@@ -394,7 +395,8 @@ func (p *hacfParser) line(ln int, raw string) {
 	known := true
 	switch dir {
 	case "mcast", "mcast6", "ucast", "ucast6", "ping_group", "stonith", "stonith_host", "apiauth", "respawn", "failfast",
-		"bcast", "ping", "ping6", "serial", "hbaping":
+		"bcast", "ping", "ping6", "serial", "hbaping",
+		"console", "console_tls", "console_users", "console_clientca", "console_readonly":
 	default:
 		known = optionIndex[dir] != nil
 	}
@@ -421,6 +423,8 @@ func (p *hacfParser) line(ln int, raw string) {
 		}
 	case "respawn", "failfast":
 		p.addRespawn(ln, dir, rest)
+	case "console", "console_tls", "console_users", "console_clientca", "console_readonly":
+		p.addConsole(ln, dir, rest)
 	case "serial":
 		p.r.errorf(ln, "serial: serial media are not supported yet; use bcast/mcast/ucast")
 	case "hbaping":
@@ -830,6 +834,7 @@ func (p *hacfParser) addAPIAuth(rest string) error {
 // finish applies defaults and the cross-checks of init_config.
 func (p *hacfParser) finish() {
 	h := p.h
+	p.finishConsole()
 	for _, d := range defaultAPIAuth {
 		if _, ok := h.APIAuth[d.client]; !ok {
 			_ = p.addAPIAuth(d.client + " " + d.spec)

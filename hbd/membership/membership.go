@@ -134,7 +134,25 @@ type Rexmit struct {
 type LinkView struct {
 	Name string
 	Up   bool
+	// Heard is when the link last carried a message from the node (zero:
+	// never).
+	Heard time.Time
+	// Statuses counts the node's status heartbeats that arrived on this
+	// link, copies included (the first copy over another link and the
+	// later one over this one both count).
+	Statuses uint64
+	// Loss is the share of the node's recent heartbeats (the last
+	// LossWindow status sequence numbers, the newest left out: its copy
+	// may still be on its way) that arrived over another link but not
+	// over this one; LossSample is how many that was measured over (0:
+	// unknown, Loss is 0).
+	Loss       float64
+	LossSample int
 }
+
+// LossWindow is how many of a node's latest status sequence numbers
+// LinkView.Loss looks at.
+const LossWindow = recentStatus
 
 // NodeView describes one node.
 type NodeView struct {
@@ -148,8 +166,9 @@ type NodeView struct {
 }
 
 type link struct {
-	heard time.Time
-	up    bool
+	heard    time.Time
+	up       bool
+	statuses uint64 // status heartbeats heard on it
 }
 
 type node struct {
@@ -195,6 +214,30 @@ func (n *node) sawStatus(seq uint64, link int) (first bool) {
 	first = e.links&bit == 0
 	e.links |= bit
 	return first
+}
+
+// loss is the share of the node's recent status heartbeats, among those
+// that arrived over some link, that did not arrive over link; the newest
+// is left out (its copy over a slower link may be on its way).
+func (n *node) loss(link int) (float64, int) {
+	if link < 0 || link >= 64 || n.statusSeq == 0 {
+		return 0, 0
+	}
+	bit := uint64(1) << link
+	seen, missed := 0, 0
+	for _, e := range n.recent {
+		if e.links == 0 || e.seq >= n.statusSeq || n.statusSeq-e.seq >= recentStatus {
+			continue
+		}
+		seen++
+		if e.links&bit == 0 {
+			missed++
+		}
+	}
+	if seen == 0 {
+		return 0, 0
+	}
+	return float64(missed) / float64(seen), seen
 }
 
 func (n *node) seenStatusOn(seq uint64, link int) (known, onThisLink bool) {
@@ -266,7 +309,7 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 	var r Result
 	if n.self {
 		// Our own broadcast heard back: proof that this link carries traffic.
-		m.touchLink(now, n, linkIdx, &r)
+		m.touchLink(now, n, linkIdx, t == "status", &r)
 		r.Verdict = Own
 		return r
 	}
@@ -275,7 +318,7 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 		prevStatus := n.statusSeq
 		if reason, verdict := m.sequence(now, n, t, linkIdx, msg, &r); verdict != Accept {
 			if verdict == Duplicate {
-				m.touchLink(now, n, linkIdx, &r)
+				m.touchLink(now, n, linkIdx, t == "status", &r)
 			}
 			r.Verdict, r.Reason = verdict, reason
 			return r
@@ -296,7 +339,7 @@ func (m *Membership) Receive(now time.Time, linkIdx int, msg *wire.Message) Resu
 			delete(n.missing, seq)
 		}
 	}
-	m.touchLink(now, n, linkIdx, &r)
+	m.touchLink(now, n, linkIdx, t == "status", &r)
 	n.heard, n.last = true, now
 	if t == wire.MsgStatus {
 		m.status(n, msg, &r)
@@ -417,12 +460,15 @@ func (m *Membership) status(n *node, msg *wire.Message, r *Result) {
 	}
 }
 
-func (m *Membership) touchLink(now time.Time, n *node, idx int, r *Result) {
+func (m *Membership) touchLink(now time.Time, n *node, idx int, status bool, r *Result) {
 	if idx < 0 || idx >= len(n.links) {
 		return
 	}
 	l := &n.links[idx]
 	l.heard = now
+	if status {
+		l.statuses++
+	}
 	if !l.up {
 		l.up = true
 		r.Events = append(r.Events, Event{Kind: LinkUp, Node: n.name, Link: m.cfg.Links[idx]})
@@ -505,7 +551,11 @@ func (m *Membership) Nodes() []NodeView {
 			v.Status = m.OwnStatus()
 		}
 		for i, l := range n.links {
-			v.Links = append(v.Links, LinkView{Name: m.cfg.Links[i], Up: l.up})
+			lv := LinkView{Name: m.cfg.Links[i], Up: l.up, Heard: l.heard, Statuses: l.statuses}
+			if !n.self {
+				lv.Loss, lv.LossSample = n.loss(i)
+			}
+			v.Links = append(v.Links, lv)
 		}
 		out = append(out, v)
 	}

@@ -88,14 +88,24 @@ func Handler(src Source) http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
-// Serve listens on addr and serves /metrics until ctx ends.
-func Serve(ctx context.Context, addr string, src Source, log *slog.Logger) error {
+// Route is a handler served next to /metrics (the JSON status API shares
+// the listener).
+type Route struct {
+	Path    string
+	Handler http.Handler
+}
+
+// Serve listens on addr and serves /metrics, and extra, until ctx ends.
+func Serve(ctx context.Context, addr string, src Source, log *slog.Logger, extra ...Route) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("metrics listener %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", Handler(src))
+	for _, r := range extra {
+		mux.Handle(r.Path, r.Handler)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

@@ -60,6 +60,8 @@ type Manager struct {
 
 	transitions atomic.Uint64
 	failures    atomic.Uint64
+	journal     journal                  // the group moves, for status
+	holdings    atomic.Pointer[Holdings] // who holds what, for status
 
 	peerPing map[string]int // loop goroutine only
 }
@@ -197,7 +199,7 @@ func (mg *Manager) apply(acts []Action) {
 			mg.exitOne.Do(func() { close(mg.exited) })
 		}
 	}
-	mg.hold.Store(mg.machine.Holding())
+	mg.publish()
 }
 
 // Run processes inputs until ctx ends.
@@ -322,7 +324,7 @@ func (mg *Manager) startup(ctx context.Context) {
 		mg.post(func() {
 			set := mg.machine.Assume(kept)
 			mg.log.Info("keeping the resources of the previous run", "holding", set.String(), "groups", strings.Join(kept, " "))
-			mg.hold.Store(mg.machine.Holding())
+			mg.publish()
 		})
 	}
 }
@@ -361,6 +363,7 @@ func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
 		}
 	}
 	if len(keys) > 0 {
+		mg.journal.add(Transition{At: start, Acquire: acquire, Groups: keys, Why: why, Took: mg.now().Sub(start), Failed: failed})
 		mg.log.Info("resource groups "+verb+"d", "groups", strings.Join(keys, " "), "why", why,
 			"took", mg.now().Sub(start).Round(time.Millisecond), "failed", len(failed))
 	}

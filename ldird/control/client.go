@@ -2,6 +2,7 @@ package control
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -77,4 +78,73 @@ func Reload(path string) error {
 		lines[i] = strings.TrimPrefix(l, "error: ")
 	}
 	return &RefusedError{Problems: lines}
+}
+
+// StatusJSON asks the daemon at path for its JSON status document
+// (ldird/statusapi). An error wrapping ErrNotServed means the daemon does
+// not answer the request (ldirectord, an older ldird).
+func StatusJSON(path string) ([]byte, error) {
+	lines, err := request(path, "status-json", RequestTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if len(lines) == 1 && strings.HasPrefix(lines[0], "{") {
+		return []byte(lines[0]), nil
+	}
+	return nil, answerError(lines)
+}
+
+// Admin asks the daemon at path to drain, disable or enable a real, and
+// waits until the table reflects it.
+func Admin(path string, req AdminRequest) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	lines, err := request(path, "admin "+string(b), ReloadTimeout+5*time.Second)
+	if err != nil {
+		return err
+	}
+	if len(lines) == 1 && lines[0] == "ok" {
+		return nil
+	}
+	return answerError(lines)
+}
+
+// request sends one request line and reads the whole answer.
+func request(path, line string, timeout time.Duration) ([]string, error) {
+	c, err := net.DialTimeout("unix", path, dialTimeout)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotServed, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, line+"\n"); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotServed, err)
+	}
+	var lines []string
+	sc := bufio.NewScanner(c)
+	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	return lines, nil
+}
+
+// answerError is the error an answer other than the expected one means.
+func answerError(lines []string) error {
+	switch {
+	case len(lines) == 0:
+		return errors.New("no answer from the daemon")
+	case len(lines) == 1 && lines[0] == "error: unknown request":
+		return ErrNotServed
+	}
+	msgs := make([]string, len(lines))
+	for i, l := range lines {
+		msgs[i] = strings.TrimPrefix(l, "error: ")
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }

@@ -9,10 +9,17 @@
 // applied, or one "error: MESSAGE" line per problem when the daemon kept
 // its running configuration. Any other request gets "error: unknown
 // request" (which is also how a client tells an older daemon).
+//
+// Two more requests serve tools (hbd's web console) when the Backend has
+// them (JSONStatuser, Administrator): "status-json" is answered with the
+// versioned JSON status (ldird/statusapi) on one line; "admin" followed by
+// a JSON AdminRequest on the same line drains, disables or enables a real
+// and is answered "ok" once the table reflects it, or "error: MESSAGE".
 package control
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -168,7 +175,24 @@ func (s *Server) handle(c net.Conn) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(RequestTimeout))
 	line, _ := bufio.NewReader(io.LimitReader(c, 4096)).ReadString('\n')
-	switch strings.TrimSpace(line) {
+	req, arg, _ := strings.Cut(strings.TrimSpace(line), " ")
+	switch req {
+	case "status-json":
+		js, ok := s.b.(JSONStatuser)
+		if !ok || arg != "" {
+			fmt.Fprintln(c, "error: unknown request")
+			return
+		}
+		if err := js.WriteStatusJSON(c); err != nil {
+			fmt.Fprintf(c, "error: %v\n", err)
+		}
+	case "admin":
+		ad, ok := s.b.(Administrator)
+		if !ok {
+			fmt.Fprintln(c, "error: unknown request")
+			return
+		}
+		s.admin(c, ad, arg)
 	case "status":
 		if err := s.b.WriteStatus(c); err != nil {
 			fmt.Fprintf(c, "error: %v\n", err)
@@ -185,6 +209,49 @@ func (s *Server) handle(c net.Conn) {
 	default:
 		fmt.Fprintln(c, "error: unknown request")
 	}
+}
+
+// JSONStatuser is a Backend that also answers "status-json".
+type JSONStatuser interface {
+	// WriteStatusJSON writes the status document (ldird/statusapi) and
+	// a newline.
+	WriteStatusJSON(w io.Writer) error
+}
+
+// Administrator is a Backend that also answers "admin".
+type Administrator interface {
+	// SetAdmin drains, disables or enables a real and returns once the
+	// table reflects it.
+	SetAdmin(req AdminRequest) error
+}
+
+// AdminRequest is the argument of "admin".
+type AdminRequest struct {
+	Virtual string `json:"virtual"` // "tcp 10.0.0.1:80" (statusapi Virtual.Key) or "10.0.0.1:80"
+	Real    string `json:"real"`    // "10.0.1.2:80" (statusapi Real.Key or Server)
+	State   string `json:"state"`   // drain, disable, enable
+	By      string `json:"by"`      // who asked, for the log and the state file
+}
+
+func (s *Server) admin(c net.Conn, ad Administrator, arg string) {
+	var req AdminRequest
+	dec := json.NewDecoder(strings.NewReader(arg))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		fmt.Fprintf(c, "error: malformed admin request: %v\n", err)
+		return
+	}
+	if req.Virtual == "" || req.Real == "" || req.State == "" {
+		fmt.Fprintln(c, "error: admin request needs virtual, real and state")
+		return
+	}
+	_ = c.SetDeadline(time.Now().Add(ReloadTimeout))
+	if err := ad.SetAdmin(req); err != nil {
+		s.log.Warn("control socket: admin request refused", "virtual", req.Virtual, "real", req.Real, "state", req.State, "by", req.By, "err", err)
+		fmt.Fprintf(c, "error: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+		return
+	}
+	fmt.Fprintln(c, "ok")
 }
 
 // errorLines is one line per problem: the entries of a list error

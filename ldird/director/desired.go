@@ -63,8 +63,13 @@ func DestFor(v *config.Virtual, r *config.Real, weight int, o DesiredOptions) da
 // that were ours and are no longer configured (marked Remove). Every entry
 // names the virtual and the real or fallback it stands for, absent ones
 // included (DestState.Absent), so the ops Diff makes carry them.
+//
+// When h is also Administered, an administrator's override wins over the
+// check: a drained real is in the table at weight 0 and a disabled one is
+// not, whatever its health and quiescent say.
 func Desired(cfg *config.Config, h Health, retired []dataplane.Service, o DesiredOptions) []ServiceState {
 	out := make([]ServiceState, 0, len(cfg.Virtuals)+len(retired))
+	adm, _ := h.(Administered)
 	for _, v := range cfg.Virtuals {
 		ss := ServiceState{Service: ServiceFor(v), Virtual: v}
 		var fbKey netip.AddrPort
@@ -81,6 +86,18 @@ func Desired(cfg *config.Config, h Health, retired []dataplane.Service, o Desire
 				continue // the kernel would hold one entry for both
 			}
 			seen[k] = true
+			if adm != nil {
+				switch adm.Admin(v, r) {
+				case AdminDrained:
+					d.Weight = 0
+					ss.Dests = append(ss.Dests, DestState{Dest: d, Real: r})
+					continue
+				case AdminDisabled:
+					ss.Dests = append(ss.Dests, DestState{Dest: d, Real: r, Absent: true,
+						Fallback: v.Fallback != nil && k == fbKey})
+					continue
+				}
+			}
 			if h.Up(v, r) {
 				anyUp = true
 				ss.Dests = append(ss.Dests, DestState{Dest: d, Real: r})

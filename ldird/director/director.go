@@ -53,6 +53,9 @@ type Options struct {
 	// Observer, when set, is told every check result and table operation
 	// (metrics).
 	Observer Observer
+	// AdminFile keeps the administrator's overrides (drain, disable) across
+	// restarts; empty keeps them in memory only.
+	AdminFile string
 }
 
 // Director drives the planner: one goroutine (the loop) owns it and does
@@ -63,6 +66,7 @@ type Director struct {
 	log    *slog.Logger
 	dp     dataplane.Dataplane
 	runner *check.Runner
+	hist   *checkHistory
 	mailer *mailer
 	cmds   *cmdQueue
 	now    func() time.Time
@@ -127,7 +131,7 @@ func New(o Options) *Director {
 	d := &Director{
 		o: o, log: o.Logger, dp: o.Dataplane, now: time.Now,
 		wake: make(chan struct{}, 1), lazy: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		checks: map[string]checkEntry{},
+		checks: map[string]checkEntry{}, hist: newCheckHistory(),
 		p: newPlanner(o.Logger, plannerOptions{DesiredOptions: DesiredOptions{KernelPorts: o.KernelPorts},
 			hostname: o.Hostname, pid: os.Getpid()}),
 	}
@@ -208,6 +212,7 @@ func (d *Director) Poke() { d.post(input{f: d.p.poke}, false) }
 // onEvent receives check results, on the checks' goroutines: the loop
 // handles them in order, and a burst of results becomes one table pass.
 func (d *Director) onEvent(ev check.Event) {
+	d.hist.record(ev, time.Now())
 	d.post(input{ev: ev}, ev.Result.OK && !ev.Changed && !ev.Initial)
 }
 
@@ -339,6 +344,11 @@ func (d *Director) Start(ctx context.Context, cfg *config.Config) error {
 		if d.started {
 			return errors.New("director already started")
 		}
+		admin, err := loadAdmin(d.o.AdminFile)
+		if err != nil {
+			return err
+		}
+		d.p.admin = admin
 		actual, err := readActual(d.dp, keysOf(cfg, nil))
 		if err != nil {
 			return fmt.Errorf("read the table: %w", err)
@@ -432,6 +442,7 @@ func (d *Director) Reload(cfg *config.Config) error {
 			}
 		}
 		d.checks = entries
+		d.hist.retain(func(k string) bool { _, ok := entries[k]; return ok })
 		d.log.Info("configuration reloaded", "virtuals", len(cfg.Virtuals), "checks_added", added,
 			"checks_changed", replaced, "checks_removed", removed)
 		d.reconcile()

@@ -45,9 +45,12 @@ type planner struct {
 	seeded  map[string]map[string]bool
 	retired map[string]dataplane.Service // services we own but no longer configure
 	fbcmd   map[string]string            // virtual key -> last fallbackcommand argument
-	alerts  map[string]*alertTrack       // reals reported down, for emailalertfreq
-	changes uint64                       // table passes that changed something
-	version uint64                       // counts changes of what view shows
+	// admin holds the administrator's overrides (drain, disable); like
+	// maint it is replaced, never changed in place.
+	admin   map[adminKey]AdminEntry
+	alerts  map[string]*alertTrack // reals reported down, for emailalertfreq
+	changes uint64                 // table passes that changed something
+	version uint64                 // counts changes of what view shows
 
 	dirty   bool      // a pass is due
 	retryAt time.Time // a failed pass is retried then (zero: none)
@@ -327,10 +330,11 @@ func (p *planner) tableKeys() map[string]bool {
 	return keys
 }
 
-// Up implements Health: checked up and not in maintenance.
+// Up implements Health: checked up, not in maintenance and not drained
+// or disabled by an administrator.
 func (p *planner) Up(v *config.Virtual, r *config.Real) bool {
 	cs := p.checks[v.CheckKey(r)]
-	return cs != nil && cs.state == check.Up && !cs.maint
+	return cs != nil && cs.state == check.Up && !cs.maint && p.Admin(v, r) == AdminEnabled
 }
 
 // Seeded implements Health.
@@ -468,10 +472,11 @@ func (p *planner) stopped(now time.Time, errs []error) []action {
 type view struct {
 	cfg     *config.Config
 	maint   map[string]bool
+	admin   map[adminKey]AdminEntry
 	applied uint64
 	version uint64
 }
 
 func (p *planner) view() *view {
-	return &view{cfg: p.cfg, maint: p.maint, applied: p.changes, version: p.version}
+	return &view{cfg: p.cfg, maint: p.maint, admin: p.admin, applied: p.changes, version: p.version}
 }

@@ -141,6 +141,9 @@ func (d *Director) WriteStatus(w io.Writer) error {
 			if pub.maint[k] {
 				state = "maintenance"
 			}
+			if e, ok := pub.admin[adminKey{Virtual: v.Key(), Real: r.Key()}]; ok {
+				state += "," + string(e.State) // by an administrator: "up,drain"
+			}
 			weight := "absent"
 			if x, ok := inTable[dst.Key()]; ok {
 				weight = fmt.Sprint(x.Weight)

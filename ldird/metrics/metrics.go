@@ -96,6 +96,18 @@ type Metrics struct {
 	cfgErrors *prometheus.CounterVec
 	lastOK    prometheus.Gauge
 	lastOKAt  prometheus.Gauge
+
+	// routes are served next to /metrics by Listen (the JSON status API).
+	routes map[string]http.Handler
+}
+
+// Handle serves h at path on the listeners Listen opens from now on, next
+// to /metrics (the JSON status API shares the metrics listener).
+func (m *Metrics) Handle(path string, h http.Handler) {
+	if m.routes == nil {
+		m.routes = map[string]http.Handler{}
+	}
+	m.routes[path] = h
 }
 
 // checkBuckets span a LAN check (well under a millisecond) to the longest
@@ -282,6 +294,9 @@ func Listen(addr string, m *Metrics, log *slog.Logger) (*Server, error) {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
+	for p, h := range m.routes {
+		mux.Handle(p, h)
+	}
 	s := &Server{ln: ln, done: make(chan struct{}),
 		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: time.Minute}}
 	go func() {
