@@ -27,8 +27,10 @@
 //     Options.NoCreate the same checks are made without opening them).
 //
 // Extensions (lines that ldirectord itself would reject with "Unknown
-// command"), both global only: "dataplane = ipvs|userspace" and
-// "metrics = ADDRESS:PORT" (serve Prometheus metrics there).
+// command"), all global only: "dataplane = ipvs|userspace",
+// "metrics = ADDRESS:PORT" (serve Prometheus metrics there) and
+// "syncdaemon = IFACE [syncid=N] [maxlen=N] [mcast=GROUP[:PORT]] [ttl=N]"
+// (run the kernel's IPVS connection synchronisation daemons).
 package config
 
 import (
@@ -126,6 +128,11 @@ type Global struct {
 	// only; default "": off): ldird serves Prometheus metrics on /metrics
 	// at that TCP address. ldird's --metrics option overrides it.
 	Metrics string
+	// SyncDaemon is the extension directive "syncdaemon = IFACE ..."
+	// (global only; nil: off): the kernel's IPVS connection
+	// synchronisation daemons ldird runs. Refused with dataplane =
+	// userspace.
+	SyncDaemon *SyncDaemon
 }
 
 // GlobalFallback is a global fallback= / fallback6= line. ldirectord
