@@ -22,6 +22,7 @@ import (
 	"lvsha/ldird/dataplane/userspace"
 	"lvsha/ldird/director"
 	"lvsha/ldird/metrics"
+	"lvsha/ldird/syncd"
 )
 
 // launch says how the daemon was started.
@@ -48,6 +49,7 @@ type daemon struct {
 	watcher *director.Watcher
 	sd      *sdnotify.Notifier
 	metrics *metrics.Metrics
+	syncd   *syncd.Manager // the kernel's sync daemons; nil when the dataplane has none
 	// reloadSince is when the reload in progress began (UnixNano), 0 when
 	// none runs (the watchdog feed looks at it).
 	reloadSince atomic.Int64
@@ -116,6 +118,9 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 	}
 	d.dp = dp
 	defer dp.Close()
+	if k, ok := dp.(dataplane.SyncDaemons); ok {
+		d.syncd = syncd.New(k, syncPath(inv.cfgName), log.With("component", "syncd"))
+	}
 	d.newDirector(header)
 	ctl, err := control.Listen(sockPath(inv.cfgName), d, log)
 	if err != nil {
@@ -137,6 +142,17 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 	d.execute(cfg.Global.Execute, "start")
 	if err := d.dir.Start(context.Background(), cfg); err != nil {
 		return fail(fmt.Errorf("start: %w", err))
+	}
+	// The sync daemons after the table, so a backup that learns a
+	// connection already has its service and real server to bind it to.
+	if err := d.applySync(cfg, nil); err != nil {
+		d.dir.Stop()
+		return fail(err)
+	}
+	if d.syncd != nil && cfg.Global.SyncDaemon != nil {
+		if ds, _, err := d.syncd.Status(); err == nil {
+			log.Info("connection synchronisation on", "daemons", syncLogValue(ds), "record", d.syncd.Path())
+		}
 	}
 	// Only now is `start` answered: the table has been read and the first
 	// check round published, so exit 0 means the director runs (and a
@@ -160,6 +176,12 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 	d.execute(d.cfg.Global.Execute, "stop")
 	d.mu.Unlock()
 	d.dir.Stop()
+	if d.syncd != nil {
+		// Only the daemons ldird started; someone else's stay.
+		if err := d.syncd.Stop(); err != nil {
+			log.Error("sync daemons not stopped", "err", err)
+		}
+	}
 	log.Info("Linux Director Daemon terminated")
 	if d.closer != nil {
 		d.closer.Close()
@@ -181,8 +203,11 @@ func (d *daemon) newDirector(header string) {
 	}
 	// Counters run whether or not metrics are served, so a reload that
 	// turns them on shows the whole history.
-	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }),
-		metrics.Options{Version: Version, Dataplane: d.dpName})
+	mo := metrics.Options{Version: Version, Dataplane: d.dpName}
+	if d.syncd != nil {
+		mo.Sync = d.syncState
+	}
+	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }), mo)
 	opts.Observer = d.metrics
 	d.dir = director.New(opts)
 }
@@ -213,8 +238,15 @@ func (d *daemon) loop(sigs <-chan os.Signal) {
 	}
 }
 
-// WriteStatus is control.Backend: the table and every real's health.
-func (d *daemon) WriteStatus(w io.Writer) error { return d.dir.WriteStatus(w) }
+// WriteStatus is control.Backend: the table, every real's health and the
+// connection synchronisation.
+func (d *daemon) WriteStatus(w io.Writer) error {
+	if err := d.dir.WriteStatus(w); err != nil {
+		return err
+	}
+	d.writeSyncStatus(w)
+	return nil
+}
 
 // Reload is control.Backend: `ldird reload`.
 func (d *daemon) Reload() error {

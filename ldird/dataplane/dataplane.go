@@ -136,6 +136,10 @@ func (d SyncDaemon) String() string {
 	return s
 }
 
+// GroupPort is the multicast group and port the daemon uses, the kernel's
+// defaults for what is not known.
+func (d SyncDaemon) GroupPort() string { return groupString(d.Group, d.Port) }
+
 // groupString is GROUP:PORT with the kernel's defaults for what is unset.
 func groupString(g netip.Addr, port uint16) string {
 	if !g.IsValid() {

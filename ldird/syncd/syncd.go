@@ -134,6 +134,11 @@ func describe(d dataplane.SyncDaemon, ok bool) string {
 func (m *Manager) Apply(sd *config.SyncDaemon) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if sd == nil && len(m.owned) == 0 {
+		// Not used and nothing of ours to stop: the kernel is not asked.
+		m.want = nil
+		return nil
+	}
 	defer m.save()
 	run, err := m.running()
 	if err != nil {
@@ -234,6 +239,9 @@ func (m *Manager) stop(role dataplane.SyncRole) error {
 func (m *Manager) Stop() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if len(m.owned) == 0 {
+		return nil
+	}
 	defer m.save()
 	run, err := m.running()
 	if err != nil {
