@@ -44,7 +44,7 @@ func daemonsOf(t *testing.T, v *IPVS) []dataplane.SyncDaemon {
 // sharing the kernel with a daemon `ipvsadm --start-daemon` started.
 func TestSyncDaemonKernel(t *testing.T) {
 	v := mustNew(t)
-	run(t, "bash", "-c", "ip link add sva type veth peer name svb && ip link set sva up && ip link set svb up")
+	run(t, "bash", "-c", "ip link add sva type veth peer name svb && ip addr add 10.95.0.1/24 dev sva && ip addr add 10.95.0.2/24 dev svb && ip link set sva up && ip link set svb up")
 	t.Cleanup(func() {
 		for _, r := range []dataplane.SyncRole{dataplane.SyncMaster, dataplane.SyncBackup} {
 			v.StopSyncDaemon(r)
