@@ -191,6 +191,15 @@ func runFailover(t *testing.T, ldird, hbd string, withSync bool) {
 		if !strings.Contains(conns2, "NONE") {
 			t.Errorf("fd2 has no persistence template (state NONE) of the persistent service")
 		}
+		synced := 0
+		for _, line := range strings.Split(conns2, "\n") {
+			if f := strings.Fields(line); len(f) == 7 && f[2] == "ESTABLISHED" && f[6] == "sync" {
+				synced++
+			}
+		}
+		if synced < want {
+			t.Errorf("ldird status --connections on fd2 shows %d established sessions of origin sync, want %d", synced, want)
+		}
 	}
 
 	// 2. The active director dies: kill -9 of hbd and ldird, then its
@@ -454,15 +463,16 @@ func (l *foLab) syncedEstablished(n string) int {
 	return c
 }
 
-// compareIpvsadm: `ldird status --connections` lists what `ipvsadm -Lnc`
-// lists (the expiry aside, which ticks between the two reads).
+// compareIpvsadm: `ldird status --connections` lists the established
+// connections and persistence templates `ipvsadm -Lnc` lists (the expiry
+// aside, which ticks between the two reads; closing entries come and go).
 func (l *foLab) compareIpvsadm(n, ours string) {
 	l.t.Helper()
 	key := func(text string) []string {
 		var out []string
 		for _, line := range strings.Split(text, "\n") {
 			f := strings.Fields(line)
-			if len(f) < 6 || f[0] == "pro" {
+			if len(f) < 6 || f[0] == "pro" || (f[2] != "ESTABLISHED" && f[2] != "NONE") {
 				continue
 			}
 			out = append(out, strings.Join([]string{f[0], f[2], f[3], f[4], f[5]}, " "))
