@@ -21,9 +21,9 @@
 # the backup serving (with IPVS: a slow download started before the kill
 # finishes through the backup, byte for byte), stops a real's web server
 # and shows it quiesced (weight 0, quiescent=yes) and no longer used,
-# starts it again, and cleans up. Every wait has a time limit; on failure it prints the logs. Everything
-# it creates (namespaces, processes, by PID, and its temporary directory) is
-# removed on exit, on failure and on Ctrl-C.
+# starts it again, and cleans up. Every wait has a time limit; on failure it
+# prints the logs. Everything it creates (namespaces, processes, by PID, and
+# its temporary directory) is removed on exit, on failure and on Ctrl-C.
 #
 # Environment: LVSHA_DEMO_DATAPLANE=ipvs|userspace forces a dataplane;
 # LVSHA_DEMO_KEEP=1 keeps the temporary directory (configs and logs).
@@ -395,7 +395,8 @@ seen=()
 for i in 1 2 3 4; do r=$(get); seen[$r]=1; say "request $i → $r"; done
 [ -n "${seen[real1]:-}" ] && [ -n "${seen[real2]:-}" ] || fail "after failover: both reals should answer"
 if [ -n "$dl_pid" ]; then
-  dl_done() { ! kill -0 "$dl_pid" 2>/dev/null; }
+  # curl writes its -w line when it ends, whatever the outcome.
+  dl_done() { [ -s "$work/dl.result" ] || ! kill -0 "$dl_pid" 2>/dev/null; }
   wait_for 30 "the download finishing" dl_done
   unset 'pid[curl]'
   read -r code size <"$work/dl.result" || true
