@@ -170,7 +170,7 @@ type Conn struct {
 	Client   netip.AddrPort
 	Virtual  netip.AddrPort
 	Real     netip.AddrPort
-	State    string        // ESTABLISHED, FIN_WAIT, NONE (a persistence template), ...
+	State    string        // ESTABLISHED, FIN_WAIT, ...; a persistence template's is NONE or ASSURED
 	Expires  time.Duration // until the entry expires
 	// Synced: the entry was learnt from another director's master sync
 	// daemon, not made by this director's scheduler.
