@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+	"time"
 
 	"github.com/mdlayher/netlink"
 
@@ -58,9 +59,15 @@ func roleState(r dataplane.SyncRole) (uint32, error) {
 	return 0, fmt.Errorf("unknown sync daemon role %q", r)
 }
 
+// requestTimeout bounds one daemon command: a kernel that does not answer
+// (a stop was seen to hang on an interface without an address) must not
+// hang ldird's stop or reload with it.
+const requestTimeout = 10 * time.Second
+
 // request sends one IPVS command and returns the replies' attributes (the
 // generic netlink header cut off).
 func (s *syncConn) request(cmd uint8, flags netlink.HeaderFlags, attrs []byte) ([][]byte, error) {
+	_ = s.c.SetDeadline(time.Now().Add(requestTimeout)) // test sockets have none
 	msg := netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(s.family), Flags: netlink.Request | flags},
 		Data:   append([]byte{cmd, genlVersion, 0, 0}, attrs...),
