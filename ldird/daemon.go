@@ -24,6 +24,7 @@ import (
 	"lvsha/ldird/director"
 	"lvsha/ldird/metrics"
 	"lvsha/ldird/statusapi"
+	"lvsha/ldird/syncd"
 )
 
 // launch says how the daemon was started.
@@ -50,6 +51,7 @@ type daemon struct {
 	watcher *director.Watcher
 	sd      *sdnotify.Notifier
 	metrics *metrics.Metrics
+	syncd   *syncd.Manager // the kernel's sync daemons; nil when the dataplane has none
 	// reloadSince is when the reload in progress began (UnixNano), 0 when
 	// none runs (the watchdog feed looks at it).
 	reloadSince atomic.Int64
@@ -126,6 +128,9 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 	}
 	d.dp = dp
 	defer dp.Close()
+	if k, ok := dp.(dataplane.SyncDaemons); ok {
+		d.syncd = syncd.New(k, syncPath(inv.cfgName), log.With("component", "syncd"))
+	}
 	d.newDirector(header)
 	ctl, err := control.Listen(sockPath(inv.cfgName), d, log)
 	if err != nil {
@@ -147,6 +152,17 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 	d.execute(cfg.Global.Execute, "start")
 	if err := d.dir.Start(context.Background(), cfg); err != nil {
 		return fail(fmt.Errorf("start: %w", err))
+	}
+	// The sync daemons after the table, so a backup that learns a
+	// connection already has its service and real server to bind it to.
+	if err := d.applySync(cfg, nil); err != nil {
+		d.dir.Stop()
+		return fail(err)
+	}
+	if d.syncd != nil && cfg.Global.SyncDaemon != nil {
+		if ds, _, err := d.syncd.Status(); err == nil {
+			log.Info("connection synchronisation on", "daemons", syncLogValue(ds), "record", d.syncd.Path())
+		}
 	}
 	// Only now is `start` answered: the table has been read and the first
 	// check round published, so exit 0 means the director runs (and a
@@ -170,6 +186,12 @@ func runDaemon(inv invocation, l loaded, how launch) int {
 	d.execute(d.cfg.Global.Execute, "stop")
 	d.mu.Unlock()
 	d.dir.Stop()
+	if d.syncd != nil {
+		// Only the daemons ldird started; someone else's stay.
+		if err := d.syncd.Stop(); err != nil {
+			log.Error("sync daemons not stopped", "err", err)
+		}
+	}
 	log.Info("Linux Director Daemon terminated")
 	if d.closer != nil {
 		d.closer.Close()
@@ -195,6 +217,9 @@ func (d *daemon) newDirector(header string) {
 	mopts := metrics.Options{Version: Version, Dataplane: d.dpName}
 	if p, ok := d.dp.(metrics.Proxy); ok {
 		mopts.Proxy = p
+	}
+	if d.syncd != nil {
+		mopts.Sync = d.syncState
 	}
 	d.metrics = metrics.New(metrics.SourceFunc(func() director.Snapshot { return d.dir.Snapshot() }), mopts)
 	opts.Observer = d.metrics
@@ -228,8 +253,15 @@ func (d *daemon) loop(sigs <-chan os.Signal) {
 	}
 }
 
-// WriteStatus is control.Backend: the table and every real's health.
-func (d *daemon) WriteStatus(w io.Writer) error { return d.dir.WriteStatus(w) }
+// WriteStatus is control.Backend: the table, every real's health and the
+// connection synchronisation.
+func (d *daemon) WriteStatus(w io.Writer) error {
+	if err := d.dir.WriteStatus(w); err != nil {
+		return err
+	}
+	d.writeSyncStatus(w)
+	return nil
+}
 
 // statusDoc is the JSON status document (ldird/statusapi).
 func (d *daemon) statusDoc() *statusapi.Status {
@@ -239,9 +271,33 @@ func (d *daemon) statusDoc() *statusapi.Status {
 	return buildStatus(d.dir.Detail(), info, d.reloads.List(), d.syncStatus(), time.Now())
 }
 
-// syncStatus is the connection synchronisation state for the status
-// document; nil (null) while ldird has none.
-func (d *daemon) syncStatus() any { return nil }
+// syncStatus is the kernel's connection synchronisation for the status
+// document: the sync daemons running (ldird's or another's) and the
+// connection table by origin; nil (null) when the dataplane has none
+// (userspace).
+func (d *daemon) syncStatus() *statusapi.Sync {
+	if d.syncd == nil {
+		return nil
+	}
+	st := d.syncState()
+	out := &statusapi.Sync{Daemons: []statusapi.SyncDaemon{}}
+	if st.Err != nil {
+		e := st.Err.Error()
+		out.Error = &e
+	}
+	for _, x := range st.Daemons {
+		by := "other"
+		if x.Ours {
+			by = "ldird"
+		}
+		out.Daemons = append(out.Daemons, statusapi.SyncDaemon{Role: x.Role, Interface: x.Interface,
+			SyncID: x.SyncID, Group: x.Group, StartedBy: by})
+	}
+	if st.ConnErr == nil {
+		out.Connections = &statusapi.SyncConnections{Local: st.Local, Synced: st.Synced}
+	}
+	return out
+}
 
 // WriteStatusJSON is control.JSONStatuser: the status document on one line.
 func (d *daemon) WriteStatusJSON(w io.Writer) error {

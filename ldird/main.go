@@ -8,6 +8,7 @@
 // Usage, as ldirectord 4.12:
 //
 //	ldird [-d|--debug] [-f|--foreground] [--metrics ADDR] [-t|--test] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status
+//	ldird [configfile] status --connections
 //	ldird -h|--help|-?
 //	ldird -v|--version
 //
@@ -43,7 +44,11 @@
 //   - status also prints the table in the layout of `ipvsadm -L -n`, and
 //     then, per configured real, its health, weight in the table and last
 //     check result and latency (asked of the daemon over its control
-//     socket /var/run/ldird.<name>.sock, mode 0600).
+//     socket /var/run/ldird.<name>.sock, mode 0600), and then the
+//     connection synchronisation (syncdaemon). status --connections
+//     prints the connection table instead, in the layout of
+//     `ipvsadm -Lnc` with each entry's origin (local, or sync: learnt
+//     from another director).
 //   - stop and status work with a broken configuration file (they do not
 //     need it; ldirectord refuses with exit 2 and cannot be stopped).
 //   - -d and supervised=yes stay in the foreground and also write the pid
@@ -68,6 +73,11 @@
 //     "metrics = ADDR", serves Prometheus metrics on http://ADDR/metrics;
 //     the option wins over the directive. A changed directive moves the
 //     listener on reload.
+//   - The global directive "syncdaemon = IFACE [syncid=N] [maxlen=N]
+//     [mcast=GROUP[:PORT]] [ttl=N]" runs the kernel's IPVS master and
+//     backup connection synchronisation daemons (started with the
+//     daemon, changed on reload, stopped on stop unless someone else
+//     started them; see ldird/syncd).
 //   - reload and force-reload ask the daemon over its control socket and
 //     wait for the answer: exit 0 when it applied the file, 2 (with every
 //     error) when it kept the running configuration. A daemon without the
@@ -96,6 +106,7 @@ import (
 const Version = "ldird (lvsha) 1.0, compatible with Linux Director v1.186-ha (ldirectord 4.12)"
 
 const usageText = `Usage: ldird [-d|--debug] [-f|--foreground] [--metrics ADDR] [-t|--test] [--] [configfile] start|stop|restart|try-restart|reload|force-reload|status
+       ldird [configfile] status --connections
        ldird -h|--help|-?
        ldird -v|--version
 
@@ -103,6 +114,7 @@ const usageText = `Usage: ldird [-d|--debug] [-f|--foreground] [--metrics ADDR] 
   -f, --foreground  stay in the foreground and log to stderr (systemd, sd_notify)
   --metrics ADDR    serve Prometheus metrics on http://ADDR/metrics (e.g. 127.0.0.1:9695)
   -t, --test        check the configuration, print every error (exit 1 if any)
+  --connections     with status: print the connection table (as ipvsadm -Lnc)
   -h, --help        this text
   -v, --version     version
 
@@ -127,6 +139,7 @@ var commands = map[string]bool{"start": true, "stop": true, "restart": true, "tr
 type invocation struct {
 	debug, test bool
 	foreground  bool   // -f/--foreground
+	connections bool   // status --connections
 	metricsAddr string // --metrics ADDR
 	config      string // as given (or the default name)
 	cfgName     string // pid file name part
@@ -188,6 +201,8 @@ func parseArgs(args []string, stdout, stderr io.Writer) (inv invocation, code in
 				inv.metricsAddr = args[i]
 			case "--foreground":
 				inv.foreground = true
+			case "--connections":
+				inv.connections = true
 			case "--debug":
 				inv.debug = true
 			case "--test":
@@ -227,6 +242,10 @@ func parseArgs(args []string, stdout, stderr io.Writer) (inv invocation, code in
 		return inv, exitOK, true
 	}
 	rest := args[i:]
+	// `status --connections`: the one option allowed after the command.
+	if n := len(rest); n >= 2 && rest[n-1] == "--connections" && rest[n-2] == "status" {
+		inv.connections, rest = true, rest[:n-1]
+	}
 	inv.config, inv.cfgName = config.DefaultName, "ldirectord"
 	switch {
 	case inv.test && len(rest) == 1 && !commands[rest[0]]:
@@ -243,6 +262,9 @@ func parseArgs(args []string, stdout, stderr io.Writer) (inv invocation, code in
 	}
 	if inv.cmd != "" && !commands[inv.cmd] {
 		return usage("unknown command " + inv.cmd)
+	}
+	if inv.connections && inv.cmd != "status" {
+		return usage("--connections goes with status only")
 	}
 	return inv, 0, false
 }
@@ -319,6 +341,13 @@ func dispatch(inv invocation, stdout, stderr io.Writer) int {
 			return exitStopped
 		}
 		fmt.Fprintf(stderr, "ldirectord for %s is running with pid: %d\n", cfgShown, pid)
+		if inv.connections {
+			if err := control.Connections(sockPath(inv.cfgName), stdout); err != nil {
+				fmt.Fprintf(stderr, "ldird: connection table unavailable: %v\n", err)
+				return exitFail
+			}
+			return exitOK
+		}
 		if err := control.Status(sockPath(inv.cfgName), stdout); err != nil {
 			fmt.Fprintf(stderr, "ldird: table unavailable: %v\n", err)
 		}

@@ -15,6 +15,7 @@ func TestParseArgsExtensions(t *testing.T) {
 	for _, c := range []struct {
 		args       []string
 		fg, debug  bool
+		conns      bool
 		metrics    string
 		cmd, cfg   string
 		code       int
@@ -28,6 +29,11 @@ func TestParseArgsExtensions(t *testing.T) {
 		{args: []string{"--metrics=[::1]:9695", "x.cf", "status"}, metrics: "[::1]:9695", cmd: "status", cfg: "x.cf"},
 		{args: []string{"--metrics"}, code: exitUsage, done: true, errContain: "--metrics needs an address"},
 		{args: []string{"--metrics=", "start"}, code: exitUsage, done: true, errContain: "--metrics needs an address"},
+		{args: []string{"status", "--connections"}, conns: true, cmd: "status", cfg: "ldirectord"},
+		{args: []string{"x.cf", "status", "--connections"}, conns: true, cmd: "status", cfg: "x.cf"},
+		{args: []string{"--connections", "x.cf", "status"}, conns: true, cmd: "status", cfg: "x.cf"},
+		{args: []string{"--connections", "start"}, code: exitUsage, done: true, errContain: "--connections goes with status only"},
+		{args: []string{"x.cf", "reload", "--connections"}, code: exitUsage, done: true, errContain: "too many arguments"},
 	} {
 		var out, errb bytes.Buffer
 		inv, code, done := parseArgs(c.args, &out, &errb)
@@ -41,7 +47,7 @@ func TestParseArgsExtensions(t *testing.T) {
 			}
 			continue
 		}
-		if inv.foreground != c.fg || inv.debug != c.debug || inv.metricsAddr != c.metrics || inv.cmd != c.cmd || inv.cfgName != c.cfg {
+		if inv.foreground != c.fg || inv.debug != c.debug || inv.connections != c.conns || inv.metricsAddr != c.metrics || inv.cmd != c.cmd || inv.cfgName != c.cfg {
 			t.Errorf("%v: %+v", c.args, inv)
 		}
 	}

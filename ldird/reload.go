@@ -85,7 +85,14 @@ func (d *daemon) reload(data []byte, since time.Time, trigger string) error {
 		return err
 	}
 	old := d.cfg
+	if err := d.applySync(cfg, old.Global.SyncDaemon); err != nil {
+		d.metrics.Reload(trigger, false, d.logConfigErrors(err, trigger))
+		return err
+	}
 	if err := d.dir.Reload(cfg); err != nil {
+		if serr := d.applySync(old, cfg.Global.SyncDaemon); serr != nil {
+			d.log.Error("sync daemons: could not go back to the running configuration", "err", serr)
+		}
 		d.metrics.Reload(trigger, false, d.logConfigErrors(err, trigger))
 		d.reloads.Add(time.Now(), trigger, err)
 		return err

@@ -21,7 +21,7 @@ func checkOf(r director.CheckRecord) statusapi.Check {
 }
 
 // buildStatus makes the status document from the director's detail.
-func buildStatus(det director.Detail, info statusInfo, reloads []statusapi.Reload, sync any, now time.Time) *statusapi.Status {
+func buildStatus(det director.Detail, info statusInfo, reloads []statusapi.Reload, sync *statusapi.Sync, now time.Time) *statusapi.Status {
 	s := &statusapi.Status{API: statusapi.API, Version: info.Version, Host: info.Host, PID: info.PID, Config: info.Config,
 		Instance: info.Instance, Dataplane: info.Dataplane, Time: now.UTC(), Started: info.Started.UTC(),
 		Table:    statusapi.Table{Services: det.TableServices, Destinations: det.TableDests, Changes: det.Applied},

@@ -73,10 +73,22 @@ func TestBuildStatus(t *testing.T) {
 
 	det := docDetail()
 	det.TableErr = errors.New("netlink: no such family")
-	s = buildStatus(det, info, nil, map[string]string{"state": "master"}, docT0)
+	sync := &statusapi.Sync{Daemons: []statusapi.SyncDaemon{{Role: "master", Interface: "eth1", SyncID: 7,
+		Group: "224.0.0.81:8848", StartedBy: "ldird"}}, Connections: &statusapi.SyncConnections{Local: 2, Synced: 5}}
+	s = buildStatus(det, info, nil, sync, docT0)
 	if s.Table.Error == nil || s.Virtuals[0].Reals[0].TableWeight != nil || s.Sync == nil || s.Reloads == nil {
 		t.Errorf("unreadable table: %+v", s.Table)
 	}
+	b, err = json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = nil
+	json.Unmarshal(b, &raw)
+	sm := raw["sync"].(map[string]any)
+	eqDocKeys(t, "sync", sm, "daemons", "error", "connections")
+	eqDocKeys(t, "sync daemon", sm["daemons"].([]any)[0].(map[string]any), "role", "interface", "syncid", "group", "started_by")
+	eqDocKeys(t, "sync connections", sm["connections"].(map[string]any), "local", "synced")
 }
 
 func eqDocKeys(t *testing.T, what string, m map[string]any, want ...string) {

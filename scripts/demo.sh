@@ -7,18 +7,23 @@
 #            │                      └── director2 ─┘ links (10.61.1/24, 10.61.2/24)
 #
 # hbd runs on both directors with an administrator's classic files: ha.cf,
-# authkeys and haresources "director1 IPaddr2::VIP/24/eth0 ldirectord::CONF".
-# The ldirectord resource runs ldird, which health-checks the reals and
-# balances the VIP across them: with kernel IPVS where the kernel has it
-# (direct routing; the reals get the VIP on lo from scripts/lvs-realserver),
-# otherwise with ldird's userspace dataplane (an L4 proxy).
+# authkeys and haresources. ldird health-checks the reals and balances the
+# VIP across them: with kernel IPVS where the kernel has it (direct
+# routing; the reals get the VIP on lo from scripts/lvs-realserver),
+# otherwise with ldird's userspace dataplane (an L4 proxy). With IPVS, ldird
+# runs on both directors with "syncdaemon = eth1" (the kernel's connection
+# synchronisation over the heartbeat link) and haresources moves only the
+# VIP, so the backup already knows every connection when it takes over;
+# with the userspace dataplane haresources is
+# "director1 IPaddr2::VIP/24/eth0 ldirectord::CONF" (hbd runs ldird).
 #
 # It shows round robin from the client, kills the active director and shows
-# the backup serving, stops a real's web server and shows it quiesced
-# (weight 0, quiescent=yes) and no longer used, starts it again, and cleans
-# up. Every wait has a time limit; on failure it prints the logs. Everything
-# it creates (namespaces, processes, by PID, and its temporary directory) is
-# removed on exit, on failure and on Ctrl-C.
+# the backup serving (with IPVS: a slow download started before the kill
+# finishes through the backup, byte for byte), stops a real's web server
+# and shows it quiesced (weight 0, quiescent=yes) and no longer used,
+# starts it again, and cleans up. Every wait has a time limit; on failure it
+# prints the logs. Everything it creates (namespaces, processes, by PID, and
+# its temporary directory) is removed on exit, on failure and on Ctrl-C.
 #
 # Environment: LVSHA_DEMO_DATAPLANE=ipvs|userspace forces a dataplane;
 # LVSHA_DEMO_KEEP=1 keeps the temporary directory (configs and logs).
@@ -237,6 +242,10 @@ start_web() { # REAL
 }
 web_up() { on "$1" curl -s --max-time 1 "http://127.0.0.1/" 2>/dev/null | grep -qx "$1"; }
 for r in real1 real2; do
+  mkdir -p "$work/$r/www"
+  # The same 3 MB file on both reals, for the download across the failover.
+  [ -f "$work/big" ] || head -c 3145728 /dev/urandom >"$work/big"
+  cp "$work/big" "$work/$r/www/big"
   start_web "$r"
   if [ "$dataplane" = ipvs ]; then
     # LVS-DR real server: VIP on lo, arp_ignore=1/arp_announce=2.
@@ -251,7 +260,11 @@ for r in real1 real2; do
 done
 
 # --- the directors -------------------------------------------------------
-step "Starting hbd on both directors (ldirectord is a resource: hbd runs ldird)"
+if [ "$dataplane" = ipvs ]; then
+  step "Starting ldird on both directors (syncdaemon) and hbd, which moves the VIP"
+else
+  step "Starting hbd on both directors (ldirectord is a resource: hbd runs ldird)"
+fi
 for n in director1 director2; do
   d=$work/$n
   mkdir -p "$d/ha.d" "$d/state" "$d/run"
@@ -271,7 +284,11 @@ crm no
 EOF
   printf 'auth 1\n1 sha1 demo-secret\n' >"$d/ha.d/authkeys"
   chmod 600 "$d/ha.d/authkeys"
-  echo "director1 IPaddr2::$VIP/24/eth0 ldirectord::$d/ha.d/ldirectord.cf" >"$d/ha.d/haresources"
+  if [ "$dataplane" = ipvs ]; then
+    echo "director1 IPaddr2::$VIP/24/eth0" >"$d/ha.d/haresources"
+  else
+    echo "director1 IPaddr2::$VIP/24/eth0 ldirectord::$d/ha.d/ldirectord.cf" >"$d/ha.d/haresources"
+  fi
   {
     echo "# ldirectord.cf as an administrator writes it."
     echo "checktimeout=1"
@@ -280,6 +297,7 @@ EOF
     echo "quiescent=yes"
     echo "logfile=\"$d/ldirectord.log\""
     [ "$dataplane" = userspace ] && echo "dataplane = userspace  # ldird's extension: no IPVS in this kernel"
+    [ "$dataplane" = ipvs ] && echo "syncdaemon = eth1 syncid=1  # ldird's extension: the kernel's connection sync, both roles"
     cat <<EOF
 
 virtual=$VIP:80
@@ -297,6 +315,13 @@ EOF
     { cat "$d/hbd.check" >&2; fail "hbd -t on $n"; }
   on "$n" "$BIN/ldird" -t "$d/ha.d/ldirectord.cf" >"$d/ldird.check" 2>&1 ||
     { cat "$d/ldird.check" >&2; fail "ldird -t on $n"; }
+  if [ "$dataplane" = ipvs ]; then
+    # Not a resource: the backup needs its table and its backup sync
+    # daemon before it takes over.
+    on "$n" env LDIRD_RUNDIR="$d/run" "$BIN/ldird" "$d/ha.d/ldirectord.cf" start >"$d/ldird.start" 2>&1 ||
+      { cat "$d/ldird.start" >&2; fail "ldird start on $n"; }
+    say "$n: ldird started (pid $(cat "$d/run/ldirectord.ldirectord.cf.pid")), sync daemons: $(on "$n" ipvsadm -L --daemon | sed 's/ sync daemon (mcast=/ on /; s/, maxlen.*//; s/)//' | tr '\n' ';' | sed 's/;$//')"
+  fi
   # ldird finds its pid file and socket in LDIRD_RUNDIR (not /var/run: two
   # directors share this host's file system).
   spawn "hbd-$n" "$n" env LDIRD_RUNDIR="$d/run" "$BIN/hbd" -f -c "$d/ha.d" -state-dir "$d/state" \
@@ -333,6 +358,19 @@ wait_for 5 "ldird status on director1" quiet ldstatus director1
 ldstatus director1 | indent
 
 # --- failover ------------------------------------------------------------
+dl_pid=
+if [ "$dataplane" = ipvs ]; then
+  step "A slow download through the VIP (3 MB at 400 KB/s), started before the failover"
+  ( exec ip netns exec "$(ns client)" curl -s --limit-rate 400k -o "$work/got" -w '%{http_code} %{size_download}\n' "http://$VIP/big" >"$work/dl.result" 2>"$work/dl.err" ) &
+  dl_pid=$!
+  pid[curl]=$dl_pid
+  disown "$dl_pid"
+  t0=$EPOCHREALTIME
+  synced() { LDIRD_RUNDIR=$work/director2/run on director2 timeout 5 "$BIN/ldird" "$work/director2/ha.d/ldirectord.cf" status --connections 2>/dev/null | grep -E "ESTABLISHED .* $VIP:80 .* sync\$" >/dev/null; }
+  wait_for 10 "director2 learning the download's connection" synced
+  say "director2 has the connection $(ms_since "$t0") ms after the download began (ldird status --connections on director2):"
+  LDIRD_RUNDIR=$work/director2/run on director2 "$BIN/ldird" "$work/director2/ha.d/ldirectord.cf" status --connections 2>/dev/null | grep -E "^pro|$VIP:80" | indent
+fi
 step "Killing director1: kill -9 of its hbd and ldird, and its LAN cable pulled"
 p=$(cat "$work/director1/run/ldirectord.ldirectord.cf.pid" 2>/dev/null || true)
 [ -n "$p" ] && is_ours "$p" ldird || fail "no ldird running on director1"
@@ -356,6 +394,17 @@ say "director2 holds: $(lnk director2 -4 -o addr show dev eth0 | awk '{print $4}
 seen=()
 for i in 1 2 3 4; do r=$(get); seen[$r]=1; say "request $i → $r"; done
 [ -n "${seen[real1]:-}" ] && [ -n "${seen[real2]:-}" ] || fail "after failover: both reals should answer"
+if [ -n "$dl_pid" ]; then
+  # curl writes its -w line when it ends, whatever the outcome.
+  dl_done() { [ -s "$work/dl.result" ] || ! kill -0 "$dl_pid" 2>/dev/null; }
+  wait_for 30 "the download finishing" dl_done
+  unset 'pid[curl]'
+  read -r code size <"$work/dl.result" || true
+  [ "${code:-}" = 200 ] && cmp -s "$work/big" "$work/got" ||
+    fail "the download did not survive the failover (HTTP ${code:-none}, ${size:-0} bytes; $(cat "$work/dl.err"))"
+  say "the download finished through director2: HTTP $code, $size bytes, identical to the file (cmp)"
+  say "  → the connection survived the failover: director2's IPVS had it from director1's sync daemon"
+fi
 
 # --- a real fails --------------------------------------------------------
 step "Stopping the web server on real2 (kill of its pid ${pid[httpd-real2]}): ldird quiesces it"

@@ -45,6 +45,10 @@ func (f *fakeLdird) WriteStatus(w io.Writer) error {
 	_, err := io.WriteString(w, "table\n")
 	return err
 }
+func (f *fakeLdird) WriteConnections(w io.Writer) error {
+	_, err := io.WriteString(w, "IPVS connection entries\n")
+	return err
+}
 func (f *fakeLdird) Reload() error { f.mu.Lock(); defer f.mu.Unlock(); return f.reload }
 func (f *fakeLdird) WriteStatusJSON(w io.Writer) error {
 	_, err := io.WriteString(w, `{"api":"lvsha.ldird/v1","instance":"ld.cf","dataplane":"userspace","virtuals":[{"key":"tcp 10.0.0.100:80","reals":[{"key":"10.0.1.2:80","admin":{"state":"enable"}}]}],"reloads":[]}`+"\n")

@@ -27,8 +27,10 @@
 //     Options.NoCreate the same checks are made without opening them).
 //
 // Extensions (lines that ldirectord itself would reject with "Unknown
-// command"): global only, "dataplane = ipvs|userspace" and
-// "metrics = ADDRESS:PORT" (serve Prometheus metrics there); for the
+// command"): global only, "dataplane = ipvs|userspace",
+// "metrics = ADDRESS:PORT" (serve Prometheus metrics there) and
+// "syncdaemon = IFACE [syncid=N] [maxlen=N] [mcast=GROUP[:PORT]] [ttl=N]"
+// (run the kernel's IPVS connection synchronisation daemons); for the
 // userspace dataplane only, "maxconn", "clienttimeout" and "servertimeout",
 // global and per virtual (see proxy.go).
 package config
@@ -138,6 +140,11 @@ type Global struct {
 	// only; 0 = not set): the virtuals' default idle timeouts.
 	ClientTimeout time.Duration
 	ServerTimeout time.Duration
+	// SyncDaemon is the extension directive "syncdaemon = IFACE ..."
+	// (global only; nil: off): the kernel's IPVS connection
+	// synchronisation daemons ldird runs. Refused with dataplane =
+	// userspace.
+	SyncDaemon *SyncDaemon
 }
 
 // GlobalFallback is a global fallback= / fallback6= line. ldirectord

@@ -318,6 +318,23 @@ func TestDirectives(t *testing.T) {
 		{"metrics", "metrics = 127.0.0.1:9695 # prometheus\n" + minimal, func(c *Config) (any, any) { return c.Global.Metrics, "127.0.0.1:9695" }},
 		{"metrics-quoted-v6", "metrics=\"[::1]:9695\"\n" + minimal, func(c *Config) (any, any) { return c.Global.Metrics, "[::1]:9695" }},
 		{"metrics-any", "metrics=:9695\n" + minimal, func(c *Config) (any, any) { return c.Global.Metrics, ":9695" }},
+		{"syncdaemon-default", minimal, func(c *Config) (any, any) { return c.Global.SyncDaemon, (*SyncDaemon)(nil) }},
+		{"syncdaemon", "syncdaemon = eth1 # sync link\n" + minimal, func(c *Config) (any, any) {
+			return *c.Global.SyncDaemon, SyncDaemon{Line: 1, Interface: "eth1"}
+		}},
+		{"syncdaemon-all", minimal + "syncdaemon=bond0.12 syncid=255 maxlen=1400 mcast=239.9.9.9:9000 ttl=2\n", func(c *Config) (any, any) {
+			return *c.Global.SyncDaemon, SyncDaemon{Line: 3, Interface: "bond0.12", SyncID: 255, MaxLen: 1400,
+				Group: netip.MustParseAddr("239.9.9.9"), Port: 9000, TTL: 2}
+		}},
+		{"syncdaemon-group-only", "syncdaemon=eth0 mcast=224.0.0.81\n" + minimal, func(c *Config) (any, any) {
+			return []any{c.Global.SyncDaemon.Group, c.Global.SyncDaemon.Port}, []any{netip.MustParseAddr("224.0.0.81"), uint16(0)}
+		}},
+		{"syncdaemon-group6", "syncdaemon=eth0 mcast=[ff02::81]:8848\n" + minimal, func(c *Config) (any, any) {
+			return []any{c.Global.SyncDaemon.Group, c.Global.SyncDaemon.Port}, []any{netip.MustParseAddr("ff02::81"), uint16(8848)}
+		}},
+		{"syncdaemon-group6-bare", "syncdaemon=eth0 mcast=ff02::81\n" + minimal, func(c *Config) (any, any) {
+			return []any{c.Global.SyncDaemon.Group, c.Global.SyncDaemon.Port}, []any{netip.MustParseAddr("ff02::81"), uint16(0)}
+		}},
 		{"request", minimal + "\trequest=\"health\"\n", func(c *Config) (any, any) {
 			return []any{c.Virtuals[0].Check.Request, c.Virtuals[0].Reals[0].Request}, []any{"/health", "/health"}
 		}},
@@ -588,6 +605,21 @@ func TestErrors(t *testing.T) {
 		{"metrics-bad-port", "metrics=127.0.0.1:http\n" + minimal, 1, "port must be a number from 1 to 65535"},
 		{"metrics-port-zero", "metrics=127.0.0.1:0\n" + minimal, 1, "port must be a number from 1 to 65535"},
 		{"metrics-in-virtual", minimal + "\tmetrics=127.0.0.1:9695\n", 3, `"metrics" is a global directive`},
+		{"syncdaemon-empty", "syncdaemon=\n" + minimal, 1, "syncdaemon needs the interface"},
+		{"syncdaemon-option-first", "syncdaemon=syncid=1\n" + minimal, 1, "syncdaemon needs the interface"},
+		{"syncdaemon-long-ifname", "syncdaemon=averylonginterface0\n" + minimal, 1, "not a valid interface name"},
+		{"syncdaemon-syncid", "syncdaemon=eth0 syncid=256\n" + minimal, 1, "syncid=256: want a number from 0 to 255"},
+		{"syncdaemon-maxlen", "syncdaemon=eth0 maxlen=70000\n" + minimal, 1, "maxlen=70000: want a number from 1 to 65507"},
+		{"syncdaemon-ttl-zero", "syncdaemon=eth0 ttl=0\n" + minimal, 1, "ttl=0: want a number from 1 to 255"},
+		{"syncdaemon-unicast", "syncdaemon=eth0 mcast=10.0.0.1:8848\n" + minimal, 1, "10.0.0.1 is not a multicast address"},
+		{"syncdaemon-bad-port", "syncdaemon=eth0 mcast=239.1.1.1:http\n" + minimal, 1, "port must be a number"},
+		{"syncdaemon-port-zero", "syncdaemon=eth0 mcast=239.1.1.1:0\n" + minimal, 1, "port must be from 1 to 65535"},
+		{"syncdaemon-unknown-option", "syncdaemon=eth0 group=239.1.1.1\n" + minimal, 1, `unknown syncdaemon option "group"`},
+		{"syncdaemon-twice-option", "syncdaemon=eth0 ttl=1 ttl=2\n" + minimal, 1, "ttl given twice"},
+		{"syncdaemon-no-value", "syncdaemon=eth0 ttl\n" + minimal, 1, `option "ttl": want name=value`},
+		{"syncdaemon-twice", "syncdaemon=eth0\nsyncdaemon=eth1\n" + minimal, 2, "syncdaemon given twice (first on line 1)"},
+		{"syncdaemon-in-virtual", minimal + "\tsyncdaemon=eth0\n", 3, `"syncdaemon" is a global directive`},
+		{"syncdaemon-userspace", "syncdaemon=eth0\n" + minimal + "dataplane=userspace\n", 1, "syncdaemon needs the kernel's IPVS"},
 		{"request-unquoted", minimal + "\trequest=/x\n", 3, "request needs a double-quoted value"},
 		{"request-empty", minimal + "\trequest=\"\"\n", 3, "no request string specified"},
 		{"receive-empty", minimal + "\treceive=\"\"\n", 3, "invalid receive string"},

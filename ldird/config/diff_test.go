@@ -148,6 +148,7 @@ var diffCases = []struct {
 	{"netmask-noncontiguous", v80 + "\tnetmask=255.0.255.0\n", stricter},
 	{"dataplane-extension", "dataplane=userspace\n" + v80, lenient},
 	{"metrics-extension", "metrics=127.0.0.1:9695\n" + v80, lenient},
+	{"syncdaemon-extension", "syncdaemon=eth0 syncid=1\n" + v80, lenient},
 }
 
 func TestAgainstLdirectord(t *testing.T) {

@@ -16,8 +16,8 @@ type directive struct {
 }
 
 // directives is every directive ldirectord 4.12 knows, plus the global
-// extensions dataplane and metrics and the userspace proxy's maxconn,
-// clienttimeout and servertimeout. "virtual", "virtual6" (a section
+// extensions dataplane, metrics and syncdaemon and the userspace proxy's
+// maxconn, clienttimeout and servertimeout. "virtual", "virtual6" (a section
 // header) and "supervised" (matched without "=") are read before it.
 var directives = map[string]directive{
 	// Timing and counting: a whole number > 0 (the first run of digits).
@@ -144,6 +144,7 @@ var directives = map[string]directive{
 			p.r.errorf(ln, "dataplane must be %q or %q, got %q (an ldird extension; ldirectord does not know it)", DataplaneIPVS, DataplaneUserspace, d)
 		}
 	}},
+	"syncdaemon": {global: globalSyncDaemon}, // extension
 	"metrics": {global: func(p *parser, g *Global, ln int, _, val string) { // extension
 		if a, err := metricsAddr(stripComment(val)); err != nil {
 			p.r.errorf(ln, "%v (metrics = ADDRESS:PORT is an ldird extension; ldirectord does not know it)", err)

@@ -287,6 +287,10 @@ func (p *parser) finish() {
 		}
 		p.cfg.Virtuals = append(p.cfg.Virtuals, v)
 	}
+	if sd := g.SyncDaemon; sd != nil && g.Dataplane == DataplaneUserspace {
+		p.r.errorf(sd.Line, "syncdaemon needs the kernel's IPVS: with dataplane = userspace every connection ends in ldird's own proxy, "+
+			"which no other director can take over; remove syncdaemon or use dataplane = ipvs")
+	}
 	if p.opts.FileChecks {
 		p.fileChecks()
 	}

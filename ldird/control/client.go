@@ -42,6 +42,40 @@ func Status(path string, w io.Writer) error {
 	return err
 }
 
+// Connections copies the daemon's connection table to w. A daemon that
+// does not know the request (an older ldird) is an error wrapping
+// ErrNotServed.
+func Connections(path string, w io.Writer) error {
+	c, err := net.DialTimeout("unix", path, dialTimeout)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(RequestTimeout))
+	if _, err := io.WriteString(c, "connections\n"); err != nil {
+		return err
+	}
+	r := bufio.NewReader(c)
+	first, err := r.ReadString('\n')
+	if first == "error: unknown request\n" {
+		return fmt.Errorf("%w: the running ldird does not list connections (restart it with this version)", ErrNotConnections)
+	}
+	if _, werr := io.WriteString(w, first); werr != nil {
+		return werr
+	}
+	if err != nil {
+		if err == io.EOF {
+			return nil
+		}
+		return err
+	}
+	_, err = io.Copy(w, r)
+	return err
+}
+
+// ErrNotConnections: the daemon does not answer "connections".
+var ErrNotConnections = errors.New("no connection listing on the control socket")
+
 // Reload asks the daemon at path to apply its configuration file and waits
 // for the answer: nil when it did, a *RefusedError when it kept its
 // running configuration, an error wrapping ErrNotServed when no daemon

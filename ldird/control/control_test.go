@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 type fakeBackend struct {
 	mu      sync.Mutex
 	status  string
+	conns   string
 	reload  error
 	reloads int
 }
@@ -32,6 +34,16 @@ func (f *fakeBackend) WriteStatus(w io.Writer) error {
 		return errors.New("table unreadable")
 	}
 	_, err := io.WriteString(w, f.status)
+	return err
+}
+
+func (f *fakeBackend) WriteConnections(w io.Writer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.conns == "" {
+		return errors.New("no table")
+	}
+	_, err := io.WriteString(w, f.conns)
 	return err
 }
 
@@ -105,6 +117,21 @@ func TestStatusAndReload(t *testing.T) {
 		t.Errorf("backend reloaded %d times, want 5", b.reloads)
 	}
 	b.mu.Unlock()
+	// The connection table, and its error.
+	b.mu.Lock()
+	b.conns = "IPVS connection entries\npro expire state\n"
+	b.mu.Unlock()
+	out.Reset()
+	if err := Connections(path, &out); err != nil || out.String() != b.conns {
+		t.Errorf("connections %q, %v", out.String(), err)
+	}
+	b.mu.Lock()
+	b.conns = ""
+	b.mu.Unlock()
+	out.Reset()
+	if err := Connections(path, &out); err != nil || out.String() != "error: no table\n" {
+		t.Errorf("connections of a failing backend %q, %v", out.String(), err)
+	}
 	// An unknown request is answered as such.
 	c, err := net.Dial("unix", path)
 	if err != nil {
@@ -262,5 +289,29 @@ func TestStaleInUseAndForeign(t *testing.T) {
 	// Anything but a socket at the path is not replaced.
 	if _, err := Listen(path, &fakeBackend{}, nil); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("regular file at the path: %v", err)
+	}
+}
+
+// TestConnectionsOlderDaemon: a daemon that does not know the request is
+// told apart from an empty table.
+func TestConnectionsOlderDaemon(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "old.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		bufio.NewReader(c).ReadString('\n')
+		io.WriteString(c, "error: unknown request\n")
+	}()
+	var out bytes.Buffer
+	if err := Connections(path, &out); !errors.Is(err, ErrNotConnections) || out.Len() != 0 {
+		t.Fatalf("older daemon: %v, output %q", err, out.String())
 	}
 }

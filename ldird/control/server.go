@@ -4,8 +4,9 @@
 // answers through a narrow Backend (the daemon, or a fake in tests), and the
 // client half is what those commands call.
 //
-// The protocol is one request line, "status" or "reload". "status" is
-// answered with the status text; "reload" with "ok" once the file is
+// The protocol is one request line, "status", "connections" or "reload".
+// "status" is answered with the status text; "connections" with the
+// connection table (`ldird status --connections`); "reload" with "ok" once the file is
 // applied, or one "error: MESSAGE" line per problem when the daemon kept
 // its running configuration. Any other request gets "error: unknown
 // request" (which is also how a client tells an older daemon).
@@ -52,6 +53,9 @@ type Backend interface {
 	// WriteStatus writes the table and the health of every real, as
 	// `ldird status` prints them.
 	WriteStatus(w io.Writer) error
+	// WriteConnections writes the connection table, as `ldird status
+	// --connections` prints it.
+	WriteConnections(w io.Writer) error
 	// Reload reads the configuration file again and applies it. An error
 	// means the running configuration was kept; an error with
 	// Unwrap() []error (config.Errors) is answered one line per entry.
@@ -195,6 +199,10 @@ func (s *Server) handle(c net.Conn) {
 		s.admin(c, ad, arg)
 	case "status":
 		if err := s.b.WriteStatus(c); err != nil {
+			fmt.Fprintf(c, "error: %v\n", err)
+		}
+	case "connections":
+		if err := s.b.WriteConnections(c); err != nil {
 			fmt.Fprintf(c, "error: %v\n", err)
 		}
 	case "reload":

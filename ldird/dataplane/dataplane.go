@@ -99,6 +99,100 @@ type ConnCount struct {
 // ConnKey identifies real server d of service s in ConnCounts.
 func ConnKey(s Service, d Dest) string { return s.Key() + " " + d.Key() }
 
+// SyncDaemons is optional: a Dataplane whose table the kernel can copy to
+// other directors (IPVS's connection synchronisation daemons) implements
+// it. The kernel runs at most one daemon per role in a network namespace,
+// whoever started it; ldird starts both roles on every director so that a
+// backup already knows the connections when it takes the virtual IPs over.
+// The userspace proxy cannot: its connections end in ldird itself.
+type SyncDaemons interface {
+	// SyncDaemons lists the daemons running now, master first.
+	SyncDaemons() ([]SyncDaemon, error)
+	// StartSyncDaemon starts d.Role's daemon; ErrExist if one runs.
+	StartSyncDaemon(d SyncDaemon) error
+	// StopSyncDaemon stops role's daemon; ErrNotExist if none runs.
+	StopSyncDaemon(role SyncRole) error
+}
+
+// SyncRole is what a sync daemon does.
+type SyncRole string
+
+// The two roles.
+const (
+	SyncMaster SyncRole = "master" // sends the connections this director forwards
+	SyncBackup SyncRole = "backup" // receives a master's connections into the table
+)
+
+// SyncDaemon is one of the kernel's sync daemons. Zero optional fields mean
+// the kernel's default (224.0.0.81:8848, TTL 1, a message size from the
+// interface's MTU); read back from the kernel they hold the values in use,
+// except on kernels older than Linux 4.3, which report none of them.
+type SyncDaemon struct {
+	Role      SyncRole
+	Interface string // the multicast interface
+	SyncID    uint8  // only messages with this id are accepted
+	MaxLen    uint16 // UDP payload size of a sync message
+	Group     netip.Addr
+	Port      uint16
+	TTL       uint8
+}
+
+// String is the daemon as `ldird status` shows it.
+func (d SyncDaemon) String() string {
+	s := fmt.Sprintf("%s %s syncid %d", d.Role, d.Interface, d.SyncID)
+	if d.Group.IsValid() || d.Port != 0 {
+		s += " group " + groupString(d.Group, d.Port)
+	}
+	if d.TTL != 0 {
+		s += fmt.Sprintf(" ttl %d", d.TTL)
+	}
+	if d.MaxLen != 0 {
+		s += fmt.Sprintf(" maxlen %d", d.MaxLen)
+	}
+	return s
+}
+
+// GroupPort is the multicast group and port the daemon uses, the kernel's
+// defaults for what is not known.
+func (d SyncDaemon) GroupPort() string { return groupString(d.Group, d.Port) }
+
+// groupString is GROUP:PORT with the kernel's defaults for what is unset.
+func groupString(g netip.Addr, port uint16) string {
+	if !g.IsValid() {
+		g = DefaultSyncGroup
+	}
+	if port == 0 {
+		port = DefaultSyncPort
+	}
+	return netip.AddrPortFrom(g, port).String()
+}
+
+// The kernel's defaults for a sync daemon (include/net/ip_vs.h).
+var (
+	DefaultSyncGroup        = netip.AddrFrom4([4]byte{224, 0, 0, 81})
+	DefaultSyncPort  uint16 = 8848
+)
+
+// ConnLister is optional: a Dataplane that can list its connection table
+// (IPVS: /proc/net/ip_vs_conn) implements it, and `ldird status
+// --connections` prints it.
+type ConnLister interface {
+	Connections() ([]Conn, error)
+}
+
+// Conn is one entry of the connection table, as ipvsadm -Lnc shows it.
+type Conn struct {
+	Protocol string // "TCP", "UDP", "SCTP", "IP" (firewall-mark templates)
+	Client   netip.AddrPort
+	Virtual  netip.AddrPort
+	Real     netip.AddrPort
+	State    string        // ESTABLISHED, FIN_WAIT, ...; a persistence template's is NONE or ASSURED
+	Expires  time.Duration // until the entry expires
+	// Synced: the entry was learnt from another director's master sync
+	// daemon, not made by this director's scheduler.
+	Synced bool
+}
+
 var (
 	// ErrExist: the service or real server is already there.
 	ErrExist = errors.New("already exists")

@@ -15,11 +15,20 @@ type Fake struct {
 	Calls []string // "AddService tcp 10.0.0.1:80", "UpdateDest tcp 10.0.0.1:80 10.0.0.2:80 w=0", ...
 	// Fail, when set, makes the named operation fail (e.g. "AddDest").
 	Fail map[string]error
+
+	syncd map[SyncRole]SyncDaemon
+	// Conns is what Connections returns.
+	Conns []Conn
 }
+
+var (
+	_ SyncDaemons = (*Fake)(nil)
+	_ ConnLister  = (*Fake)(nil)
+)
 
 // NewFake returns an empty table.
 func NewFake() *Fake {
-	return &Fake{svcs: map[string]Service{}, dests: map[string]map[string]Dest{}}
+	return &Fake{svcs: map[string]Service{}, dests: map[string]map[string]Dest{}, syncd: map[SyncRole]SyncDaemon{}}
 }
 
 func (f *Fake) record(op, detail string) error {
@@ -156,4 +165,72 @@ func (f *Fake) ResetCalls() {
 	f.mu.Lock()
 	f.Calls = nil
 	f.mu.Unlock()
+}
+
+// SyncDaemons implements SyncDaemons, master first, with the kernel's
+// defaults filled in as a current kernel reports them.
+func (f *Fake) SyncDaemons() ([]SyncDaemon, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.Fail["SyncDaemons"]; err != nil {
+		return nil, fmt.Errorf("SyncDaemons: %w", err)
+	}
+	var out []SyncDaemon
+	for _, r := range []SyncRole{SyncMaster, SyncBackup} {
+		if d, ok := f.syncd[r]; ok {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// StartSyncDaemon implements SyncDaemons: one daemon per role, as in the
+// kernel.
+func (f *Fake) StartSyncDaemon(d SyncDaemon) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("StartSyncDaemon", d.String()); err != nil {
+		return err
+	}
+	if _, ok := f.syncd[d.Role]; ok {
+		return fmt.Errorf("sync daemon %s: %w", d.Role, ErrExist)
+	}
+	if !d.Group.IsValid() {
+		d.Group = DefaultSyncGroup
+	}
+	if d.Port == 0 {
+		d.Port = DefaultSyncPort
+	}
+	if d.TTL == 0 {
+		d.TTL = 1
+	}
+	if d.MaxLen == 0 {
+		d.MaxLen = 1472
+	}
+	f.syncd[d.Role] = d
+	return nil
+}
+
+// StopSyncDaemon implements SyncDaemons.
+func (f *Fake) StopSyncDaemon(role SyncRole) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.record("StopSyncDaemon", string(role)); err != nil {
+		return err
+	}
+	if _, ok := f.syncd[role]; !ok {
+		return fmt.Errorf("sync daemon %s: %w", role, ErrNotExist)
+	}
+	delete(f.syncd, role)
+	return nil
+}
+
+// Connections implements ConnLister: Conns.
+func (f *Fake) Connections() ([]Conn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.Fail["Connections"]; err != nil {
+		return nil, fmt.Errorf("Connections: %w", err)
+	}
+	return append([]Conn(nil), f.Conns...), nil
 }

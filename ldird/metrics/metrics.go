@@ -56,6 +56,29 @@ type Options struct {
 	// Proxy, when set, adds the userspace dataplane's connection counts,
 	// limits, refusals and timeouts (ldird_userspace_*).
 	Proxy Proxy
+	// Sync, when set, is read at scrape time for the connection
+	// synchronisation series (ldird_sync_daemon, ldird_ipvs_connections).
+	Sync func() SyncState
+}
+
+// SyncState is the kernel's connection synchronisation at one scrape.
+// The kernel keeps no counters for it (messages sent, received, dropped):
+// what there is to see is which daemons run and how many entries of the
+// connection table came from another director.
+type SyncState struct {
+	Daemons []SyncDaemon
+	Err     error // the daemons could not be read
+	// Local and Synced count the connection table by origin; ConnErr says
+	// why they could not be.
+	Local, Synced int
+	ConnErr       error
+}
+
+// SyncDaemon is one running sync daemon.
+type SyncDaemon struct {
+	Role, Interface, Group string // Group: ADDRESS:PORT
+	SyncID                 int
+	Ours                   bool // started by ldird
 }
 
 var (
@@ -82,6 +105,14 @@ var (
 		"Whether the table could be read at this scrape (0: table metrics are missing or partial).", nil, nil)
 	configVirtuals = prometheus.NewDesc("ldird_config_virtuals",
 		"Virtual services in the running configuration.", nil, nil)
+	syncDaemon = prometheus.NewDesc("ldird_sync_daemon",
+		"An IPVS connection synchronisation daemon the kernel runs (always 1), by role (master, backup), interface, sync id, multicast group and who started it (ldird, other).",
+		[]string{"role", "interface", "syncid", "group", "started_by"}, nil)
+	syncReadOK = prometheus.NewDesc("ldird_sync_daemons_read_ok",
+		"Whether the kernel's sync daemons could be read at this scrape.", nil, nil)
+	ipvsConns = prometheus.NewDesc("ldird_ipvs_connections",
+		"Entries of the kernel's IPVS connection table by origin: local (scheduled by this director) or sync (learnt from another director's master sync daemon).",
+		[]string{"origin"}, nil)
 )
 
 // Metrics holds ldird's registry and event counters; it implements
@@ -154,6 +185,9 @@ func New(src Source, o Options) *Metrics {
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "ldird_info", Help: "ldird's version and dataplane (always 1).",
 		ConstLabels: prometheus.Labels{"version": o.Version, "dataplane": o.Dataplane}})
 	info.Set(1)
+	if o.Sync != nil {
+		m.reg.MustRegister(syncCollector(o.Sync))
+	}
 	m.reg.MustRegister(&collector{src: src}, m.checks, m.latency, m.ops, m.reloads, m.cfgErrors, m.lastOK, m.lastOKAt, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if o.Proxy != nil {
@@ -276,6 +310,33 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if s.TableErr == nil {
 		ch <- prometheus.MustNewConstMetric(tableServices, prometheus.GaugeValue, float64(s.TableServices))
 		ch <- prometheus.MustNewConstMetric(tableDests, prometheus.GaugeValue, float64(s.TableDests))
+	}
+}
+
+// syncCollector reads the sync daemons and the connection table's origins
+// at scrape time.
+type syncCollector func() SyncState
+
+func (c syncCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- syncDaemon
+	ch <- syncReadOK
+	ch <- ipvsConns
+}
+
+func (c syncCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c()
+	ch <- prometheus.MustNewConstMetric(syncReadOK, prometheus.GaugeValue, b2f(st.Err == nil))
+	for _, d := range st.Daemons {
+		by := "other"
+		if d.Ours {
+			by = "ldird"
+		}
+		ch <- prometheus.MustNewConstMetric(syncDaemon, prometheus.GaugeValue, 1,
+			d.Role, d.Interface, fmt.Sprint(d.SyncID), d.Group, by)
+	}
+	if st.ConnErr == nil {
+		ch <- prometheus.MustNewConstMetric(ipvsConns, prometheus.GaugeValue, float64(st.Local), "local")
+		ch <- prometheus.MustNewConstMetric(ipvsConns, prometheus.GaugeValue, float64(st.Synced), "sync")
 	}
 }
 

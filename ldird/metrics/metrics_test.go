@@ -358,3 +358,50 @@ func waitFor(t *testing.T, h http.Handler, series string, v float64) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestSyncSeries: the sync daemons and the connection table's origins as
+// read at scrape time; an unreadable kernel drops the series it could not
+// read and says so.
+func TestSyncSeries(t *testing.T) {
+	var mu sync.Mutex
+	st := SyncState{
+		Daemons: []SyncDaemon{
+			{Role: "master", Interface: "eth0", SyncID: 7, Group: "224.0.0.81:8848", Ours: true},
+			{Role: "backup", Interface: "eth0", SyncID: 7, Group: "224.0.0.81:8848"},
+		},
+		Local: 5, Synced: 3,
+	}
+	m := New(&fakeSource{}, Options{Version: "v", Dataplane: "ipvs", Sync: func() SyncState {
+		mu.Lock()
+		defer mu.Unlock()
+		return st
+	}})
+	body := scrape(t, m.Handler())
+	for series, want := range map[string]float64{
+		`ldird_sync_daemon{group="224.0.0.81:8848",interface="eth0",role="master",started_by="ldird",syncid="7"}`: 1,
+		`ldird_sync_daemon{group="224.0.0.81:8848",interface="eth0",role="backup",started_by="other",syncid="7"}`: 1,
+		`ldird_sync_daemons_read_ok`:             1,
+		`ldird_ipvs_connections{origin="local"}`: 5,
+		`ldird_ipvs_connections{origin="sync"}`:  3,
+	} {
+		if got := value(t, body, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	mu.Lock()
+	st = SyncState{Err: errors.New("netlink"), ConnErr: errors.New("proc")}
+	mu.Unlock()
+	body = scrape(t, m.Handler())
+	if got := value(t, body, "ldird_sync_daemons_read_ok"); got != 0 {
+		t.Errorf("read_ok %v with an error", got)
+	}
+	for _, gone := range []string{"ldird_sync_daemon{", "ldird_ipvs_connections{"} {
+		if strings.Contains(body, gone) {
+			t.Errorf("%s exposed although unreadable", gone)
+		}
+	}
+	// Without a Sync source (userspace) none of the series exist.
+	if body := scrape(t, New(&fakeSource{}, Options{}).Handler()); strings.Contains(body, "ldird_sync_") || strings.Contains(body, "ldird_ipvs_connections") {
+		t.Error("sync series without a source")
+	}
+}

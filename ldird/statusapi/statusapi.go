@@ -39,9 +39,35 @@ type Status struct {
 	Virtuals  []Virtual `json:"virtuals"`
 	// Reloads is the reload history, oldest first (the last MaxReloads).
 	Reloads []Reload `json:"reloads"`
-	// Sync is the connection synchronisation state between directors when
-	// ldird has one (null otherwise); its shape is its own.
-	Sync any `json:"sync"`
+	// Sync is the kernel's connection synchronisation between directors
+	// (the syncdaemon directive); null when it is not configured.
+	Sync *Sync `json:"sync"`
+}
+
+// Sync is the IPVS connection synchronisation at one moment.
+type Sync struct {
+	// Daemons are the kernel's sync daemons that run, ldird's or another's.
+	Daemons []SyncDaemon `json:"daemons"`
+	Error   *string      `json:"error"` // set when the daemons could not be read
+	// Connections counts the connection table by origin: scheduled here
+	// (local) or learnt from another director (synced); null when it could
+	// not be read.
+	Connections *SyncConnections `json:"connections"`
+}
+
+// SyncDaemon is one running sync daemon.
+type SyncDaemon struct {
+	Role      string `json:"role"` // "master" or "backup"
+	Interface string `json:"interface"`
+	SyncID    int    `json:"syncid"`
+	Group     string `json:"group"`      // multicast ADDRESS:PORT
+	StartedBy string `json:"started_by"` // "ldird", or "other" (ipvsadm --start-daemon, ...)
+}
+
+// SyncConnections counts the connection table by origin.
+type SyncConnections struct {
+	Local  int `json:"local"`
+	Synced int `json:"synced"`
 }
 
 // Table is the dataplane table as a whole.

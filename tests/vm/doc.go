@@ -9,6 +9,7 @@
 //	go test -run TestIPVSInVM -v ./tests/vm   # just the VM test, with the guest's output
 //	CGO_ENABLED=0 go test -tags vm -exec 'go run lvsha/tests/vm/vmexec' ./ldird/dataplane/ipvs
 //	go test -run TestLdirdInVM -v ./tests/vm  # ldird itself on the guest's IPVS
+//	go test -run TestSyncFailoverInVM -v ./tests/vm  # syncdaemon: hbd+ldird failover, sessions kept
 //
 // (TestLdirdIPVS needs the ldird binary: TestLdirdInVM and vmexec build
 // it and name it in $LVSHA_LDIRD.)
@@ -50,6 +51,16 @@
 // namespace requests two VIPs all along; every failure outside the windows
 // where one is expected (a real stopped and not yet quiesced; the purged
 // virtual after the stop) fails the test. TestIPVSInVM skips TestLdird*.
+//
+// TestSyncFailoverInVM carries static hbd and ldird in (and the bridge
+// module with llc and stp, which the guest does not load at boot) and runs
+// TestSyncDaemonKernel (the sync daemon netlink commands against the guest
+// kernel) and TestSyncFailover (vm_failover_test.go): a client, two
+// directors and two reals in namespaces on a bridge, hbd moving a NAT VIP,
+// a DR VIP and the reals' gateway, ldird on both directors; echo sessions
+// through the VIPs while the active director is killed, once without
+// syncdaemon (every session must break) and once with it (every session
+// must go on, byte for byte). About 35 s in the guest.
 //
 // Measured on the 2-core CI machine: boot to the guest's script about 3 s;
 // the whole in-VM run (boot, tests, power-off) about 11 s; with the test

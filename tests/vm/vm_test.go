@@ -27,8 +27,9 @@ func TestIPVSInVM(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("built the in-VM test binary in %v", time.Since(start).Round(10*time.Millisecond))
-	// TestLdirdIPVS needs the ldird binary: TestLdirdInVM runs it.
-	out, err := Run(t, "cd /share && ./ipvs.test -test.v -test.count=1 -test.timeout=100s -test.skip '^TestLdird'\n",
+	// TestLdirdIPVS needs the ldird binary: TestLdirdInVM runs it;
+	// TestSyncFailover needs hbd too: TestSyncFailoverInVM runs it.
+	out, err := Run(t, "cd /share && ./ipvs.test -test.v -test.count=1 -test.timeout=100s -test.skip '^(TestLdird|TestSyncFailover$)'\n",
 		map[string]string{"ipvs.test": bin})
 	t.Logf("in the VM:\n%s", out)
 	if err != nil {
@@ -36,7 +37,7 @@ func TestIPVSInVM(t *testing.T) {
 	}
 	testenv.CheckSkips(t, "lvsha/ldird/dataplane/ipvs", out)
 	// Guard against a binary that ran nothing.
-	for _, want := range []string{"--- PASS: TestTable", "--- PASS: TestEndToEnd/nat", "--- PASS: TestEndToEnd/dr", "\nPASS"} {
+	for _, want := range []string{"--- PASS: TestTable", "--- PASS: TestEndToEnd/nat", "--- PASS: TestEndToEnd/dr", "--- PASS: TestSyncDaemonKernel", "\nPASS"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("in-VM output lacks %q", want)
 		}

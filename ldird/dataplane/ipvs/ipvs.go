@@ -1,5 +1,9 @@
 // Package ipvs is the kernel dataplane: dataplane.Dataplane on Linux IPVS
-// through github.com/moby/ipvs (generic netlink, as ipvsadm uses).
+// through github.com/moby/ipvs (generic netlink, as ipvsadm uses), the
+// kernel's connection synchronisation daemons (dataplane.SyncDaemons, over
+// the same family with github.com/mdlayher/netlink: moby/ipvs has no daemon
+// commands) and its connection table (dataplane.ConnLister, from
+// /proc/net/ip_vs_conn_sync).
 //
 // What it hides from its callers (measured against a real kernel, see
 // tests/vm): moby/ipvs's UpdateDestination sends every field, so the
@@ -18,8 +22,10 @@ import (
 	"sync"
 	"syscall"
 
+	mdnetlink "github.com/mdlayher/netlink"
 	mobyipvs "github.com/moby/ipvs"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 
 	"lvsha/ldird/dataplane"
 )
@@ -31,6 +37,9 @@ type IPVS struct {
 	// read each other's replies.
 	mu sync.Mutex
 	h  *mobyipvs.Handle
+	sc *syncConn // the sync daemon commands
+	// procNet is where the connection table is read (/proc/net).
+	procNet string
 }
 
 var _ dataplane.Dataplane = (*IPVS)(nil)
@@ -39,11 +48,21 @@ var _ dataplane.Dataplane = (*IPVS)(nil)
 // kernel for the "IPVS" generic netlink family; the kernel loads ip_vs on
 // that request when it is a module, so a nil answer means the table works.
 func Available() error {
-	if _, err := netlink.GenlFamilyGet("IPVS"); err != nil {
+	if _, err := family(); err != nil {
 		return fmt.Errorf("IPVS is not available in this kernel (no IPVS generic netlink family: %v): "+
 			"load ip_vs (modprobe ip_vs) or use `dataplane = userspace` in ldirectord.cf", err)
 	}
 	return nil
+}
+
+// family is the IPVS generic netlink family's id (families are global,
+// not per network namespace).
+func family() (uint16, error) {
+	f, err := netlink.GenlFamilyGet("IPVS")
+	if err != nil {
+		return 0, err
+	}
+	return f.ID, nil
 }
 
 // New opens the IPVS table of the current network namespace.
@@ -52,6 +71,10 @@ func New() (*IPVS, error) {
 	// handle whose every request goes to the wrong netlink family.
 	if err := Available(); err != nil {
 		return nil, err
+	}
+	fam, err := family()
+	if err != nil {
+		return nil, fmt.Errorf("ipvs: %w", err)
 	}
 	h, err := mobyipvs.New("")
 	if err != nil {
@@ -62,11 +85,17 @@ func New() (*IPVS, error) {
 		h.Close()
 		return nil, fmt.Errorf("ipvs: list services: %w (is IPVS usable here? otherwise use `dataplane = userspace` in ldirectord.cf)", err)
 	}
-	return &IPVS{h: h}, nil
+	// Opened here, on the caller's thread, so it is in the same namespace.
+	c, err := mdnetlink.Dial(unix.NETLINK_GENERIC, nil)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("ipvs: open generic netlink socket: %w", err)
+	}
+	return &IPVS{h: h, sc: &syncConn{c: c, family: fam}, procNet: "/proc/net"}, nil
 }
 
-// Close releases the netlink socket. The kernel table is left as it is:
-// ldird never flushes on exit or reload.
+// Close releases the netlink sockets. The kernel table and its sync
+// daemons are left as they are: ldird never flushes on exit or reload.
 func (v *IPVS) Close() error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -74,7 +103,20 @@ func (v *IPVS) Close() error {
 		v.h.Close()
 		v.h = nil
 	}
+	if v.sc != nil {
+		v.sc.c.Close()
+		v.sc = nil
+	}
 	return nil
+}
+
+func (v *IPVS) syncConn() (*syncConn, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.sc == nil {
+		return nil, errors.New("ipvs: handle closed")
+	}
+	return v.sc, nil
 }
 
 func (v *IPVS) handle() (*mobyipvs.Handle, error) {

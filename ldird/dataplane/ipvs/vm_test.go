@@ -60,6 +60,12 @@ func helper(args []string) int {
 		return 1
 	case len(args) >= 2 && args[0] == "load": // vm_ldird_test.go
 		return loadHelper(args[1:])
+	case len(args) >= 3 && args[0] == "echo": // vm_failover_test.go
+		return echoHelper(args[1:])
+	case len(args) == 2 && args[0] == "hello":
+		return helloHelper(args[1])
+	case len(args) >= 2 && args[0] == "session":
+		return sessionHelper(args[1:])
 	case len(args) == 3 && args[0] == "get":
 		n, err := strconv.Atoi(args[2])
 		if err != nil {

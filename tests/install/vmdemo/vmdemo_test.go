@@ -3,7 +3,9 @@
 // Package vmdemo runs `make demo`'s script inside the tests/vm guest, whose
 // kernel (Debian's) has IPVS, so that the demo's ipvs branch (kernel IPVS,
 // direct routing, the reals set up by scripts/lvs-realserver) is exercised
-// too; on this host the demo can only take the userspace branch.
+// too; on this host the demo can only take the userspace branch. There a
+// slow download started before the kill of the active director must finish
+// through the backup (syncdaemon: the kernel's connection synchronisation).
 //
 //	go test -tags vmdemo -v ./tests/install/vmdemo    # about 2 minutes under TCG
 //
@@ -78,8 +80,11 @@ LVSHA_DEMO_LIMIT=110 bash scripts/demo.sh
 	for _, want := range []string{
 		"the kernel has the IPVS generic netlink family",
 		"→ ldird uses kernel IPVS, direct routing (gate)",
-		"IP Virtual Server version", // ldird status shows the kernel's table
-		"Route   0",                 // real2 quiesced, DR
+		"IP Virtual Server version",              // ldird status shows the kernel's table
+		"Route   0",                              // real2 quiesced, DR
+		"sync daemons: master on eth1, syncid=1", // ldird started both roles
+		"director2 has the connection",           // learnt before the kill
+		"the download finished through director2: HTTP 200, 3145728 bytes, identical",
 		"Demo finished",
 	} {
 		if !strings.Contains(out, want) {
