@@ -422,6 +422,11 @@ func (r *reader) lookup(name, dir string, braced bool) (string, bool, error) {
 	}
 	switch name {
 	case "_PWD":
+		// keepalived's ${_PWD} is the directory of the file being read;
+		// it is absolute in practice (keepalived is given absolute paths).
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
 		return dir, true, nil
 	case "_INSTANCE":
 		return r.opt.ConfigID, true, nil
@@ -451,9 +456,11 @@ func (r *reader) include(pos Pos, dir, pattern string, depth int) {
 			r.errorf(pos, "include %s: %v", pattern, err)
 			return
 		}
+		// glob(3) with GLOB_BRACE sorts the names of each alternative,
+		// and keeps the alternatives in the order written.
+		sort.Strings(m)
 		files = append(files, m...)
 	}
-	sort.Strings(files)
 	if len(files) == 0 {
 		r.cfg.Notes = append(r.cfg.Notes, Note{Pos: pos, Msg: fmt.Sprintf("include %s matched no file", pattern)})
 		return

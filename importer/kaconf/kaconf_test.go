@@ -210,8 +210,8 @@ func TestInclude(t *testing.T) {
   a.inc:1 real_server 10.0.0.11 80 {
   }
 }
-b.conf:1 more_b yes
 b.conf:1 vs_b yes
+b.conf:1 more_b yes
 `
 	if got := dump(cfg.Nodes); got != want {
 		t.Errorf("got:\n%s\nwant:\n%s", got, want)

@@ -41,6 +41,8 @@ type chk struct {
 	delayLoop time.Duration
 	dbr       time.Duration
 	dbrSet    bool
+	// Where delay_loop, the timeout and retry were set (nil: default).
+	delayAt, toAt, retryAt *kaconf.Node
 }
 
 // defaultRetry is keepalived 2.2.7's retry per checker.
@@ -57,7 +59,8 @@ func item(k report.Kind, p report.Pos, what, result, advice string) report.Item 
 // checker translates one checker block of real r.
 func (m *mapper) checker(c *kaconf.Node, r *realSrv) *chk {
 	p := m.pos(c.Pos)
-	k := &chk{n: c, timeout: r.connTO, delayLoop: r.delayLoop, dbr: r.dbr, dbrSet: r.dbrSet, retry: r.retry}
+	k := &chk{n: c, timeout: r.connTO, delayLoop: r.delayLoop, dbr: r.dbr, dbrSet: r.dbrSet, retry: r.retry,
+		delayAt: r.delayAt, toAt: r.toAt, retryAt: r.retryAt}
 	if k.retry < 0 {
 		k.retry = 1
 		if d, ok := defaultRetry[c.Key]; ok {
@@ -115,14 +118,14 @@ func (m *mapper) checker(c *kaconf.Node, r *realSrv) *chk {
 				m.rep.Unmapped(op, words(o), err.Error(), "fix it")
 				continue
 			}
-			k.timeout = d
+			k.timeout, k.toAt = d, o
 		case "retry", "nb_get_retry":
 			v, err := strconv.Atoi(o.Arg(0))
 			if err != nil || v < 0 {
 				m.rep.Unmapped(op, words(o), "not a count", "fix it")
 				continue
 			}
-			k.retry = v
+			k.retry, k.retryAt = v, o
 		case "delay_before_retry":
 			d, err := timer(o.Arg(0))
 			if err == nil {
@@ -131,7 +134,7 @@ func (m *mapper) checker(c *kaconf.Node, r *realSrv) *chk {
 		case "delay_loop":
 			d, err := timer(o.Arg(0))
 			if err == nil {
-				k.delayLoop = d
+				k.delayLoop, k.delayAt = d, o
 			}
 		case "warmup":
 			m.rep.Ignored(op, words(o), vsIgnored["warmup"])
@@ -226,8 +229,7 @@ func (m *mapper) checker(c *kaconf.Node, r *realSrv) *chk {
 			case "misc_timeout":
 				d, err := timer(o.Arg(0))
 				if err == nil {
-					k.timeout = d
-					k.cmdItems = append(k.cmdItems, item(report.Mapped, op, words(o), "checktimeout", ""))
+					k.timeout, k.toAt = d, o
 				}
 			case "misc_dynamic":
 				m.rep.Unmapped(op, words(o), "ldird does not take weights from a check's exit status", "fixed weights only; a script may change a real's weight with ipvsadm -e itself")
@@ -246,7 +248,7 @@ func (m *mapper) checker(c *kaconf.Node, r *realSrv) *chk {
 			hasTimeout = hasTimeout || o.Key == "misc_timeout"
 		}
 		if !hasTimeout {
-			k.timeout = k.delayLoop // keepalived's default misc_timeout
+			k.timeout, k.toAt = k.delayLoop, nil // keepalived's default misc_timeout is delay_loop
 		}
 		k.cmd = scriptArgs(path)
 		k.natWhy = "a script"
@@ -612,19 +614,31 @@ func (m *mapper) timing(v *plan.Virtual, rs []*realSrv, timeoutOf func(*chk) tim
 		return
 	}
 	v.CheckInterval = ceilSec(first.delayLoop)
-	fp := m.pos(first.n.Pos)
+	// at reports a value where it was set, or at the checker as a default.
+	at := func(n *kaconf.Node, def string) (report.Pos, string) {
+		if n != nil {
+			return m.pos(n.Pos), words(n)
+		}
+		return m.pos(first.n.Pos), def + " (keepalived's default for " + first.n.Key + ")"
+	}
+	dp, dw := at(first.delayAt, "delay_loop "+secs(first.delayLoop))
 	if first.delayLoop%time.Second != 0 {
-		m.rep.Approx(fp, "delay_loop "+secs(first.delayLoop), "checkinterval = "+strconv.Itoa(v.CheckInterval)+" (ldirectord.cf counts whole seconds)", "nothing")
+		m.rep.Approx(dp, dw, "checkinterval = "+strconv.Itoa(v.CheckInterval)+" (ldirectord.cf counts whole seconds)", "nothing")
 	} else {
-		m.rep.Mapped(fp, "delay_loop "+secs(first.delayLoop), "checkinterval = "+strconv.Itoa(v.CheckInterval))
+		m.rep.Mapped(dp, dw, "checkinterval = "+strconv.Itoa(v.CheckInterval))
 	}
 	v.FailureCount = first.retry + 1
-	m.rep.Mapped(fp, fmt.Sprintf("retry %d", first.retry), fmt.Sprintf("failurecount = %d (the first failure plus %d retries)", v.FailureCount, first.retry))
+	rp, rw := at(first.retryAt, fmt.Sprintf("retry %d", first.retry))
+	m.rep.Mapped(rp, rw, fmt.Sprintf("failurecount = %d (the first failure and %d more)", v.FailureCount, first.retry))
 	for _, r := range rs {
 		for _, k := range r.checks {
 			if k.retry > 0 && !reportedDBR {
 				reportedDBR = true
-				m.rep.Approx(m.pos(k.n.Pos), "delay_before_retry "+secs(k.dbr),
+				what := "delay_before_retry " + secs(k.dbr)
+				if !k.dbrSet {
+					what += " (keepalived's default for " + k.n.Key + ")"
+				}
+				m.rep.Approx(m.pos(k.n.Pos), what,
 					fmt.Sprintf("ldird re-checks a failing real after checkinterval (%d s), so it is out after about %d s instead of %s s", v.CheckInterval, v.CheckInterval*v.FailureCount, secs(first.delayLoop+time.Duration(first.retry)*k.dbr)),
 					"lower delay_loop if failures must be seen faster")
 			}
@@ -642,11 +656,19 @@ func (m *mapper) timing(v *plan.Virtual, rs []*realSrv, timeoutOf func(*chk) tim
 	} else {
 		v.CheckTimeout = n
 	}
-	what := "connect_timeout " + secs(first.timeout)
-	if to%time.Second != 0 {
-		m.rep.Approx(fp, what, fmt.Sprintf("%s = %d (whole seconds)", map[bool]string{true: "negotiatetimeout", false: "checktimeout"}[negotiate], n), "nothing")
+	name := "checktimeout"
+	if negotiate {
+		name = "negotiatetimeout"
+	}
+	defWhat := "connect_timeout " + secs(first.timeout)
+	if first.n.Key == "MISC_CHECK" {
+		defWhat = "misc_timeout " + secs(first.timeout) + " (delay_loop)"
+	}
+	tp, tw := at(first.toAt, defWhat)
+	if to%time.Second != 0 || to != first.timeout {
+		m.rep.Approx(tp, tw, fmt.Sprintf("%s = %d (whole seconds, with the margin an external check needs)", name, n), "nothing")
 	} else {
-		m.rep.Mapped(fp, what, fmt.Sprintf("%s = %d", map[bool]string{true: "negotiatetimeout", false: "checktimeout"}[negotiate], n))
+		m.rep.Mapped(tp, tw, fmt.Sprintf("%s = %d", name, n))
 	}
 }
 

@@ -27,14 +27,17 @@ type vsSettings struct {
 	delayLoop time.Duration
 	connTO    time.Duration
 	retry     int // -1 = the checker's default
-	dbr       time.Duration
-	dbrSet    bool
-	inhibit   bool
-	alpha     bool
-	vhost     string
-	method    string // gate, masq, ipip; "" = not set (NAT)
-	protocol  string
-	weight    int
+	// The statements that set delay_loop, connect_timeout and retry
+	// (nil: keepalived's default), for the report.
+	delayAt, toAt, retryAt *kaconf.Node
+	dbr                    time.Duration
+	dbrSet                 bool
+	inhibit                bool
+	alpha                  bool
+	vhost                  string
+	method                 string // gate, masq, ipip; "" = not set (NAT)
+	protocol               string
+	weight                 int
 }
 
 const (
@@ -178,9 +181,9 @@ func (m *mapper) virtualServer(n *kaconf.Node) {
 			}
 			switch c.Key {
 			case "delay_loop":
-				s.delayLoop = d
+				s.delayLoop, s.delayAt = d, c
 			case "connect_timeout":
-				s.connTO = d
+				s.connTO, s.toAt = d, c
 			default:
 				s.dbr, s.dbrSet = d, true
 			}
@@ -191,7 +194,7 @@ func (m *mapper) virtualServer(n *kaconf.Node) {
 				m.rep.Unmapped(cp, words(c), "not a count", "fix the value")
 				continue
 			}
-			s.retry = r
+			s.retry, s.retryAt = r, c
 		case "inhibit_on_failure":
 			s.inhibit = boolArg(c, true)
 		case "alpha":
@@ -547,6 +550,9 @@ type realSrv struct {
 	delayLoop time.Duration
 	connTO    time.Duration
 	retry     int
+	delayAt   *kaconf.Node
+	toAt      *kaconf.Node
+	retryAt   *kaconf.Node
 	dbr       time.Duration
 	dbrSet    bool
 	vhost     string
@@ -589,7 +595,8 @@ func (m *mapper) realServer(n *kaconf.Node, s vsSettings) *realSrv {
 		return nil
 	}
 	r := &realSrv{n: n, addr: a.Unmap(), method: s.method, weight: s.weight, inhibit: s.inhibit,
-		delayLoop: s.delayLoop, connTO: s.connTO, retry: s.retry, dbr: s.dbr, dbrSet: s.dbrSet, vhost: s.vhost}
+		delayLoop: s.delayLoop, connTO: s.connTO, retry: s.retry, dbr: s.dbr, dbrSet: s.dbrSet, vhost: s.vhost,
+		delayAt: s.delayAt, toAt: s.toAt, retryAt: s.retryAt}
 	if r.method == "" {
 		r.method = "masq"
 	}
@@ -649,15 +656,15 @@ func (m *mapper) realServer(n *kaconf.Node, s vsSettings) *realSrv {
 			}
 			switch c.Key {
 			case "delay_loop":
-				r.delayLoop = d
+				r.delayLoop, r.delayAt = d, c
 			case "connect_timeout":
-				r.connTO = d
+				r.connTO, r.toAt = d, c
 			default:
 				r.dbr, r.dbrSet = d, true
 			}
 		case "retry", "nb_get_retry":
 			if v, err := strconv.Atoi(c.Arg(0)); err == nil && v >= 0 {
-				r.retry = v
+				r.retry, r.retryAt = v, c
 			}
 		case "warmup", "snmp_name":
 			m.rep.Ignored(cp, words(c), vsIgnored[c.Key])

@@ -561,7 +561,9 @@ func (m *mapper) vipSpec(vn *kaconf.Node, in *instance) string {
 		m.rep.Unmapped(p, words(vn), "no interface (instance or dev)", "add dev IF")
 		return ""
 	}
-	spec := ip.String() + "/" + strconv.Itoa(bits) + "/" + dev
+	// haresources separates arguments with "::", so an IPv6 address is
+	// written without the "::" shorthand.
+	spec := noDoubleColon(ip) + "/" + strconv.Itoa(bits) + "/" + dev
 	if label != "" {
 		if suffix, ok := strings.CutPrefix(label, dev+":"); ok && suffix != "" {
 			spec += ":" + suffix
@@ -633,4 +635,18 @@ func (m *mapper) notifyResource(name string, sync bool, prio int, notify map[str
 		}
 	}
 	return res
+}
+
+// noDoubleColon writes an IPv6 address in full (2001:db8:0:0:0:0:0:1): a
+// "::" would split the haresources argument. IPv4 is unchanged.
+func noDoubleColon(ip netip.Addr) string {
+	if !ip.Is6() {
+		return ip.String()
+	}
+	b := ip.As16()
+	parts := make([]string, 8)
+	for i := range parts {
+		parts[i] = strconv.FormatUint(uint64(b[2*i])<<8|uint64(b[2*i+1]), 16)
+	}
+	return strings.Join(parts, ":")
 }

@@ -408,6 +408,9 @@ func (m *mapper) virtual(sec *lvscf.Section, method string) (vipSpec, iface stri
 		}
 	}
 	m.check(sec, v, proto, port, timeout)
+	if v.FWMark && v.CheckType != "external" {
+		v.CheckPort = port // the reals of a fwmark service have no port; nanny checks the virtual's
+	}
 
 	weightNoted := false
 	for _, srv := range sec.Sections {
@@ -432,8 +435,10 @@ func (m *mapper) virtual(sec *lvscf.Section, method string) (vipSpec, iface stri
 			m.rep.Unmapped(sp, "server "+srv.Name, "no IPv4 address", "add address = IP")
 			continue
 		}
+		// nanny checks the server's port, the virtual's by default; the
+		// kernel forwards DR and TUN to the virtual's port anyway.
 		r := &plan.Real{Addr: ip.String(), Method: method, Weight: 1}
-		if method == "masq" && !v.FWMark {
+		if !v.FWMark {
 			r.Port = port
 		}
 		if ps, s := sval("port"); s != nil {

@@ -133,6 +133,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return finish(o, p, rep, stdout, stderr)
 }
 
+// newKey makes the authkeys secret when the input has none (tests replace
+// it for reproducible output).
+var newKey func() string
+
 type options struct {
 	out, installDir, reportFile, input  string
 	force, keepGoing, ldirdResource     bool
@@ -171,7 +175,7 @@ func shortName(n string) string {
 }
 
 func importKeepalived(o options) (*plan.Plan, *report.Report, error) {
-	opt := keepalived.Options{Node: o.node, Peer: o.peer, InstallDir: o.installDir, Helper: o.helper, LdirdResource: o.ldirdResource}
+	opt := keepalived.Options{Node: o.node, Peer: o.peer, InstallDir: o.installDir, Helper: o.helper, LdirdResource: o.ldirdResource, Key: newKey}
 	// A first read finds the config ids the file's @ lines use.
 	probe, err := kaconf.Parse(o.input, kaconf.Options{ConfigID: shortName(o.node)})
 	if err != nil {
@@ -223,7 +227,7 @@ func importPiranha(o options) (*plan.Plan, *report.Report, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return piranha.Import(cfg, piranha.Options{Primary: o.node, Backup: o.peer, Iface: o.iface, InstallDir: o.installDir})
+	return piranha.Import(cfg, piranha.Options{Primary: o.node, Backup: o.peer, Iface: o.iface, InstallDir: o.installDir, Key: newKey})
 }
 
 func finish(o options, p *plan.Plan, rep *report.Report, stdout, stderr io.Writer) int {
