@@ -6,72 +6,34 @@ import (
 	"flag"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
 
-	"lvsha/importer/kaconf"
+	"lvsha/importer/corpus"
 	"lvsha/importer/verify"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files from the current output")
 
-// corpusCase is one input of the corpus: its kind (keepalived or piranha),
-// its file, the flags it is imported with and where its golden output is.
-type corpusCase struct {
-	kind, name, input string
-	args              []string
-	golden            string
-}
-
-// debianSamples are keepalived's own samples as Debian installs them.
-const debianSamples = "/usr/share/doc/keepalived/samples"
-
-func corpus(t *testing.T) []corpusCase {
+func cases(t *testing.T) []corpus.Case {
 	t.Helper()
-	var out []corpusCase
-	for _, kind := range []string{"keepalived", "piranha"} {
-		dirs, err := os.ReadDir(filepath.Join("../../testdata/corpus", kind))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range dirs {
-			dir := filepath.Join("../../testdata/corpus", kind, d.Name())
-			input := filepath.Join(dir, "keepalived.conf")
-			if kind == "piranha" {
-				input = filepath.Join(dir, "lvs.cf")
-			}
-			argText, err := os.ReadFile(filepath.Join(dir, "args"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			args := strings.Fields(string(argText))
-			for i, a := range args {
-				if a == "--peer-conf" && i+1 < len(args) {
-					args[i+1] = filepath.Join(dir, args[i+1])
-				}
-			}
-			out = append(out, corpusCase{kind: kind, name: d.Name(), input: input, args: args,
-				golden: filepath.Join("../../testdata/golden", kind, d.Name())})
-		}
-	}
-	samples, _ := filepath.Glob(filepath.Join(debianSamples, "keepalived.conf.*"))
-	if len(samples) == 0 {
+	samples := ""
+	if corpus.HasSamples() {
+		samples = corpus.DebianSamples
+	} else {
 		t.Run("debian", func(t *testing.T) {
 			t.Skip("keepalived's samples are not installed (Debian package keepalived; scripts/deps.sh test installs it)")
 		})
 	}
-	for _, s := range samples {
-		name := "debian-" + strings.TrimPrefix(filepath.Base(s), "keepalived.conf.")
-		args := []string{"--node", "lb1", "--peer", "lb2"}
-		if cfg, err := kaconf.Parse(s, kaconf.Options{}); err == nil && len(cfg.ConfigIDs) == 2 {
-			args = nil // names from the @ lines
-		}
-		out = append(out, corpusCase{kind: "keepalived", name: name, input: s, args: args,
-			golden: filepath.Join("../../testdata/golden/keepalived", name)})
+	cs, err := corpus.List("../../testdata", samples)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return cs
 }
 
 // fixedKey makes the authkeys of keyless inputs reproducible.
@@ -83,12 +45,12 @@ func fixedKey() string { return "0123456789abcdef0123456789abcdef" }
 func TestCorpus(t *testing.T) {
 	newKey = fixedKey
 	defer func() { newKey = nil }()
-	for _, c := range corpus(t) {
-		t.Run(c.kind+"/"+c.name, func(t *testing.T) {
+	for _, c := range cases(t) {
+		t.Run(c.Kind+"/"+c.Name, func(t *testing.T) {
 			out := t.TempDir()
 			var stdout, stderr bytes.Buffer
-			args := append([]string{c.kind}, c.args...)
-			args = append(args, "-o", out, "--keep-going", c.input)
+			args := append([]string{c.Kind}, c.Args...)
+			args = append(args, "-o", out, "--keep-going", c.Input)
 			code := run(context.Background(), args, &stdout, &stderr)
 			if code != exitOK {
 				t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
@@ -116,12 +78,12 @@ func TestCorpus(t *testing.T) {
 				return nil
 			})
 			// Absolute paths (${_PWD}) depend on where the tree is.
-			if abs, err := filepath.Abs(filepath.Dir(c.input)); err == nil {
+			if abs, err := filepath.Abs(filepath.Dir(c.Input)); err == nil {
 				for k, v := range got {
 					got[k] = strings.ReplaceAll(v, abs, "CORPUSDIR")
 				}
 			}
-			compareGolden(t, c.golden, got)
+			compareGolden(t, c.Golden, got)
 
 			// The output passes the code hbd -t and ldird -t run, as each node.
 			node := ""
@@ -145,8 +107,8 @@ func TestCorpus(t *testing.T) {
 			// and nothing is written.
 			strict := t.TempDir()
 			var so, se bytes.Buffer
-			args = append([]string{c.kind}, c.args...)
-			args = append(args, "-o", strict, c.input)
+			args = append([]string{c.Kind}, c.Args...)
+			args = append(args, "-o", strict, c.Input)
 			code = run(context.Background(), args, &so, &se)
 			unmapped := strings.Contains(stdout.String(), "\nNOT MAPPED ")
 			entries, _ := os.ReadDir(strict)
@@ -235,4 +197,155 @@ func diff(want, got string) string {
 
 func itoa(i int) string {
 	return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+i/1000%10)) + string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10)))
+}
+
+// TestKeepalivedAcceptsCorpus runs the real keepalived's configuration
+// test on every keepalived.conf of our own corpus, as each node reads it:
+// the corpus must be what keepalived 2.2.7 accepts (warnings about
+// interfaces missing on this host aside).
+func TestKeepalivedAcceptsCorpus(t *testing.T) {
+	ka, err := exec.LookPath("keepalived")
+	if err != nil {
+		t.Skip("keepalived is not installed (Debian package keepalived; scripts/deps.sh test installs it)")
+	}
+	cs, err := corpus.List("../../testdata", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := regexp.MustCompile(`Unknown keyword|Configuration error|SECURITY VIOLATION|malformed|Invalid|invalid`)
+	for _, c := range cs {
+		if c.Kind != "keepalived" {
+			continue
+		}
+		files := map[string][]string{c.Input: {"lb1", "lb2"}}
+		for i, a := range c.Args {
+			if a == "--peer-conf" {
+				files[c.Args[i+1]] = []string{"lb2"}
+				files[c.Input] = []string{"lb1"}
+			}
+		}
+		for f, ids := range files {
+			abs, _ := filepath.Abs(f)
+			for _, id := range ids {
+				out, _ := exec.Command(ka, "-t", "-f", abs, "-i", id).CombinedOutput()
+				for _, l := range strings.Split(string(out), "\n") {
+					if bad.MatchString(l) {
+						t.Errorf("%s as %s: keepalived -t: %s", c.Name, id, l)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestReportLines pins the report lines that say the most: the seed files'
+// mappings and every kind of "not mapped".
+func TestReportLines(t *testing.T) {
+	newKey = fixedKey
+	defer func() { newKey = nil }()
+	want := map[string][]string{
+		"keepalived/dr-pair": {
+			"MAPPED     keepalived.conf:6  VI_1 state MASTER priority 150 -> owner lb1 in haresources (priority 150 on lb1 against 100 on lb2)",
+			"MAPPED     keepalived.conf:29  TCP_CHECK -> checktype = connect",
+			"MAPPED     keepalived.conf:24  lb_kind DR -> forwarding method gate for the reals",
+			"MAPPED     keepalived.conf:6  advert_int 1 -> keepalive 1s, deadtime 3610ms",
+		},
+		"keepalived/unmapped": {
+			"NOT MAPPED keepalived.conf:3  lvs_sync_daemon eth1 VI_1 id 5 -> ldird does not start IPVS connection synchronisation",
+			"NOT MAPPED keepalived.conf:18  track_interface { eth1 } -> hbd does not give up its groups when an interface goes down; do: add a ping node",
+			"NOT MAPPED keepalived.conf:21  track_script { chk_haproxy } -> hbd runs no tracking scripts",
+			"NOT MAPPED keepalived.conf:45  quorum 3 -> ldird's fallback takes over only when every real is down",
+			"NOT MAPPED keepalived.conf:49  notify_down /usr/local/bin/rs-down.sh -> ldird runs no script when a real changes state",
+			"NOT MAPPED keepalived.conf:50  UDP_CHECK -> ldird has no check that sends a hex payload over UDP",
+			"NOT MAPPED keepalived.conf:37  protocol SCTP -> ldird manages TCP and UDP services only",
+		},
+		"keepalived/group-ssl": {
+			"MAPPED     keepalived.conf:4  10.77.0.110-112 443 -> 3 virtual services, one per address",
+			"MAPPED     keepalived.conf:15  SSL_GET (why external) -> digest: ldird cannot compare an MD5 digest of the page: so it runs as an external check",
+		},
+		"piranha/seed": {
+			"APPROX     lvs.cf:18  send = \"GET / HTTP/1.0\\r\\n\\r\\n\" -> service = simpletcp, request = \"GET / HTTP/1.0\\n\\n\"",
+			"APPROX     lvs.cf:19  expect = \"HTTP\" -> receive = \"^HTTP\"",
+			"MAPPED     lvs.cf:27  server web1 address = 10.77.8.11 -> real = 10.77.8.11 gate 1",
+			"MAPPED     lvs.cf:2  lvsd and nanny -> ldirectord::ldirectord.cf at the end of the group",
+		},
+	}
+	cs, err := corpus.List("../../testdata", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		lines, ok := want[c.Kind+"/"+c.Name]
+		if !ok {
+			continue
+		}
+		delete(want, c.Kind+"/"+c.Name)
+		var stdout, stderr bytes.Buffer
+		args := append(append([]string{c.Kind}, c.Args...), "-o", t.TempDir(), "--keep-going", c.Input)
+		if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+			t.Fatalf("%s: exit %d: %s", c.Name, code, stderr.String())
+		}
+		for _, l := range lines {
+			found := false
+			for _, got := range strings.Split(stdout.String(), "\n") {
+				if strings.HasPrefix(got, l) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: no report line starting %q in:\n%s", c.Name, l, stdout.String())
+			}
+		}
+	}
+	for k := range want {
+		t.Errorf("corpus case %s not found", k)
+	}
+}
+
+// TestUsage covers the command line's refusals.
+func TestUsage(t *testing.T) {
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "keepalived.conf")
+	os.WriteFile(conf, []byte("vrrp_instance VI_1 {\n interface eth0\n virtual_ipaddress {\n 10.0.0.1\n }\n}\n"), 0o644)
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{nil, exitUsage, "usage:"},
+		{[]string{"frobnicate"}, exitUsage, "unknown command"},
+		{[]string{"keepalived"}, exitUsage, "want one input file"},
+		{[]string{"keepalived", "-o", dir, conf}, exitUsage, "name this director and its peer"},
+		{[]string{"keepalived", "--node", "a", conf}, exitUsage, "give both --node and --peer"},
+		{[]string{"keepalived", "--node", "a", "--peer", "a", conf}, exitUsage, "are the same"},
+		{[]string{"keepalived", "--node", "a", "--peer", "b", filepath.Join(dir, "missing.conf")}, exitError, "no such file"},
+		{[]string{"piranha", "-o", dir, "../../testdata/corpus/piranha/seed/lvs.cf"}, exitUsage, "give their node names"},
+	}
+	for _, c := range cases {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), c.args, &stdout, &stderr)
+		if code != c.code || !strings.Contains(stdout.String()+stderr.String(), c.msg) {
+			t.Errorf("%q: exit %d, want %d with %q; got:\n%s%s", c.args, code, c.code, c.msg, stdout.String(), stderr.String())
+		}
+	}
+	// Existing files are never replaced without --force.
+	out := t.TempDir()
+	os.WriteFile(filepath.Join(out, "ha.cf"), []byte("mine\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	args := []string{"keepalived", "--node", "a", "--peer", "b", "-o", out, conf}
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitError || !strings.Contains(stderr.String(), "--force") {
+		t.Errorf("existing ha.cf: exit %d: %s", code, stderr.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "ha.cf")); string(b) != "mine\n" {
+		t.Errorf("ha.cf replaced without --force")
+	}
+	if _, err := os.Stat(filepath.Join(out, "authkeys")); err == nil {
+		t.Errorf("authkeys written although ha.cf was in the way")
+	}
+	if code := run(context.Background(), append(args[:len(args)-1], "--force", conf), &stdout, &stderr); code != exitOK {
+		t.Errorf("--force: exit %d: %s", code, stderr.String())
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "ha.cf")); string(b) == "mine\n" {
+		t.Errorf("--force did not replace ha.cf")
+	}
 }
