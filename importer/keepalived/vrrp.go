@@ -624,7 +624,7 @@ func (m *mapper) notifyResource(name string, sync bool, prio int, notify map[str
 	m.addScript("resource.d/"+res, b.String())
 	for _, k := range []string{"notify_master", "notify_backup", "notify"} {
 		if c := notify[k]; c != nil {
-			m.rep.Approx(m.pos(c.Pos), words(c), "resource "+res+" (generated in resource.d/) runs it when hbd starts or stops the group",
+			m.rep.Approx(m.pos(c.Pos), words(c), "resource "+res+" (generated in resource.d/) runs it when hbd starts or stops the group; keepalived also runs notify_backup when it starts as BACKUP, hbd only when the group leaves the node",
 				"install resource.d/"+res+" into /etc/ha.d/resource.d/ on both nodes")
 		}
 	}

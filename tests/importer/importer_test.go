@@ -219,8 +219,7 @@ func (k keepalivedSys) start(t *testing.T, n *netns.Node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(0) // started; readiness is judged by the addresses
-	_ = p
+	_ = p // readiness is judged by the addresses it adds
 }
 
 type hbdSys struct{}
@@ -344,15 +343,17 @@ func die(t *testing.T, n *netns.Node, vips []netip.Addr) {
 
 // story runs start / death of the first address's holder / return and
 // returns the holders after each step.
-func story(t *testing.T, sys system, nodes []*netns.Node, vips []netip.Addr, window time.Duration) [3]map[netip.Addr]string {
+func story(t *testing.T, sys system, nodes []*netns.Node, vips []netip.Addr, window time.Duration) ([3]map[netip.Addr]string, [3]string) {
 	t.Helper()
 	var res [3]map[netip.Addr]string
+	var notes [3]string
 	for _, n := range nodes {
 		sys.start(t, n)
 	}
 	var took time.Duration
 	res[0], took = settle(t, sys.name()+" start", nodes, vips, window, 60*time.Second)
 	t.Logf("%s: after start %v (one holder each after %v)", sys.name(), describeOne(res[0], vips), took.Round(10*time.Millisecond))
+	notes[0] = notified(nodes)
 	var victim, survivor *netns.Node
 	for _, n := range nodes {
 		if n.Name == res[0][vips[0]] {
@@ -364,9 +365,11 @@ func story(t *testing.T, sys system, nodes []*netns.Node, vips []netip.Addr, win
 	die(t, victim, vips)
 	res[1], took = settle(t, sys.name()+" after "+victim.Name+" died", []*netns.Node{survivor}, vips, window, 60*time.Second)
 	t.Logf("%s: %s died: %v (taken over in %v)", sys.name(), victim.Name, describeOne(res[1], vips), took.Round(10*time.Millisecond))
+	notes[1] = notified(nodes)
 	sys.start(t, victim)
 	res[2], took = settle(t, sys.name()+" after "+victim.Name+" returned", nodes, vips, window, 60*time.Second)
 	t.Logf("%s: %s back: %v", sys.name(), victim.Name, describeOne(res[2], vips))
+	notes[2] = notified(nodes)
 	for _, n := range nodes {
 		for _, pid := range n.Pids() {
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -375,7 +378,26 @@ func story(t *testing.T, sys system, nodes []*netns.Node, vips []netip.Addr, win
 	for _, n := range nodes {
 		die(t, n, vips)
 	}
-	return res
+	return res, notes
+}
+
+// notifyFile is where the unicast-sync corpus's notify scripts write the
+// state they were run for.
+const notifyFile = "/run/lvsha-test-notify"
+
+// notified names the nodes whose notify scripts last ran for MASTER.
+// (keepalived also runs notify_backup when it starts as BACKUP, where hbd
+// runs the group's resource only when the group moves: the report says
+// so; what must agree is where the MASTER scripts ran.)
+func notified(nodes []*netns.Node) string {
+	var s []string
+	for _, n := range nodes {
+		b, err := n.ReadFile(notifyFile)
+		if err == nil && strings.TrimSpace(string(b)) == "master" {
+			s = append(s, n.Name)
+		}
+	}
+	return strings.Join(s, " ")
 }
 
 func describeOne(h map[netip.Addr]string, vips []netip.Addr) string {
@@ -465,18 +487,24 @@ func TestVRRPSide(t *testing.T) {
 				return []*netns.Node{a, b}
 			}
 			kaNodes := mk()
-			ka := story(t, keepalivedSys{conf: conf}, kaNodes, vips, window)
+			ka, kaNotes := story(t, keepalivedSys{conf: conf}, kaNodes, vips, window)
 			hbNodes := mk()
 			for _, n := range hbNodes {
 				install(t, n, out)
 			}
-			hb := story(t, hbdSys{}, hbNodes, vips, window)
+			hb, hbNotes := story(t, hbdSys{}, hbNodes, vips, window)
 			steps := []string{"after both started", "after the holder of " + vips[0].String() + " died", "after it returned"}
 			for i := range steps {
 				for _, v := range vips {
 					if ka[i][v] != hb[i][v] {
 						t.Errorf("%s: %s is on %s under keepalived but on %s under hbd", steps[i], v, ka[i][v], hb[i][v])
 					}
+				}
+				// The notify scripts ran on the same nodes for the same states.
+				if kaNotes[i] != hbNotes[i] {
+					t.Errorf("%s: notify scripts: keepalived %q, hbd %q", steps[i], kaNotes[i], hbNotes[i])
+				} else if kaNotes[i] != "" {
+					t.Logf("%s: notify_master ran last on %s under both", steps[i], kaNotes[i])
 				}
 			}
 			// The owners in haresources are where keepalived's masters are.
