@@ -10,8 +10,9 @@ set -euo pipefail
 # groff-base and man-db: tests/install renders every man page (groff -ww, man -l).
 # iptables: tests/hardening delays heartbeats through an NFQUEUE rule (this
 # kernel's nftables has no queue statement).
+# keepalived: the import tests compare lvsha-import's output with the real one.
 want=(heartbeat iproute2 nftables iptables tcpdump procps psmisc libxml2-utils resource-agents curl python3
-  groff-base man-db)
+  groff-base man-db keepalived)
 case "${1:-test}" in
   test) ;;
   # demo.sh: ip and genl (iproute2), curl (the client), busybox httpd (the web

@@ -2,9 +2,10 @@
 # Installs, by Debian package name, what the IPVS VM tests need when missing:
 # qemu (TCG), the distribution kernel and its modules (booted in the VM, not
 # on this host), busybox-static and ipvsadm (copied into the initramfs), and
-# xz-utils (to unpack the kernel once). Run as root; tests/vm calls it.
+# xz-utils (to unpack the kernel once), keepalived (copied into the
+# initramfs for the import differential). Run as root; tests/vm calls it.
 set -euo pipefail
-want=(qemu-system-x86 linux-image-amd64 busybox-static ipvsadm xz-utils)
+want=(qemu-system-x86 linux-image-amd64 busybox-static ipvsadm xz-utils keepalived)
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -59,9 +59,9 @@ func CacheDir() (string, error) {
 func Prepare(logf func(string, ...any)) (*Kit, error) {
 	if !havePrograms() {
 		if os.Geteuid() != 0 {
-			return nil, fmt.Errorf("%w: qemu-system-x86, linux-image-amd64, busybox-static or ipvsadm missing and not root to install them", ErrUnavailable)
+			return nil, fmt.Errorf("%w: qemu-system-x86, linux-image-amd64, busybox-static, ipvsadm or keepalived missing and not root to install them", ErrUnavailable)
 		}
-		logf("vm: installing qemu-system-x86 linux-image-amd64 busybox-static ipvsadm xz-utils")
+		logf("vm: installing qemu-system-x86 linux-image-amd64 busybox-static ipvsadm xz-utils keepalived")
 		cmd := exec.Command("bash", "-c", depsScript)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("%w: installing packages failed: %v: %s", ErrUnavailable, err, bytes.TrimSpace(out))
@@ -94,7 +94,7 @@ func Prepare(logf func(string, ...any)) (*Kit, error) {
 }
 
 func havePrograms() bool {
-	for _, p := range []string{"qemu-system-x86_64", "busybox", "ipvsadm", "xz"} {
+	for _, p := range []string{"qemu-system-x86_64", "busybox", "ipvsadm", "xz", "keepalived"} {
 		if _, err := exec.LookPath(p); err != nil {
 			return false
 		}
