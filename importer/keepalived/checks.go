@@ -28,11 +28,15 @@ type native struct {
 // impossible; the options' report items are kept per way and given once
 // the way is chosen.
 type chk struct {
-	n         *kaconf.Node
-	nat       *native
-	natWhy    string
-	cmd       []string // without ldird's four arguments
-	cmdArgs   bool     // append ldird's arguments ("$@")
+	n       *kaconf.Node
+	nat     *native
+	natWhy  string
+	cmd     []string // without ldird's four arguments
+	cmdArgs bool     // append ldird's arguments ("$@")
+	// ifMissing: keepalived disables a MISC_CHECK whose script is missing
+	// at start (the real keeps its state, up); the generated check does
+	// the same, so a wrong path does not take reals out after a migration.
+	ifMissing bool
 	cmdWhy    string
 	natItems  []report.Item
 	cmdItems  []report.Item
@@ -250,9 +254,11 @@ func (m *mapper) checker(c *kaconf.Node, r *realSrv) *chk {
 		if !hasTimeout {
 			k.timeout, k.toAt = k.delayLoop, nil // keepalived's default misc_timeout is delay_loop
 		}
-		k.cmd = scriptArgs(path)
+		k.cmd, k.ifMissing = scriptArgs(path), true
 		k.natWhy = "a script"
-		k.cmdItems = append(k.cmdItems, item(report.Mapped, p, "MISC_CHECK "+path, "external check running the same command line (exit 0 = up)", ""))
+		k.cmdItems = append(k.cmdItems, item(report.Approximated, p, "MISC_CHECK "+path,
+			"external check running the same command line (exit 0 = up); like keepalived, which disables a MISC_CHECK whose script it cannot find, it counts the real up while "+k.cmd[0]+" is missing",
+			"install the script on both directors"))
 	case "PING_CHECK":
 		for _, o := range opts {
 			m.rep.Unmapped(m.pos(o.Pos), words(o), "not a PING_CHECK option", "remove it")
@@ -719,6 +725,9 @@ func (m *mapper) applyExternal(vs *kaconf.Node, v *plan.Virtual, rs []*realSrv) 
 			c := shellCommand(k.cmd)
 			if k.cmdArgs {
 				c += ` "$@"`
+			}
+			if k.ifMissing && len(k.cmd) > 0 {
+				c = "{ [ ! -e " + shellQuote(k.cmd[0]) + " ] || " + c + "; }"
 			}
 			cmds = append(cmds, c)
 			for _, it := range k.cmdItems {

@@ -554,7 +554,7 @@ func settleTime(cfg *ldconfig.Config) time.Duration {
 }
 
 // budget is the longest settling a case may need to be run in the VM.
-const budget = 30 * time.Second
+const budget = 35 * time.Second
 
 type entry struct {
 	svc, real string
@@ -711,8 +711,18 @@ func diffCase(t *testing.T, c corpus.Case, imp, ldird string) (string, bool) {
 	os.MkdirAll(rundir, 0o755)
 	ld.start("ldird.log", []string{"LDIRD_RUNDIR=" + rundir}, ldird, "-f", filepath.Join(out, "ldirectord.cf"), "start")
 
-	window := 2*settle + 2*time.Second
-	timeout := 4*settle + 40*time.Second
+	// A state must hold for a check period and a margin to count (a flap
+	// shows within a check period); the whole case ends before the binary's own
+	// deadline, so that a failure prints both tables.
+	var maxCI time.Duration
+	for _, v := range lc.Virtuals {
+		maxCI = max(maxCI, v.Check.CheckInterval)
+	}
+	window := maxCI + 3*time.Second
+	timeout := settle + window + 15*time.Second
+	if dl, ok := t.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl)/2-5*time.Second)
+	}
 	table, took := converge(t, "after start", ka, ld, window, timeout, len(lc.Virtuals))
 	t.Logf("identical tables %v after start:\n%s", took.Round(100*time.Millisecond), table)
 
@@ -734,6 +744,9 @@ func diffCase(t *testing.T, c corpus.Case, imp, ldird string) (string, bool) {
 	}
 	ka.stopReal(victim)
 	ld.stopReal(victim)
+	if dl, ok := t.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl)-5*time.Second)
+	}
 	after, took := converge(t, "after stopping "+victim.String(), ka, ld, window, timeout, len(lc.Virtuals))
 	t.Logf("stopped %s's servers; identical tables %v later:\n%s", victim, took.Round(100*time.Millisecond), after)
 

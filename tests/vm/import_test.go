@@ -61,7 +61,7 @@ func TestImportDifferentialInVM(t *testing.T) {
 	for shard := 0; shard < importShards; shard++ {
 		script := "cp /share/vmdiff.test /share/ldird /share/lvsha-import /tmp/ && cd /tmp && " +
 			fmt.Sprintf("LVSHA_IMPORT=/tmp/lvsha-import LVSHA_LDIRD=/tmp/ldird LVSHA_CORPUS_ROOT=/share LVSHA_SAMPLES=%s LVSHA_VMDIFF_SHARD=%d/%d ", samples, shard, importShards) +
-			"./vmdiff.test -test.v -test.count=1 -test.run '^TestImportDifferential$' -test.timeout=105s\n"
+			"./vmdiff.test -test.v -test.count=1 -test.parallel=64 -test.run '^TestImportDifferential$' -test.timeout=105s\n"
 		out, err := Run(t, script, files)
 		t.Logf("shard %d/%d in the VM:\n%s", shard, importShards, out)
 		if err != nil {
