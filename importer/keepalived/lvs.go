@@ -169,10 +169,12 @@ func (m *mapper) virtualServer(n *kaconf.Node) {
 			}
 		case "ops":
 			v.OPS = true
-			m.rep.Mapped(cp, words(c), "ops = yes")
+			m.rep.Unmapped(cp, words(c), "written as ops = yes, which ldird reads but its IPVS dataplane does not set yet (ldirectord passes it to ipvsadm -o)",
+				"after ldird starts, set it by hand: ipvsadm -E -u VIP:PORT -s SCHED -o")
 		case "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback":
 			flags = append(flags, c.Key)
-			m.rep.Mapped(cp, words(c), "schedflags "+c.Key)
+			m.rep.Unmapped(cp, words(c), "written as schedflags = "+c.Key+", which ldird reads but its IPVS dataplane does not set yet (ldirectord passes it to ipvsadm -b)",
+				"after ldird starts, set it by hand: ipvsadm -E ... -s SCHED -b "+c.Key)
 		case "delay_loop", "connect_timeout", "delay_before_retry":
 			d, err := timer(c.Arg(0))
 			if err != nil {

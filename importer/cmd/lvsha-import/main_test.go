@@ -254,10 +254,11 @@ func TestReportLines(t *testing.T) {
 			"NOT MAPPED keepalived.conf:3  lvs_sync_daemon eth1 VI_1 id 5 -> ldird does not start IPVS connection synchronisation",
 			"NOT MAPPED keepalived.conf:18  track_interface { eth1 } -> hbd does not give up its groups when an interface goes down; do: add a ping node",
 			"NOT MAPPED keepalived.conf:21  track_script { chk_haproxy } -> hbd runs no tracking scripts",
-			"NOT MAPPED keepalived.conf:45  quorum 3 -> ldird's fallback takes over only when every real is down",
-			"NOT MAPPED keepalived.conf:49  notify_down /usr/local/bin/rs-down.sh -> ldird runs no script when a real changes state",
-			"NOT MAPPED keepalived.conf:50  UDP_CHECK -> ldird has no check that sends a hex payload over UDP",
+			"NOT MAPPED keepalived.conf:47  quorum 3 -> ldird's fallback takes over only when every real is down",
+			"NOT MAPPED keepalived.conf:51  notify_down /usr/local/bin/rs-down.sh -> ldird runs no script when a real changes state",
+			"NOT MAPPED keepalived.conf:52  UDP_CHECK -> ldird has no check that sends a hex payload over UDP",
 			"NOT MAPPED keepalived.conf:37  protocol SCTP -> ldird manages TCP and UDP services only",
+			"NOT MAPPED keepalived.conf:44  ops -> written as ops = yes, which ldird reads but its IPVS dataplane does not set yet",
 		},
 		"keepalived/group-ssl": {
 			"MAPPED     keepalived.conf:4  10.77.0.110-112 443 -> 3 virtual services, one per address",
@@ -285,6 +286,7 @@ func TestReportLines(t *testing.T) {
 		if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
 			t.Fatalf("%s: exit %d: %s", c.Name, code, stderr.String())
 		}
+		missing := 0
 		for _, l := range lines {
 			found := false
 			for _, got := range strings.Split(stdout.String(), "\n") {
@@ -293,8 +295,12 @@ func TestReportLines(t *testing.T) {
 				}
 			}
 			if !found {
-				t.Errorf("%s: no report line starting %q in:\n%s", c.Name, l, stdout.String())
+				missing++
+				t.Errorf("%s: no report line starting %q", c.Name, l)
 			}
+		}
+		if missing > 0 {
+			t.Logf("%s's report:\n%s", c.Name, stdout.String())
 		}
 	}
 	for k := range want {
