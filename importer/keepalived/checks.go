@@ -644,9 +644,15 @@ func (m *mapper) timing(v *plan.Virtual, rs []*realSrv, timeoutOf func(*chk) tim
 				if !k.dbrSet {
 					what += " (keepalived's default for " + k.n.Key + ")"
 				}
-				m.rep.Approx(m.pos(k.n.Pos), what,
-					fmt.Sprintf("ldird re-checks a failing real after checkinterval (%d s), so it is out after about %d s instead of %s s", v.CheckInterval, v.CheckInterval*v.FailureCount, secs(first.delayLoop+time.Duration(first.retry)*k.dbr)),
-					"lower delay_loop if failures must be seen faster")
+				ld := time.Duration(v.CheckInterval*v.FailureCount) * time.Second
+				ka := first.delayLoop + time.Duration(first.retry)*k.dbr
+				if ld == ka {
+					m.rep.Mapped(m.pos(k.n.Pos), what, fmt.Sprintf("ldird re-checks a failing real after checkinterval (%d s): it is out after about %s s, as with keepalived", v.CheckInterval, secs(ka)))
+				} else {
+					m.rep.Approx(m.pos(k.n.Pos), what,
+						fmt.Sprintf("ldird re-checks a failing real after checkinterval (%d s), so it is out after about %s s instead of %s s", v.CheckInterval, secs(ld), secs(ka)),
+						"lower delay_loop if failures must be seen faster")
+				}
 			}
 		}
 	}
