@@ -558,3 +558,102 @@ func ownersOf(t *testing.T, path string) map[netip.Addr]string {
 	}
 	return out
 }
+
+// TestSwitchOver follows the README's way of moving a running keepalived
+// pair to hbd without the address leaving the MASTER: keepalived stops on
+// the BACKUP, is killed (SIGKILL leaves its addresses) on the MASTER, hbd
+// starts there with -R (keep what runs) and then on the BACKUP. The
+// address is sampled every 50 ms throughout: it must be on the MASTER, and
+// only there, at every sample.
+func TestSwitchOver(t *testing.T) {
+	netns.Require(t)
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		t.Skip("keepalived is not installed (Debian package keepalived; scripts/deps.sh test installs it)")
+	}
+	build(t)
+	cases, err := corpus.List("../../importer/testdata", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c corpus.Case
+	for _, x := range cases {
+		if x.Kind == "keepalived" && x.Name == "dr-pair" {
+			c = x
+		}
+	}
+	out := imported(t, c)
+	vips := vipsOf(t, filepath.Join(out, "haresources"))
+	master, backup := netns.NewNode(t, "lb1"), netns.NewNode(t, "lb2")
+	netns.Connect(t, master, backup, "eth0", "10.77.0")
+	nodes := []*netns.Node{master, backup}
+	abs, _ := filepath.Abs(c.Input)
+	peer, _ := filepath.Abs(c.Args[len(c.Args)-1])
+	ka := keepalivedSys{conf: map[string]string{"lb1": abs, "lb2": peer}}
+	ka.start(t, master)
+	ka.start(t, backup)
+	h, _ := settle(t, "keepalived start", nodes, vips, 2*time.Second, 30*time.Second)
+	if h[vips[0]] != "lb1" {
+		t.Fatalf("keepalived put %s on %s, want lb1", vips[0], h[vips[0]])
+	}
+	for _, n := range nodes {
+		install(t, n, out)
+	}
+
+	// Sample from now on.
+	stop := make(chan struct{})
+	var wrong []string
+	var samples int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			hs := holders(t, nodes, vips)
+			samples++
+			if got := strings.Join(hs[vips[0]], "+"); got != "lb1" {
+				wrong = append(wrong, fmt.Sprintf("sample %d: %s on %q", samples, vips[0], got))
+			}
+		}
+	}()
+	kill := func(n *netns.Node, sig syscall.Signal) {
+		for _, pid := range n.Pids() {
+			syscall.Kill(pid, sig)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(n.Pids()) > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if len(n.Pids()) > 0 {
+			t.Fatalf("%s: keepalived did not exit", n.Name)
+		}
+	}
+	kill(backup, syscall.SIGTERM) // systemctl stop keepalived on the BACKUP
+	kill(master, syscall.SIGKILL) // systemctl kill -s KILL keepalived on the MASTER
+	if _, err := master.Start(bins.hbd, "-f", "-R", "-on-stop-failure", "ignore"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Start(bins.hbd, "-f", "-on-stop-failure", "ignore"); err != nil {
+		t.Fatal(err)
+	}
+	// The pair forms and stays as it is for twice the deadtime.
+	window := 2 * deadtimeOf(t, filepath.Join(out, "ha.cf"))
+	for _, n := range nodes {
+		netns.Eventually(t, 30*time.Second, 100*time.Millisecond, func() (bool, string) {
+			o, e, code, _ := n.Run(context.Background(), bins.hbd, "-s")
+			return code == 0, "hbd -s on " + n.Name + ": " + o + e
+		})
+	}
+	// Longer than lb2's initdead: had it not heard lb1, it would take the
+	// address within this time, and the sampler would see it.
+	time.Sleep(window)
+	close(stop)
+	<-done
+	if len(wrong) > 0 {
+		t.Errorf("%d of %d samples had the address elsewhere than on lb1 alone, first: %s", len(wrong), samples, wrong[0])
+	}
+	t.Logf("%s stayed on lb1 alone in all %d samples (every 50 ms) through the switch-over", vips[0], samples)
+}
