@@ -153,6 +153,14 @@ type Options struct {
 // bounds both, so a file including itself cannot loop.
 const maxDepth = 32
 
+// maxLines and maxLineLen bound what parameters and sequences may expand
+// to, so that a few lines defining parameters in terms of each other (or
+// nested ~SEQ) cannot exhaust memory.
+const (
+	maxLines   = 1 << 20
+	maxLineLen = 1 << 20
+)
+
 // Parse reads path and what it includes.
 func Parse(path string, opt Options) (*Config, error) {
 	if opt.ReadFile == nil {
@@ -194,6 +202,8 @@ type reader struct {
 	lines  []line
 	params map[string]string // keepalived parameters; multi-line values hold "\n"
 	ids    map[string]bool
+	// tooMany is set once the line limit has been reported.
+	tooMany bool
 }
 
 func (r *reader) errorf(pos Pos, format string, a ...any) {
@@ -262,6 +272,9 @@ func (r *reader) logical(pos Pos, dir, text string, depth int) {
 		r.errorf(pos, "parameter expansion nested more than %d deep (a parameter that uses itself?)", maxDepth)
 		return
 	}
+	if r.tooMany {
+		return
+	}
 	text = strings.TrimSpace(text)
 	if text == "" {
 		return
@@ -294,6 +307,13 @@ func (r *reader) logical(pos Pos, dir, text string, depth int) {
 		// definition: each is read as a line of its own.
 		for _, l := range strings.Split(sub, "\n") {
 			r.logical(pos, dir, l, depth+1)
+		}
+		return
+	}
+	if len(r.lines) >= maxLines {
+		if !r.tooMany {
+			r.tooMany = true
+			r.errorf(pos, "the configuration expands to more than %d lines", maxLines)
 		}
 		return
 	}
@@ -401,6 +421,9 @@ func (r *reader) substitute(text, dir string, depth int) (string, error) {
 			b.WriteString(text[i:end])
 			i = end
 			continue
+		}
+		if b.Len()+len(val) > maxLineLen {
+			return "", fmt.Errorf("a line expands to more than %d bytes", maxLineLen)
 		}
 		b.WriteString(val)
 		changed = true

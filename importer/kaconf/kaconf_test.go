@@ -288,3 +288,25 @@ func TestDebianSamples(t *testing.T) {
 		}
 	}
 }
+
+// TestExpansionBounded: parameters defined in terms of each other, or
+// nested sequences, cannot expand without bound.
+func TestExpansionBounded(t *testing.T) {
+	var laugh strings.Builder
+	laugh.WriteString("$A0=x\n")
+	for i := 1; i < 30; i++ {
+		laugh.WriteString("$A" + itoa(i) + "=${A" + itoa(i-1) + "}${A" + itoa(i-1) + "}\n")
+	}
+	laugh.WriteString("v ${A29}\n")
+	for name, in := range map[string]string{
+		"doubling parameters": laugh.String(),
+		"nested sequences":    "~SEQ(X, 60000) ~SEQ(Y, 60000) v $X $Y\n",
+	} {
+		dir := t.TempDir()
+		write(t, dir, map[string]string{"f": in})
+		_, err := Parse(filepath.Join(dir, "f"), Options{})
+		if err == nil || !strings.Contains(err.Error(), "expands to more than") {
+			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
