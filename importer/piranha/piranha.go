@@ -681,7 +681,12 @@ func (m *mapper) ha(vips []string, firstIface string) error {
 		if hb != nil {
 			at = m.pos(hb.Line)
 		}
-		m.rep.Mapped(at, "heartbeat = 1", "ucast "+iface+" to the primary and the backup address ("+how+"; the same ha.cf on both nodes)")
+		if m.opt.Iface != "" {
+			m.rep.Mapped(at, "heartbeat = 1", "ucast "+iface+" to the primary and the backup address ("+how+"; the same ha.cf on both nodes)")
+		} else {
+			m.rep.Approx(at, "heartbeat = 1", "ucast "+iface+" to the primary and the backup address ("+how+"; the same ha.cf on both nodes)",
+				"lvs.cf does not say which interface carries those addresses: import again with --iface IF if it is not "+iface)
+		}
 	}
 	ka, dt := 6*time.Second, 18*time.Second
 	if s := get("keepalive"); s != nil {
