@@ -20,12 +20,12 @@ HBSHAREDIR ?= $(DATADIR)/heartbeat
 OCFDIR     ?= /usr/lib/ocf/resource.d/lvsha
 UNITDIR    ?= /lib/systemd/system
 MAN1 := cl_status hb_standby hb_takeover
-MAN8 := hbd ldird lvs-realserver ocf_lvsha
+MAN8 := hbd ldird lvs-realserver ocf_lvsha lvsha-import
 EXAMPLES := ha.cf authkeys haresources ldirectord.cf
 
 # Every path install creates (uninstall removes them; a plain `make install`
 # refuses to overwrite one that belongs to a Debian package, see DIVERT).
-INSTALLED := $(SBINDIR)/hbd $(SBINDIR)/ldird $(SBINDIR)/lvs-realserver \
+INSTALLED := $(SBINDIR)/hbd $(SBINDIR)/ldird $(SBINDIR)/lvs-realserver $(SBINDIR)/lvsha-import \
 	$(addprefix $(BINDIR)/,$(HBD_LINKS)) $(HBSHAREDIR)/hb_standby $(HBSHAREDIR)/hb_takeover \
 	$(LIBDIR)/lvsha/ocf-agent $(addprefix $(OCFDIR)/,$(AGENTS)) \
 	$(UNITDIR)/hbd.service $(UNITDIR)/ldird.service \
@@ -40,6 +40,7 @@ build:
 	$(GO) build -o $(BIN)/hbd ./hbd
 	$(GO) build -o $(BIN)/ldird ./ldird
 	$(GO) build -o $(BIN)/ocf-agent ./resources/cmd/ocf-agent
+	$(GO) build -o $(BIN)/lvsha-import ./importer/cmd/lvsha-import
 	@for l in $(HBD_LINKS); do ln -sf hbd $(BIN)/$$l; done
 
 deps:
@@ -116,7 +117,7 @@ install: build
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(HBSHAREDIR) \
 	  $(DESTDIR)$(LIBDIR)/lvsha $(DESTDIR)$(OCFDIR) $(DESTDIR)$(UNITDIR) \
 	  $(DESTDIR)$(DOCDIR)/examples/ha.d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
-	install -m 755 $(BIN)/hbd $(BIN)/ldird scripts/lvs-realserver $(DESTDIR)$(SBINDIR)/
+	install -m 755 $(BIN)/hbd $(BIN)/ldird $(BIN)/lvsha-import scripts/lvs-realserver $(DESTDIR)$(SBINDIR)/
 	@for l in $(HBD_LINKS); do ln -sfn $(call rel,$(BINDIR),$(SBINDIR)/hbd) $(DESTDIR)$(BINDIR)/$$l || exit 1; done
 	@for l in hb_standby hb_takeover; do ln -sfn $(call rel,$(HBSHAREDIR),$(SBINDIR)/hbd) $(DESTDIR)$(HBSHAREDIR)/$$l || exit 1; done
 	install -m 755 $(BIN)/ocf-agent $(DESTDIR)$(LIBDIR)/lvsha/ocf-agent

@@ -42,6 +42,9 @@ test=(
   # tests/vm and tests/install/vmdemo: qemu (TCG), Debian's kernel and modules (booted in the VM,
   # not on this host; see INITRD below), ipvsadm (copied into the initramfs), xz (unpacks the kernel)
   qemu-system-x86 linux-image-amd64 ipvsadm xz-utils
+  # importer and tests/vm (TestImportDifferentialInVM): the real keepalived 2.2.7, compared with
+  # lvsha-import's output (keepalived -t, a VRRP pair, and its IPVS table in the VM)
+  keepalived
 )
 case "${1:-test}" in
   test | bench) want=("${test[@]}") ;;

@@ -37,6 +37,7 @@ var expectedFiles = map[string]fs.FileMode{
 	"/usr/sbin/hbd":                                    0o755,
 	"/usr/sbin/ldird":                                  0o755,
 	"/usr/sbin/lvs-realserver":                         0o755,
+	"/usr/sbin/lvsha-import":                           0o755,
 	"/usr/lib/lvsha/ocf-agent":                         0o755,
 	"/lib/systemd/system/hbd.service":                  0o644,
 	"/lib/systemd/system/ldird.service":                0o644,
@@ -52,6 +53,7 @@ var expectedFiles = map[string]fs.FileMode{
 	"/usr/share/man/man8/ldird.8.gz":                   0o644,
 	"/usr/share/man/man8/lvs-realserver.8.gz":          0o644,
 	"/usr/share/man/man8/ocf_lvsha.8.gz":               0o644,
+	"/usr/share/man/man8/lvsha-import.8.gz":            0o644,
 }
 
 // expectedLinks are the symbolic links and the file each must resolve to.
@@ -426,7 +428,8 @@ func checkManPages(t *testing.T, dest string) {
 		for _, ref := range regexp.MustCompile(`(?m)^\.BR ([a-z_\\-]+) \((\d)\)`).FindAllStringSubmatch(p.src, -1) {
 			name := strings.ReplaceAll(ref[1], `\-`, "-") + "(" + ref[2] + ")"
 			ours := strings.HasPrefix(name, "hbd(") || strings.HasPrefix(name, "ldird(") || strings.HasPrefix(name, "lvs-realserver(") ||
-				strings.HasPrefix(name, "ocf_lvsha(") || strings.HasPrefix(name, "cl_status(") || strings.HasPrefix(name, "hb_")
+				strings.HasPrefix(name, "ocf_lvsha(") || strings.HasPrefix(name, "cl_status(") || strings.HasPrefix(name, "hb_") ||
+				strings.HasPrefix(name, "lvsha-import(")
 			if ours && !known[name] {
 				t.Errorf("%s(%s) refers to %s, which is not installed", p.name, p.sect, name)
 			}
@@ -494,6 +497,12 @@ func checkManAccuracy(t *testing.T, dest string, pages []page) {
 		}
 		if !strings.Contains(src["ldird"], o[1]) {
 			t.Errorf("ldird.8 does not document %s (from ldird -h)", o[1])
+		}
+	}
+	// lvsha-import: every option of its usage text.
+	for _, o := range regexp.MustCompile(`(?:^|[\s\[|])(--?[a-z][a-z-]*)`).FindAllStringSubmatch(output("/usr/sbin/lvsha-import", "-h"), -1) {
+		if !strings.Contains(src["lvsha-import"], o[1]) {
+			t.Errorf("lvsha-import.8 does not document %s (from lvsha-import -h)", o[1])
 		}
 	}
 	cmds := regexp.MustCompile(`(?s)\n\.SH COMMANDS\n(.*?)\n\.SH `).FindStringSubmatch(src["ldird"])

@@ -62,6 +62,12 @@
 // syncdaemon (every session must break) and once with it (every session
 // must go on, byte for byte). About 35 s in the guest.
 //
+// TestImportDifferentialInVM (import_test.go) runs importer/vmdiff's
+// TestImportDifferential in three boots, a third of the import corpus each:
+// keepalived (in the initramfs, with its libraries) and ldird with the
+// imported ldirectord.cf run side by side in guest namespaces and their
+// ipvsadm -Ln must agree (importer/vmdiff/doc.go); about 3 minutes.
+//
 // Measured on the 2-core CI machine: boot to the guest's script about 3 s;
 // the whole in-VM run (boot, tests, power-off) about 11 s; with the test
 // binary's compilation about 15-30 s in total (less with a warm build
@@ -73,7 +79,7 @@
 // # What it needs
 //
 // Debian packages qemu-system-x86, linux-image-amd64, busybox-static,
-// ipvsadm and xz-utils (Packages). scripts/deps.sh test installs them with
+// ipvsadm, xz-utils and keepalived (Packages). scripts/deps.sh test installs them with
 // the rest of what make test needs, before any test starts, with a
 // policy-rc.d that keeps services from starting, and INITRD=No so the
 // kernel's postinst does not spend minutes building a host initramfs that
@@ -95,8 +101,8 @@
 //     vmlinux, 6.1-6.3 s with the bzImage.
 //   - Initramfs: an uncompressed newc cpio built here (no cpio tool
 //     needed) from busybox-static (with its applet links), bash, iproute2's
-//     ip (busybox's ip cannot make veth pairs or namespaces), ipvsadm, and
-//     their shared libraries found from their ELF headers; the modules
+//     ip (busybox's ip cannot make veth pairs or namespaces), ipvsadm,
+//     keepalived, and their shared libraries found from their ELF headers; the modules
 //     below with their dependencies from the host's modules.dep; a
 //     modules.dep made by busybox depmod; and /init. It is cached in
 //     CacheDir under a hash of every input, so a changed binary, module or

@@ -31,8 +31,9 @@ var bootModules = []string{
 // Programs copied into the guest with their shared libraries. busybox gives
 // the shell tools; bash and iproute2's ip are needed because busybox's ip
 // cannot make veth pairs or network namespaces; ipvsadm is the reference
-// the tests compare against.
-var guestPrograms = []string{"/bin/bash", "/sbin/ip", "/usr/sbin/ipvsadm"}
+// the tests compare against; keepalived runs beside ldird in the import
+// differential (TestImportDifferentialInVM).
+var guestPrograms = []string{"/bin/bash", "/sbin/ip", "/usr/sbin/ipvsadm", "/usr/sbin/keepalived"}
 
 // initScript is the guest's /init. It runs $LVSHA_SCRIPT (run.sh on the
 // share) under bash, writes its exit code next to it, and powers off.

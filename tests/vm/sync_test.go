@@ -1,11 +1,14 @@
 package vm
 
 import (
+	"errors"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // TestSyncFailoverInVM runs ldird/dataplane/ipvs's TestSyncFailover and
@@ -17,9 +20,7 @@ import (
 // syncdaemon. hbd and ldird are built static here and carried in; the
 // bridge module (with llc and stp) too, as the guest does not load it.
 func TestSyncFailoverInVM(t *testing.T) {
-	if testing.Short() {
-		t.Skip("boots a VM (about 60-90 s); skipped with -short")
-	}
+	testenv.SkipShort(t, "boots a VM (about 60-90 s)")
 	start := time.Now()
 	dir := t.TempDir()
 	files := map[string]string{}
@@ -36,8 +37,11 @@ func TestSyncFailoverInVM(t *testing.T) {
 		files[p] = out
 	}
 	kit, err := Prepare(t.Logf)
+	if errors.Is(err, ErrUnavailable) {
+		testenv.Skipf(t, "no VM: %v", err)
+	}
 	if err != nil {
-		t.Skipf("no VM: %v", err)
+		t.Fatal(err)
 	}
 	modDir := filepath.Join("/lib/modules", kit.KernelVersion, "kernel")
 	for name, rel := range map[string]string{"llc.ko": "net/llc/llc.ko", "stp.ko": "net/802/stp.ko", "bridge.ko": "net/bridge/bridge.ko"} {

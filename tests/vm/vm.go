@@ -54,7 +54,7 @@ func CacheDir() (string, error) {
 // Packages is what a VM needs, by Debian package name. scripts/deps.sh
 // test installs them (before any test starts: installing while other
 // packages' tests run would race with them, so Prepare only checks).
-const Packages = "qemu-system-x86 linux-image-amd64 busybox-static ipvsadm xz-utils"
+const Packages = "qemu-system-x86 linux-image-amd64 busybox-static ipvsadm xz-utils keepalived"
 
 // Prepare returns a Kit, building the kernel and initramfs into the cache
 // when their inputs changed. Errors that mean "cannot have a VM here"
@@ -90,7 +90,7 @@ func Prepare(logf func(string, ...any)) (*Kit, error) {
 }
 
 func havePrograms() error {
-	for _, p := range []string{"qemu-system-x86_64", "busybox", "ipvsadm", "xz"} {
+	for _, p := range []string{"qemu-system-x86_64", "busybox", "ipvsadm", "xz", "keepalived"} {
 		if _, err := testenv.LookProgram(p); err != nil {
 			return err
 		}

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 // hbdEnv names the static hbd binary inside the guest.
@@ -112,7 +114,7 @@ type foLab struct {
 func TestSyncFailover(t *testing.T) {
 	ldird, hbd := os.Getenv(ldirdEnv), os.Getenv(hbdEnv)
 	if ldird == "" || hbd == "" {
-		t.Skipf("$%s and $%s are not set: run through go test ./tests/vm (TestSyncFailoverInVM)", ldirdEnv, hbdEnv)
+		testenv.Skipf(t, "$%s and $%s are not set: run through go test ./tests/vm (TestSyncFailoverInVM)", ldirdEnv, hbdEnv)
 	}
 	if err := Available(); err != nil {
 		t.Fatal(err)
