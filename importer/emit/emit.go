@@ -209,6 +209,9 @@ func LdirectordCF(p *plan.Plan) string {
 	if l.SMTP != "" {
 		g("smtp", l.SMTP)
 	}
+	if l.SyncDaemon != "" {
+		g("syncdaemon", l.SyncDaemon)
+	}
 	for _, v := range l.Virtuals {
 		b.WriteString("\n")
 		for _, n := range v.Note {

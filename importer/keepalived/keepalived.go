@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -347,8 +348,7 @@ func (m *mapper) globalDefs(g *kaconf.Node) {
 				m.rep.Mapped(p, words(n), "smtp = "+n.Arg(0)+" in ldirectord.cf")
 			}
 		case "lvs_sync_daemon", "lvs_sync_daemon_interface":
-			m.rep.Unmapped(p, words(n), "ldird does not start IPVS connection synchronisation (a syncdaemon directive may come later)",
-				"run `ipvsadm --start-daemon master --mcast-interface "+n.Arg(0)+"` on the active director and `--start-daemon backup` on the other, e.g. from a resource.d script placed in the haresources group")
+			m.syncDaemon(n)
 		case "lvs_timeouts":
 			m.rep.Unmapped(p, words(n), "ldird does not set IPVS timeouts", "set them at boot with `ipvsadm --set TCP TCPFIN UDP`")
 		case "net_namespace", "net_namespace_ipvs", "namespace_with_ipsets":
@@ -449,4 +449,69 @@ func (m *mapper) finishLVS() {
 		}
 	}
 	l.LogFile = "daemon"
+}
+
+// syncDaemon maps lvs_sync_daemon IFACE [VRRP_INSTANCE] [id N] [maxlen N]
+// [port N] [ttl N] [group ADDR] to ldird's syncdaemon directive. keepalived
+// runs the master daemon where the instance is MASTER and the backup one
+// elsewhere, switching at each transition; ldird runs both on every
+// director all the time, so the instance is not needed.
+func (m *mapper) syncDaemon(n *kaconf.Node) {
+	p := m.pos(n.Pos)
+	args := n.Args
+	if len(args) == 0 {
+		m.rep.Unmapped(p, words(n), "no interface", "give the interface the sync messages use")
+		return
+	}
+	spec := args[0]
+	var group, port, bad []string
+	for i := 1; i < len(args); i++ {
+		k := args[i]
+		val := ""
+		if i+1 < len(args) {
+			val = args[i+1]
+		}
+		switch k {
+		case "id", "maxlen", "ttl":
+			if _, err := strconv.ParseUint(val, 10, 16); err != nil {
+				bad = append(bad, k+" "+val)
+				i++
+				continue
+			}
+			name := map[string]string{"id": "syncid", "maxlen": "maxlen", "ttl": "ttl"}[k]
+			spec += " " + name + "=" + val
+			i++
+		case "port":
+			port = append(port, val)
+			i++
+		case "group":
+			group = append(group, val)
+			i++
+		default:
+			if i == 1 && n.Key == "lvs_sync_daemon" {
+				continue // the VRRP instance whose state decides the role
+			}
+			bad = append(bad, k)
+		}
+	}
+	if len(port) > 0 || len(group) > 0 {
+		g := "224.0.0.81" // keepalived's and the kernel's default group
+		if len(group) > 0 {
+			g = group[len(group)-1]
+		}
+		if a, err := netip.ParseAddr(g); err == nil && a.Is6() {
+			g = "[" + g + "]"
+		}
+		if len(port) > 0 {
+			g += ":" + port[len(port)-1]
+		}
+		spec += " mcast=" + g
+	}
+	if len(bad) > 0 {
+		m.rep.Unmapped(p, words(n), "cannot read "+strings.Join(bad, ", "), "fix the line and import again")
+		return
+	}
+	m.lvs().SyncDaemon = spec
+	m.rep.Mapped(p, words(n), "syncdaemon = "+spec+" in ldirectord.cf: ldird runs the master and the backup sync daemon on both directors all the time, "+
+		"so connections survive a failover and a returning director learns them back (ldird must run on both directors, as the import sets up)")
 }

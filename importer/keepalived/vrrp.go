@@ -144,10 +144,7 @@ func (m *mapper) parseInstance(n *kaconf.Node, rep bool) *instance {
 				m.rep.Approx(p, words(c), "hbd sends no mail on failover", "watch hbd's log or its metric hbd_resources_holding")
 			})
 		case "lvs_sync_daemon_interface":
-			say(func() {
-				m.rep.Unmapped(p, words(c), "ldird does not start IPVS connection synchronisation",
-					"run `ipvsadm --start-daemon master|backup --mcast-interface "+c.Arg(0)+"` from a resource script")
-			})
+			say(func() { m.syncDaemon(c) })
 		case "vrf":
 			say(func() {
 				m.rep.Unmapped(p, words(c), "hbd's media are bound to interfaces, not VRFs", "name the interface")

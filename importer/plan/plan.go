@@ -62,7 +62,10 @@ type LVS struct {
 	EmailAlert    string
 	EmailFrom     string
 	SMTP          string
-	Virtuals      []*Virtual
+	// SyncDaemon is the value of ldird's syncdaemon directive ("" = none):
+	// IFACE [syncid=N] [maxlen=N] [mcast=GROUP[:PORT]] [ttl=N].
+	SyncDaemon string
+	Virtuals   []*Virtual
 }
 
 // Virtual is one virtual= section.

@@ -41,6 +41,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"lvsha/ldird/dataplane"
 )
 
 // Options adjusts how names are resolved and what the parser may touch.
@@ -222,8 +224,11 @@ type Virtual struct {
 	Scheduler  string        // scheduler; default "wrr" (any [a-z]+, not checked against a list)
 	Persistent time.Duration // persistent; 0 = not persistent
 	Netmask    int           // netmask as a prefix length; 0 = not set. Used only when Persistent > 0
-	SchedFlags string        // schedflags (ipvsadm -b)
-	OPS        bool          // ops: one-packet scheduling, udp only
+	SchedFlags string        // schedflags (ipvsadm -b), as written
+	// Flags is SchedFlags read as ipvsadm reads it (checked against the
+	// scheduler when the file is loaded).
+	Flags dataplane.SchedFlags
+	OPS   bool // ops: one-packet scheduling, udp only
 
 	Reals []*Real
 	// Fallback is the effective fallback server: the section's own, else

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lvsha/ldird/dataplane"
 )
 
 // fakeResolver answers from fixed tables, so tests never touch DNS.
@@ -378,7 +380,12 @@ func TestDirectives(t *testing.T) {
 		{"persistent-netmask", minimal + "\tpersistent=900\n\tnetmask=255.255.255.128\n", func(c *Config) (any, any) {
 			return []any{c.Virtuals[0].Persistent, c.Virtuals[0].Netmask}, []any{15 * time.Minute, 25}
 		}},
-		{"schedflags", minimal + "\tschedflags=sh-port\n", func(c *Config) (any, any) { return c.Virtuals[0].SchedFlags, "sh-port" }},
+		{"schedflags", minimal + "\tscheduler=sh\n\tschedflags=sh-port\n", func(c *Config) (any, any) {
+			return []any{c.Virtuals[0].SchedFlags, c.Virtuals[0].Flags}, []any{"sh-port", dataplane.SchedFlag2}
+		}},
+		{"schedflags-numbered", minimal + "\tschedflags=flag-1,flag-3\n", func(c *Config) (any, any) {
+			return c.Virtuals[0].Flags, dataplane.SchedFlag1 | dataplane.SchedFlag3
+		}},
 		{"protocol-udp", minimal + "\tprotocol=udp\n", func(c *Config) (any, any) { return c.Virtuals[0].Key(), "udp 10.0.0.1:80" }},
 		{"ops", "virtual=10.0.0.1:53\n\treal=10.0.0.2:53 gate\n\tops=yes\n", func(c *Config) (any, any) {
 			return []any{c.Virtuals[0].Key(), c.Virtuals[0].OPS, c.Virtuals[0].Check.Service}, []any{"udp 10.0.0.1:53", true, "dns"}
@@ -639,6 +646,11 @@ func TestErrors(t *testing.T) {
 		{"persistent-none", minimal + "\tpersistent=long\n", 3, "invalid persistent timeout"},
 		{"persistent-zero", minimal + "\tpersistent=0\n", 3, "persistent timeout must be"},
 		{"schedflags", minimal + "\tschedflags=\n", 3, "invalid sched-flags"},
+		{"schedflags-incompatible", minimal + "\tschedflags=sh-port\n", 3, "needs scheduler sh, not wrr"},
+		{"schedflags-unknown", minimal + "\tscheduler=sh\n\tschedflags=sh-fallback,fast\n", 4, `invalid scheduler flag "fast"`},
+		{"schedflags-userspace", "dataplane=userspace\n" + minimal + "\tscheduler=sh\n\tschedflags=sh-port\n", 5, "userspace dataplane takes only sh-fallback"},
+		{"ops-tcp", minimal + "\tops=yes\n", 3, "only for UDP virtual services"},
+		{"ops-userspace", "dataplane=userspace\nvirtual=10.0.0.1:53\n\treal=10.0.0.2:53 gate\n\tops=yes\n", 4, "no one-packet scheduling"},
 		{"netmask-v4", minimal + "\tnetmask=24\n", 3, "dotted quad notation is required"},
 		{"netmask-v4-octet", minimal + "\tnetmask=255.255.256.0\n", 3, "dotted quad notation is required"},
 		{"netmask-v4-holes", minimal + "\tnetmask=255.0.255.0\n", 3, "must be contiguous"},

@@ -80,7 +80,11 @@ var diffCases = []struct {
 	{"netmask-bad", v80 + "\tnetmask=24\n", same},
 	{"netmask6", "virtual6=[2001:db8::1]:80\n\treal6=[2001:db8::2]:80 gate\n\tnetmask=64\n\tpersistent=5\n", same},
 	{"netmask6-bad", "virtual6=[2001:db8::1]:80\n\treal6=[2001:db8::2]:80 gate\n\tnetmask=129\n", same},
-	{"schedflags", v80 + "\tschedflags=sh-fallback,sh-port\n", same},
+	{"schedflags", v80 + "\tscheduler=sh\n\tschedflags=sh-fallback,sh-port\n", same},
+	// ipvsadm refuses these at run time, after ldirectord has accepted the file.
+	{"schedflags-incompatible", v80 + "\tschedflags=sh-fallback,sh-port\n", stricter},
+	{"schedflags-unknown", v80 + "\tschedflags=fast\n", stricter},
+	{"ops-tcp", v80 + "\tops=yes\n", stricter},
 	{"protocol", v80 + "\tprotocol=udp\n", same},
 	{"protocol-bad", v80 + "\tprotocol=sctp\n", same},
 	{"protocol-fwm", "virtual=5\n\treal=10.0.0.2 gate\n\tprotocol=fwm\n", same},

@@ -65,7 +65,10 @@ var directives = map[string]directive{
 		func(g *Global) *bool { return &g.Quiescent }, func(vs *vstate) **bool { return &vs.quiescent }),
 	"cleanstop": overridable(readYesNo,
 		func(g *Global) *bool { return &g.CleanStop }, func(vs *vstate) **bool { return &vs.cleanStop }),
-	"ops": {virtual: func(p *parser, vs *vstate, ln int, name, val string) { p.yesNo(ln, name, val, &vs.v.OPS) }},
+	"ops": {virtual: func(p *parser, vs *vstate, ln int, name, val string) {
+		p.yesNo(ln, name, val, &vs.v.OPS)
+		vs.opsLine = ln
+	}},
 
 	// Fallback server and command.
 	"fallback":  {global: globalFallback, virtual: virtualFallback},
@@ -248,7 +251,7 @@ var directives = map[string]directive{
 	}},
 	"schedflags": {virtual: func(p *parser, vs *vstate, ln int, _, val string) {
 		if s := firstRun(val, isNonSpace); s != "" {
-			vs.v.SchedFlags = s
+			vs.v.SchedFlags, vs.schedFlagsLine = s, ln
 		} else {
 			p.r.errorf(ln, "invalid sched-flags: empty")
 		}

@@ -85,6 +85,7 @@ type vstate struct {
 	reals                             []realLine
 	serviceSet                        bool
 	monitorLine                       int
+	schedFlagsLine, opsLine           int
 }
 
 type realLine struct {
@@ -285,6 +286,7 @@ func (p *parser) finish() {
 				r.Request, r.Receive = c.Request, c.Receive
 			}
 		}
+		p.schedFinish(vs)
 		p.cfg.Virtuals = append(p.cfg.Virtuals, v)
 	}
 	if sd := g.SyncDaemon; sd != nil && g.Dataplane == DataplaneUserspace {

@@ -25,6 +25,11 @@ type Service struct {
 	// (ipvsadm -M; a prefix length, 0 means /32 or /128).
 	Persistent     time.Duration
 	PersistentMask int
+	// SchedFlags are the scheduler's flags (ipvsadm -b); OnePacket is
+	// one-packet scheduling (ipvsadm -o, UDP only): every datagram is
+	// scheduled on its own and leaves no connection entry.
+	SchedFlags SchedFlags
+	OnePacket  bool
 
 	// Userspace proxy only (ldird's maxconn, clienttimeout and
 	// servertimeout extension directives); zero with IPVS, which has no

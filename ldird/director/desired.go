@@ -40,6 +40,7 @@ func ServiceFor(v *config.Virtual) dataplane.Service {
 		s.Persistent = v.Persistent
 		s.PersistentMask = v.Netmask
 	}
+	s.SchedFlags, s.OnePacket = v.Flags, v.OPS
 	// Userspace proxy only: config refuses them with the ipvs dataplane.
 	s.MaxConns, s.ClientTimeout, s.ServerTimeout = v.MaxConn, v.ClientTimeout, v.ServerTimeout
 	return s

@@ -169,7 +169,7 @@ func sameService(a, b dataplane.Service) bool {
 	if sb == "" {
 		sb = "wlc"
 	}
-	if sa != sb || a.Persistent != b.Persistent {
+	if sa != sb || a.Persistent != b.Persistent || a.SchedFlags != b.SchedFlags || a.OnePacket != b.OnePacket {
 		return false
 	}
 	if a.MaxConns != b.MaxConns || a.ClientTimeout != b.ClientTimeout || a.ServerTimeout != b.ServerTimeout {

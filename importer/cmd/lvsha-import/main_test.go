@@ -250,14 +250,19 @@ func TestReportLines(t *testing.T) {
 			"MAPPED     keepalived.conf:6  advert_int 1 -> keepalive 1s, deadtime 3610ms",
 		},
 		"keepalived/unmapped": {
-			"NOT MAPPED keepalived.conf:3  lvs_sync_daemon eth1 VI_1 id 5 -> ldird does not start IPVS connection synchronisation",
+			"MAPPED     keepalived.conf:3  lvs_sync_daemon eth1 VI_1 id 5 -> syncdaemon = eth1 syncid=5 in ldirectord.cf",
 			"NOT MAPPED keepalived.conf:18  track_interface { eth1 } -> hbd does not give up its groups when an interface goes down; do: add a ping node",
 			"NOT MAPPED keepalived.conf:21  track_script { chk_haproxy } -> hbd runs no tracking scripts",
 			"NOT MAPPED keepalived.conf:47  quorum 3 -> ldird's fallback takes over only when every real is down",
 			"NOT MAPPED keepalived.conf:51  notify_down /usr/local/bin/rs-down.sh -> ldird runs no script when a real changes state",
 			"NOT MAPPED keepalived.conf:52  UDP_CHECK -> ldird has no check that sends a hex payload over UDP",
 			"NOT MAPPED keepalived.conf:37  protocol SCTP -> ldird manages TCP and UDP services only",
-			"NOT MAPPED keepalived.conf:44  ops -> written as ops = yes, which ldird reads but its IPVS dataplane does not set yet",
+			"MAPPED     keepalived.conf:44  ops -> ops = yes",
+			"MAPPED     keepalived.conf:43  sh-port -> schedflags = sh-port",
+		},
+		"keepalived/schedflags": {
+			"IGNORED    keepalived.conf:29  sh-port -> sh-port means something only to the sh scheduler, not wrr (keepalived ignores it too",
+			"MAPPED     keepalived.conf:30  flag-3 -> schedflags = flag-3",
 		},
 		"keepalived/group-ssl": {
 			"MAPPED     keepalived.conf:4  10.77.0.110-112 443 -> 3 virtual services, one per address",

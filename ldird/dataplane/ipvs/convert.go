@@ -18,6 +18,9 @@ import (
 const (
 	svcFlagPersistent = 0x0001 // IP_VS_SVC_F_PERSISTENT
 	svcFlagHashed     = 0x0002 // IP_VS_SVC_F_HASHED: set by the kernel on every service it holds
+	svcFlagOnePacket  = 0x0004 // IP_VS_SVC_F_ONEPACKET: one-packet scheduling (ipvsadm -o)
+	svcFlagSchedShift = 3      // IP_VS_SVC_F_SCHED1..3 are 0x0008, 0x0010, 0x0020 (ipvsadm -b)
+	svcFlagSchedMask  = 0x0038
 	maxWeight         = 65535  // ipvsadm's limit; moby/ipvs reads weights back as 16 bits
 	defaultScheduler  = "wlc"  // what ipvsadm uses when -s is not given
 	defaultMethod     = "gate" // what ipvsadm uses when no forwarding option is given
@@ -71,7 +74,7 @@ func toService(s dataplane.Service) (*mobyipvs.Service, error) {
 		return nil, fmt.Errorf("service %s: negative persistence %v", s.Key(), s.Persistent)
 	}
 	if s.Persistent > 0 {
-		out.Flags = svcFlagPersistent
+		out.Flags |= svcFlagPersistent
 		// The kernel counts whole seconds; round up so 500ms still persists.
 		secs := (s.Persistent + time.Second - 1) / time.Second
 		if secs > 1<<31 {
@@ -79,6 +82,13 @@ func toService(s dataplane.Service) (*mobyipvs.Service, error) {
 		}
 		out.Timeout = uint32(secs)
 	}
+	if s.OnePacket {
+		if s.Protocol != "udp" {
+			return nil, fmt.Errorf("service %s: one-packet scheduling is only for UDP services", s.Key())
+		}
+		out.Flags |= svcFlagOnePacket
+	}
+	out.Flags |= uint32(s.SchedFlags) << svcFlagSchedShift & svcFlagSchedMask
 	mask := 0
 	if s.Persistent > 0 {
 		mask = s.PersistentMask // without persistence the mask means nothing: keep it canonical
@@ -123,6 +133,8 @@ func fromService(in *mobyipvs.Service) (dataplane.Service, error) {
 		s.Port = in.Port
 	}
 	s.Scheduler = in.SchedName
+	s.OnePacket = in.Flags&svcFlagOnePacket != 0
+	s.SchedFlags = dataplane.SchedFlags(in.Flags & svcFlagSchedMask >> svcFlagSchedShift)
 	// The kernel sets the hashed bit on every service it holds; it is not ours.
 	if (in.Flags&^svcFlagHashed)&svcFlagPersistent != 0 {
 		s.Persistent = time.Duration(in.Timeout) * time.Second

@@ -96,6 +96,10 @@ func TestServiceRoundTrip(t *testing.T) {
 		{Protocol: "udp", Addr: v6, Port: 53, IPv6: true, Scheduler: "sed", Persistent: time.Minute, PersistentMask: 64},
 		{Protocol: "fwm", FWMark: 1, Scheduler: "lblc"},
 		{Protocol: "fwm", FWMark: 7, IPv6: true, Scheduler: "nq", Persistent: time.Hour, PersistentMask: 48},
+		{Protocol: "udp", Addr: v4, Port: 53, Scheduler: "rr", OnePacket: true},
+		{Protocol: "tcp", Addr: v4, Port: 80, Scheduler: "sh", SchedFlags: dataplane.SchedFlag1 | dataplane.SchedFlag2},
+		{Protocol: "udp", Addr: v6, Port: 53, IPv6: true, Scheduler: "sh", SchedFlags: dataplane.SchedFlag3, OnePacket: true,
+			Persistent: time.Minute, PersistentMask: 64},
 	}
 	for _, s := range cases {
 		k, err := toService(s)
@@ -150,7 +154,16 @@ func TestToServiceFields(t *testing.T) {
 		t.Errorf("fwm v6: %+v %v", k, err)
 	}
 
+	// Scheduler flags and one-packet scheduling are the kernel's bits
+	// (ipvsadm -b flag-1,flag-2 and -o), beside persistence.
+	k, err = toService(dataplane.Service{Protocol: "udp", Addr: netip.MustParseAddr("10.0.0.1"), Port: 53, Scheduler: "sh",
+		SchedFlags: dataplane.SchedFlag1 | dataplane.SchedFlag2, OnePacket: true, Persistent: time.Second})
+	if err != nil || k.Flags != svcFlagPersistent|svcFlagOnePacket|0x0008|0x0010 {
+		t.Errorf("flags %#x (%v), want 0x1d", k.Flags, err)
+	}
+
 	for _, bad := range []dataplane.Service{
+		{Protocol: "tcp", Addr: netip.MustParseAddr("10.0.0.1"), Port: 80, OnePacket: true},
 		{Protocol: "sctp", Addr: netip.MustParseAddr("10.0.0.1"), Port: 1},
 		{Protocol: "tcp", Port: 80},
 		{Protocol: "fwm"},

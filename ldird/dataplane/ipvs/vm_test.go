@@ -106,6 +106,12 @@ func render(t []entry) string {
 	for _, e := range t {
 		s := e.svc
 		line := s.Key() + " " + s.Scheduler
+		if s.SchedFlags != 0 {
+			line += " flags " + s.SchedFlags.String()
+		}
+		if s.OnePacket {
+			line += " ops"
+		}
 		if s.Persistent > 0 {
 			mask := s.PersistentMask
 			if (!s.IPv6 && mask == 32) || mask == 128 {
@@ -212,15 +218,25 @@ func parseIpvsadm(text string) ([]entry, error) {
 		}
 		s.Scheduler = rest[0]
 		for i := 1; i < len(rest); i++ {
-			switch rest[i] {
-			case "persistent":
+			switch tok := rest[i]; {
+			case strings.HasPrefix(tok, "(") && strings.HasSuffix(tok, ")"):
+				// Scheduler flags, named as the scheduler names them:
+				// "(sh-fallback,sh-port)", "(flag-1,flag-3)".
+				f, err := dataplane.ParseSchedFlags(s.Scheduler, tok[1:len(tok)-1])
+				if err != nil {
+					return nil, fmt.Errorf("line %q: %w", line, err)
+				}
+				s.SchedFlags = f
+			case tok == "ops":
+				s.OnePacket = true
+			case tok == "persistent":
 				i++
 				n, err := strconv.Atoi(rest[i])
 				if err != nil {
 					return nil, fmt.Errorf("line %q: %w", line, err)
 				}
 				s.Persistent = time.Duration(n) * time.Second
-			case "mask":
+			case tok == "mask":
 				i++
 				if s.IPv6 {
 					n, err := strconv.Atoi(rest[i])
@@ -307,6 +323,10 @@ func TestTable(t *testing.T) {
 		entry{svc: dataplane.Service{Protocol: "tcp", Addr: a4("2001:db8:10::1"), Port: 80, IPv6: true, Scheduler: "wrr"}},
 		entry{svc: dataplane.Service{Protocol: "udp", Addr: a4("2001:db8:10::1"), Port: 53, IPv6: true, Scheduler: "lc", Persistent: time.Minute, PersistentMask: 64}},
 		entry{svc: dataplane.Service{Protocol: "fwm", FWMark: 7, IPv6: true, Scheduler: "nq", Persistent: time.Hour, PersistentMask: 48}},
+		// Scheduler flags (ipvsadm -b) and one-packet scheduling (-o):
+		// ldirectord.cf's schedflags and ops.
+		entry{svc: dataplane.Service{Protocol: "tcp", Addr: a4("10.10.0.3"), Port: 80, Scheduler: "sh", SchedFlags: dataplane.SchedFlag1 | dataplane.SchedFlag2}},
+		entry{svc: dataplane.Service{Protocol: "udp", Addr: a4("10.10.0.3"), Port: 53, Scheduler: "wrr", SchedFlags: dataplane.SchedFlag3, OnePacket: true}},
 	)
 	for _, e := range want {
 		if err := v.AddService(e.svc); err != nil {
@@ -375,6 +395,9 @@ func TestTable(t *testing.T) {
 	edit("tcp 10.10.0.2:443", func(s *dataplane.Service) { s.Persistent = 0 })
 	edit("tcp [2001:db8:10::1]:80", func(s *dataplane.Service) { s.Persistent, s.PersistentMask = 30*time.Second, 64 })
 	edit("fwm 1", func(s *dataplane.Service) { s.Scheduler, s.Persistent, s.PersistentMask = "sh", 10*time.Second, 8 })
+	edit("tcp 10.10.0.3:80", func(s *dataplane.Service) { s.SchedFlags = dataplane.SchedFlag2 })
+	edit("udp 10.10.0.3:53", func(s *dataplane.Service) { s.SchedFlags, s.OnePacket = 0, false })
+	edit("udp 10.10.0.2:53", func(s *dataplane.Service) { s.OnePacket = true })
 	check(t, v, "services edited", want)
 
 	// 5. Errors carry dataplane's sentinels (and the errno).
