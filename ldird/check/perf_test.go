@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,7 +58,7 @@ func init() {
 	if os.Getenv(rigServerEnv) == "" {
 		return
 	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := net.Listen("tcp4", os.Getenv(rigServerEnv))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -76,8 +78,13 @@ func init() {
 // that sends the packet).
 func rigServer(tb testing.TB) Target {
 	tb.Helper()
+	return rigServerOn(tb, "127.0.0.1:0")
+}
+
+func rigServerOn(tb testing.TB, addr string) Target {
+	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), rigServerEnv+"=1")
+	cmd.Env = append(os.Environ(), rigServerEnv+"="+addr)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -145,4 +152,113 @@ func BenchmarkConnectCheck(b *testing.B) {
 	tg := rigServer(b)
 	c := mustNewB(b, Spec{Type: "connect", ConnectTimeout: time.Second, NegotiateTimeout: time.Second})
 	benchCheck(b, c, tg)
+}
+
+// BenchmarkRunnerSlots is the scheduler as the bench drives it: 5,000
+// reals at 500 ms (10,000 checks a second, on the 20 ms grid), checktype
+// on; cpu-ns/op is the runner's CPU per check (timers, goroutines, state
+// machine, notification).
+func BenchmarkRunnerSlots(b *testing.B) {
+	b.ReportAllocs()
+	c := mustNewB(b, Spec{Type: "on"})
+	var n atomic.Int64
+	r := NewRunner(RunnerOptions{Notify: func(Event) { n.Add(1) }, EveryResult: true})
+	for i := 0; i < 5000; i++ {
+		ip := netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)})
+		r.Add(RealConfig{Key: fmt.Sprint(i), Target: Target{IP: ip}, Checker: c, Interval: 500 * time.Millisecond})
+	}
+	if err := r.WaitStartup(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond) // past the spread-out first pauses
+	b.ResetTimer()
+	n0, cpu0 := n.Load(), cpuTime()
+	for n.Load()-n0 < int64(b.N) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n.Load()-n0), "cpu-ns/op")
+	b.StopTimer()
+	r.Stop()
+}
+
+// BenchmarkRunnerRig is the bench's load without the daemon around it:
+// 10,000 reals (127.1.x.y, all answered by the rig's real) checked every
+// second by a Runner, connect or http. It reports the CPU of a core the
+// process used (cpu-%), and the share of rounds on time (gap between two
+// checks of a real ≤ 1.25 s, as the bench counts them) over b.N checks.
+func BenchmarkRunnerRig(b *testing.B) {
+	for _, kind := range []string{"connect", "http"} {
+		b.Run(kind, func(b *testing.B) {
+			spec := Spec{Type: "connect", ConnectTimeout: time.Second, NegotiateTimeout: time.Second}
+			if kind == "http" {
+				spec = Spec{Type: "negotiate", Service: "http", Request: "/check", Receive: "ok",
+					ConnectTimeout: time.Second, NegotiateTimeout: time.Second}
+			}
+			rig := rigServerAny(b)
+			const reals = 10000
+			var mu sync.Mutex
+			last := make([]time.Time, reals)
+			var gaps, late, down int
+			var n atomic.Int64
+			notify := func(e Event) {
+				i := int(e.Target.IP.As4()[2])*250 + int(e.Target.IP.As4()[3]) - 1
+				now := time.Now()
+				mu.Lock()
+				if !last[i].IsZero() {
+					gaps++
+					if now.Sub(last[i])-e.Result.Latency > 1250*time.Millisecond {
+						late++
+					}
+				}
+				if !e.Result.OK {
+					down++
+				}
+				last[i] = now.Add(-e.Result.Latency)
+				mu.Unlock()
+				n.Add(1)
+			}
+			r := NewRunner(RunnerOptions{Notify: notify, EveryResult: true})
+			defer r.Stop()
+			for i := 0; i < reals; i++ {
+				c := mustNewB(b, spec)
+				ip := netip.AddrFrom4([4]byte{127, 1, byte(i / 250), byte(i%250 + 1)})
+				if err := r.Add(RealConfig{Key: fmt.Sprint(i), Target: Target{IP: ip, Port: rig, Protocol: "tcp"},
+					Checker: c, Interval: time.Second}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := r.WaitStartup(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			time.Sleep(2 * time.Second) // past the spread-out first pauses
+			mu.Lock()
+			gaps, late, down = 0, 0, 0
+			mu.Unlock()
+			b.ResetTimer()
+			n0, cpu0, t0 := n.Load(), cpuTime(), time.Now()
+			for n.Load()-n0 < int64(b.N) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			wall := time.Since(t0)
+			b.StopTimer()
+			mu.Lock()
+			defer mu.Unlock()
+			b.ReportMetric(100*float64(cpuTime()-cpu0)/float64(wall), "cpu-%")
+			b.ReportMetric(float64(n.Load()-n0)/wall.Seconds(), "checks/s")
+			if gaps > 0 {
+				b.ReportMetric(100*float64(gaps-late)/float64(gaps), "on-time-%")
+			}
+			if down > 0 {
+				b.Errorf("%d checks down", down)
+			}
+		})
+	}
+}
+
+// rigServerAny is rigServer listening on every loopback address
+// (127.0.0.0/8 is all local), on a port of its own; it returns the port.
+func rigServerAny(tb testing.TB) uint16 {
+	tb.Helper()
+	tg := rigServerOn(tb, "0.0.0.0:0")
+	return tg.Port
 }

@@ -95,14 +95,16 @@ type RunnerOptions struct {
 	Logger      *slog.Logger
 }
 
-// Runner schedules checks: one goroutine per real, each on its own timer, so
-// a hung real never delays another.
+// Runner schedules checks. Each check runs in a goroutine of its own, so a
+// hung real never delays another; between checks a real is only an entry
+// in the runner's schedule, which one goroutine keeps (see sched).
 type Runner struct {
 	opts    RunnerOptions
 	log     *slog.Logger
 	mu      sync.Mutex
 	workers map[string]*worker
 	stopped bool
+	sched   sched
 }
 
 // ErrExists is returned by Add for a key that is already scheduled.
@@ -117,7 +119,9 @@ func NewRunner(opts RunnerOptions) *Runner {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{opts: opts, log: l, workers: make(map[string]*worker)}
+	r := &Runner{opts: opts, log: l, workers: make(map[string]*worker)}
+	r.sched.init()
+	return r
 }
 
 type worker struct {
@@ -125,9 +129,17 @@ type worker struct {
 	cfg    RealConfig
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
 	first  chan struct{} // closed after the first check
 	checks atomic.Uint64
+
+	// Scheduling, under r.sched.mu: due is when the next check starts
+	// (monotonic, since sched.epoch); stopped: never again; inflight
+	// counts its running check.
+	due      time.Duration
+	stopped  bool
+	initial  bool // the next check is the first after Add/Replace
+	started  bool // a check has completed
+	inflight sync.WaitGroup
 
 	mu       sync.Mutex
 	state    State
@@ -207,13 +219,13 @@ func (r *Runner) Replace(rc RealConfig) error {
 	return nil
 }
 
-// start launches a worker; r.mu is held.
+// start schedules a worker's first check at once; r.mu is held.
 func (r *Runner) start(rc RealConfig, state State, failures int, initial bool) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{r: r, cfg: rc, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		first: make(chan struct{}), state: state, failures: failures}
+	w := &worker{r: r, cfg: rc, ctx: ctx, cancel: cancel, first: make(chan struct{}),
+		state: state, failures: failures, initial: initial}
 	r.workers[rc.Key] = w
-	go w.run(initial)
+	r.sched.launch(w)
 }
 
 // Remove stops checking a real (aborting a check in flight) and waits for
@@ -291,47 +303,37 @@ func (r *Runner) Stop() {
 	r.workers = make(map[string]*worker)
 	r.mu.Unlock()
 	for _, w := range ws {
+		w.r.sched.drop(w)
 		w.cancel()
 	}
 	for _, w := range ws {
-		<-w.done
+		w.inflight.Wait()
 	}
+	r.sched.stop()
 }
 
+// stop ends a worker: out of the schedule, its check in flight aborted and
+// waited for.
 func (w *worker) stop() {
+	w.r.sched.drop(w)
 	w.cancel()
-	<-w.done
+	w.inflight.Wait()
 }
 
-func (w *worker) run(initial bool) {
-	defer close(w.done)
-	firstDone := false
-	defer func() {
-		if !firstDone {
-			close(w.first)
-		}
-	}()
-	timer := time.NewTimer(w.cfg.Interval)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		w.checkOnce(initial)
-		wait := nextWait(time.Now(), w.cfg.Interval, !firstDone)
-		if !firstDone {
-			firstDone = true
-			close(w.first)
-		}
-		initial = false
-		if w.ctx.Err() != nil {
-			return
-		}
-		timer.Reset(wait)
-		select {
-		case <-w.ctx.Done():
-			return
-		case <-timer.C:
-		}
+// run is one check, in a goroutine of its own; then the real goes back
+// into the schedule.
+func (w *worker) run() {
+	defer w.inflight.Done()
+	initial := w.initial
+	w.initial = false
+	w.checkOnce(initial)
+	first := !w.started
+	w.started = true
+	wait := nextWait(time.Now(), w.cfg.Interval, first)
+	if first {
+		close(w.first)
 	}
+	w.r.sched.after(w, wait)
 }
 
 // Check times. Every real started at once (start-up, a reload that changed
@@ -364,6 +366,9 @@ func nextWait(now time.Time, interval time.Duration, first bool) time.Duration {
 }
 
 func (w *worker) checkOnce(initial bool) {
+	if w.ctx.Err() != nil {
+		return // removed or stopped before it began
+	}
 	ctx := w.ctx
 	var cancel context.CancelFunc
 	if w.cfg.Timeout > 0 {
