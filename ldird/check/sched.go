@@ -18,7 +18,7 @@ type sched struct {
 	epoch time.Time // due times are monotonic durations since epoch
 
 	mu      sync.Mutex
-	heap    []slot // a binary heap by due
+	heap    []slot        // a binary heap by due
 	sleepTo time.Duration // when the loop wakes up next; 0: waits for a push
 	running bool          // the loop goroutine is there
 	quit    bool
