@@ -243,7 +243,9 @@ func (h *httpChecker) plain(ctx context.Context, real Target, deadline time.Time
 	msg = append(msg, " HTTP/1.1\r\nHost: "...)
 	msg = append(msg, host...)
 	msg = append(msg, "\r\nUser-Agent: "+userAgent+"\r\nConnection: close\r\n\r\n"...)
-	if _, err := conn.Write(msg); err != nil {
+	if rc, ok := conn.(*rawConn); ok {
+		rc.Request(msg) // sent by the first read
+	} else if _, err := conn.Write(msg); err != nil {
 		return reply{}, err
 	}
 	return readReply(conn, h.tmpl.Method, h.b.receive != nil)

@@ -30,6 +30,7 @@ type rawConn struct {
 	// pending: connect(2) said EINPROGRESS and the handshake has not been
 	// seen to complete yet.
 	pending bool
+	req     []byte // to send before the first read (Request)
 }
 
 // sockaddr is ap as connect(2) wants it.
@@ -194,8 +195,14 @@ func (c *rawConn) Write(b []byte) (int, error) {
 	return done, nil
 }
 
-// Read reads into b, waiting in the poller for data. It returns io.EOF at
-// the end of the stream.
+// Request arranges for req to be sent by the first Read, from within
+// the poller's read wait: the reply cannot be there before the request
+// has gone, so that read need not ask first (see established) and a
+// check saves the read that would only say EAGAIN.
+func (c *rawConn) Request(req []byte) { c.req = req }
+
+// Read reads into b, waiting in the poller for data (after sending a
+// Request, if one is due). It returns io.EOF at the end of the stream.
 func (c *rawConn) Read(b []byte) (int, error) {
 	if err := c.register(); err != nil {
 		return 0, err
@@ -203,12 +210,43 @@ func (c *rawConn) Read(b []byte) (int, error) {
 	var n int
 	var rerr error
 	for {
+		sendBlocked := false
+		var werr error
 		if err := c.rc.Read(func(fd uintptr) bool {
+			if c.req != nil {
+				m, err := unix.Write(int(fd), c.req)
+				switch {
+				case err == nil && m == len(c.req):
+					c.req, c.pending = nil, false
+					return false // now wait for the reply
+				case err == nil, errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
+					// Not sent whole at once (a handshake still on):
+					// Write waits for it, outside.
+					c.req, sendBlocked = c.req[max(m, 0):], true
+				default:
+					werr = err
+				}
+				return true
+			}
 			// Ask before any wait (see established).
 			n, rerr = unix.Read(int(fd), b)
 			return !errors.Is(rerr, unix.EAGAIN)
 		}); err != nil {
 			return 0, c.waitErr(err)
+		}
+		if werr != nil {
+			if c.pending {
+				return 0, os.NewSyscallError("connect", werr)
+			}
+			return 0, os.NewSyscallError("write", werr)
+		}
+		if sendBlocked {
+			req := c.req
+			c.req = nil
+			if _, err := c.Write(req); err != nil {
+				return 0, err
+			}
+			continue
 		}
 		switch {
 		case errors.Is(rerr, unix.EINTR):
