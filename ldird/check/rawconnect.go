@@ -27,6 +27,7 @@ type rawConn struct {
 	ctx      context.Context
 	deadline time.Time
 	stop     func() bool // ends the cancellation hook
+	real     *realCtx    // or this one
 	// pending: connect(2) said EINPROGRESS and the handshake has not been
 	// seen to complete yet.
 	pending bool
@@ -94,6 +95,10 @@ func (c *rawConn) register() error {
 	}
 	c.rc = rc
 	f := c.f
+	if rc, ok := c.ctx.(*realCtx); ok && rc.waitOn(f) {
+		c.real = rc // the Runner's context: cheap to hook
+		return nil
+	}
 	c.stop = context.AfterFunc(c.ctx, func() { _ = f.SetDeadline(time.Unix(1, 0)) })
 	return nil
 }
@@ -282,6 +287,9 @@ func (c *rawConn) closeAfterReply(eof bool) error {
 func (c *rawConn) Close() error {
 	if c.stop != nil {
 		c.stop()
+	}
+	if c.real != nil {
+		c.real.waitOff(c.f)
 	}
 	if c.f != nil {
 		return c.f.Close()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -127,8 +128,7 @@ func NewRunner(opts RunnerOptions) *Runner {
 type worker struct {
 	r      *Runner
 	cfg    RealConfig
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx    *realCtx
 	first  chan struct{} // closed after the first check
 	checks atomic.Uint64
 
@@ -221,8 +221,7 @@ func (r *Runner) Replace(rc RealConfig) error {
 
 // start schedules a worker's first check at once; r.mu is held.
 func (r *Runner) start(rc RealConfig, state State, failures int, initial bool) {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{r: r, cfg: rc, ctx: ctx, cancel: cancel, first: make(chan struct{}),
+	w := &worker{r: r, cfg: rc, ctx: newRealCtx(), first: make(chan struct{}),
 		state: state, failures: failures, initial: initial}
 	r.workers[rc.Key] = w
 	r.sched.launch(w)
@@ -304,7 +303,7 @@ func (r *Runner) Stop() {
 	r.mu.Unlock()
 	for _, w := range ws {
 		w.r.sched.drop(w)
-		w.cancel()
+		w.ctx.cancel()
 	}
 	for _, w := range ws {
 		w.inflight.Wait()
@@ -316,7 +315,7 @@ func (r *Runner) Stop() {
 // waited for.
 func (w *worker) stop() {
 	w.r.sched.drop(w)
-	w.cancel()
+	w.ctx.cancel()
 	w.inflight.Wait()
 }
 
@@ -369,7 +368,7 @@ func (w *worker) checkOnce(initial bool) {
 	if w.ctx.Err() != nil {
 		return // removed or stopped before it began
 	}
-	ctx := w.ctx
+	var ctx context.Context = w.ctx
 	var cancel context.CancelFunc
 	if w.cfg.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
@@ -433,4 +432,54 @@ func (w *worker) apply(res Result, initial bool) Event {
 		}
 	}
 	return ev
+}
+
+// realCtx is a real's context, cancelled when the real is removed or the
+// runner stops. A check on a bare socket hands it the one socket it waits
+// on (waitOn), for cancel to interrupt: a field, where context.AfterFunc
+// would make a child context and a map entry for every check.
+type realCtx struct {
+	context.Context
+	cancelCtx context.CancelFunc
+
+	mu     sync.Mutex
+	done   bool
+	waiter *os.File
+}
+
+func newRealCtx() *realCtx {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &realCtx{Context: ctx, cancelCtx: cancel}
+}
+
+func (c *realCtx) cancel() {
+	c.cancelCtx()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	if c.waiter != nil {
+		_ = c.waiter.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// waitOn registers f as the socket to interrupt on cancel; false when
+// the context is done or has a socket already (then the caller uses
+// context.AfterFunc).
+func (c *realCtx) waitOn(f *os.File) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || c.waiter != nil {
+		return false
+	}
+	c.waiter = f
+	return true
+}
+
+// waitOff forgets f (before it is closed).
+func (c *realCtx) waitOff(f *os.File) {
+	c.mu.Lock()
+	if c.waiter == f {
+		c.waiter = nil
+	}
+	c.mu.Unlock()
 }
