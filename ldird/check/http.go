@@ -128,10 +128,12 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 	if !real.IP.IsValid() {
 		return finish(start, errors.New("real server has no IP address"), "")
 	}
+	// negotiatetimeout bounds the whole exchange, redirects included.
+	deadline := start.Add(h.b.negotiateTimeout)
 	if h.reqURI != "" {
-		// The common case bounds its socket by a deadline of its own
+		// The common case bounds its socket by the deadline itself
 		// instead of a context with a timer per check.
-		rep, err := h.plain(ctx, real, start.Add(h.b.negotiateTimeout))
+		rep, err := h.plain(ctx, real, deadline)
 		if !errors.Is(err, errUseClient) && !rep.redirect {
 			r := h.judge(start, func() string { u, _ := h.URL(real); return u }, rep, err)
 			rep.release()
@@ -139,7 +141,7 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 		}
 		rep.release()
 	}
-	ctx, cancel := withTimeout(ctx, h.b.negotiateTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	u, err := h.URL(real)
 	if err != nil {
