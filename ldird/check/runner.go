@@ -128,7 +128,8 @@ func NewRunner(opts RunnerOptions) *Runner {
 type worker struct {
 	r      *Runner
 	cfg    RealConfig
-	ctx    *realCtx
+	ctx    *realCtx // &rctx
+	rctx   realCtx
 	first  chan struct{} // closed after the first check
 	checks atomic.Uint64
 
@@ -221,8 +222,10 @@ func (r *Runner) Replace(rc RealConfig) error {
 
 // start schedules a worker's first check at once; r.mu is held.
 func (r *Runner) start(rc RealConfig, state State, failures int, initial bool) {
-	w := &worker{r: r, cfg: rc, ctx: newRealCtx(), first: make(chan struct{}),
+	w := &worker{r: r, cfg: rc, first: make(chan struct{}),
 		state: state, failures: failures, initial: initial}
+	w.rctx.init()
+	w.ctx = &w.rctx
 	r.workers[rc.Key] = w
 	r.sched.launch(w)
 }
@@ -445,14 +448,26 @@ type realCtx struct {
 	mu     sync.Mutex
 	done   bool
 	waiter *os.File
+	// cancelled mirrors done for Err, which checks ask often: a flag
+	// beside the worker instead of the cancel context's own state.
+	cancelled atomic.Bool
 }
 
-func newRealCtx() *realCtx {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &realCtx{Context: ctx, cancelCtx: cancel}
+// Err is the context's error, from a flag: set before Done closes (so a
+// closed Done always comes with an error), and only cancel sets it.
+func (c *realCtx) Err() error {
+	if c.cancelled.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+func (c *realCtx) init() {
+	c.Context, c.cancelCtx = context.WithCancel(context.Background())
 }
 
 func (c *realCtx) cancel() {
+	c.cancelled.Store(true)
 	c.cancelCtx()
 	c.mu.Lock()
 	defer c.mu.Unlock()
