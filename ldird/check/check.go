@@ -7,6 +7,7 @@
 package check
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -107,8 +108,12 @@ func configErr(format string, a ...any) error {
 
 // base holds what every check needs, resolved once at New.
 type base struct {
-	spec             Spec
-	receive          *regexp.Regexp // nil when Receive is empty
+	spec    Spec
+	receive *regexp.Regexp // nil when Receive is empty
+	// receiveLit is receive when it is a plain literal (no metacharacters,
+	// no flags): matching it is then a substring search.
+	receiveLit       []byte
+	isLit            bool
 	connectTimeout   time.Duration
 	negotiateTimeout time.Duration
 	dialer           net.Dialer
@@ -171,6 +176,9 @@ func newBase(spec Spec) (*base, error) {
 			return nil, fmt.Errorf("%w: receive %q is not a supported regular expression: %v", ErrConfig, spec.Receive, err)
 		}
 		b.receive = re
+		if lit, complete := re.LiteralPrefix(); complete {
+			b.receiveLit, b.isLit = []byte(lit), true
+		}
 	}
 	if spec.CheckPort < 0 || spec.CheckPort > 65535 {
 		return nil, configErr("checkport %d out of range", spec.CheckPort)
@@ -299,6 +307,14 @@ func finish(start time.Time, err error, detail string) Result {
 		r.Detail = err.Error()
 	}
 	return r
+}
+
+// match reports whether receive matches reply (receive must be set).
+func (b *base) match(reply []byte) bool {
+	if b.isLit {
+		return bytes.Contains(reply, b.receiveLit)
+	}
+	return b.receive.Match(reply)
 }
 
 // errNoMatch is returned when a reply does not match receive.

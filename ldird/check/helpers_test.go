@@ -40,7 +40,7 @@ func lineServer(t *testing.T, handle func(c net.Conn, rd *bufio.Reader)) Target 
 	return targetOf(t, ln.Addr())
 }
 
-func targetOf(t *testing.T, a net.Addr) Target {
+func targetOf(t testing.TB, a net.Addr) Target {
 	t.Helper()
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {

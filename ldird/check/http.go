@@ -128,14 +128,21 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 	if !real.IP.IsValid() {
 		return finish(start, errors.New("real server has no IP address"), "")
 	}
-	ctx, cancel := withTimeout(ctx, h.b.negotiateTimeout)
-	defer cancel()
+	// negotiatetimeout bounds the whole exchange, redirects included.
+	deadline := start.Add(h.b.negotiateTimeout)
 	if h.reqURI != "" {
-		status, code, body, err := h.plain(ctx, real)
-		if !errors.Is(err, errUseClient) {
-			return h.judge(start, func() string { u, _ := h.URL(real); return u }, status, code, body, err)
+		// The common case bounds its socket by the deadline itself
+		// instead of a context with a timer per check.
+		rep, err := h.plain(ctx, real, deadline)
+		if !errors.Is(err, errUseClient) && !rep.redirect {
+			r := h.judge(start, func() string { u, _ := h.URL(real); return u }, rep, err)
+			rep.release()
+			return r
 		}
+		rep.release()
 	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	u, err := h.URL(real)
 	if err != nil {
 		return finish(start, err, "")
@@ -160,97 +167,90 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 		}
 	}
 	req.Header.Set("User-Agent", userAgent)
-	status, code, body, err := h.direct(ctx, req, proxyAddr)
-	if errors.Is(err, errUseClient) {
-		status, code, body, err = h.viaClient(req)
+	rep, err := h.direct(ctx, req, proxyAddr)
+	if errors.Is(err, errUseClient) || err == nil && rep.redirect {
+		rep, err = h.viaClient(req)
 	}
-	return h.judge(start, func() string { return u }, status, code, body, err)
+	return h.judge(start, func() string { return u }, rep, err)
 }
 
 const userAgent = "ldird (ldirectord-compatible health check)"
 
 // judge turns an exchange into a Result: up on 2xx with a body matching
 // receive (when set).
-func (h *httpChecker) judge(start time.Time, u func() string, status string, code int, body []byte, err error) Result {
+func (h *httpChecker) judge(start time.Time, u func() string, rep reply, err error) Result {
 	if err != nil {
 		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), err), "")
 	}
-	if code < 200 || code > 299 {
-		return finish(start, fmt.Errorf("%s %s: status %s", h.b.spec.HTTPMethod, u(), status), status)
+	if rep.code < 200 || rep.code > 299 {
+		return finish(start, fmt.Errorf("%s %s: status %s", h.b.spec.HTTPMethod, u(), rep.status), rep.status)
 	}
 	if h.b.receive == nil {
-		return finish(start, nil, status)
+		return finish(start, nil, rep.status)
 	}
-	if !h.b.receive.Match(body) {
-		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), errNoMatch), snippet(body))
+	if !h.b.match(rep.body) {
+		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), errNoMatch), snippet(rep.body))
 	}
-	return finish(start, nil, status)
+	return finish(start, nil, rep.status)
 }
-
-var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // plain is the common check, http or https to the real's own address with
 // the virtual's request: the request is formatted from parts prepared at
 // New (no URL parsing, no http.Request per check), sent on a connection of
-// its own, and the response read with net/http's parser.
-func (h *httpChecker) plain(ctx context.Context, real Target) (status string, code int, body []byte, err error) {
+// its own (plain http on a bare socket, see rawConn), and the reply read
+// by readReply. Every wait ends at deadline or when ctx ends.
+func (h *httpChecker) plain(ctx context.Context, real Target, deadline time.Time) (rep reply, err error) {
 	port, err := h.b.port(real)
 	if err != nil {
-		return "", 0, nil, err
+		return reply{}, err
 	}
 	host := h.b.spec.VirtualHost
 	if host == "" {
 		host = hostArg(real)
 	}
-	raw, err := h.dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(real.IP, port).String())
-	if err != nil {
-		return "", 0, nil, err
-	}
-	defer raw.Close()
-	bindConn(ctx, raw)
-	conn := raw
+	ap := netip.AddrPortFrom(real.IP, port)
+	var conn io.ReadWriter
 	if h.scheme == "https" {
+		ctx, cancel := context.WithDeadline(ctx, deadline)
+		defer cancel()
+		raw, err := h.dialer.DialContext(ctx, "tcp", ap.String())
+		if err != nil {
+			return reply{}, err
+		}
+		defer raw.Close()
+		bindConn(ctx, raw)
 		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // as ldirectord
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return "", 0, nil, err
+			return reply{}, err
 		}
 		conn = tc
+	} else {
+		rc, derr := dialRaw(ctx, ap, deadline)
+		if derr != nil {
+			return reply{}, fmt.Errorf("connect tcp/%s: %w", ap, derr)
+		}
+		defer func() {
+			if err == nil {
+				rc.closeAfterReply(rep.eof)
+			} else {
+				rc.Close()
+			}
+		}()
+		conn = rc
 	}
-	msg := make([]byte, 0, 160)
-	msg = append(msg, h.tmpl.Method...)
+	var a [256]byte
+	msg := append(a[:0], h.tmpl.Method...)
 	msg = append(msg, ' ')
 	msg = append(msg, h.reqURI...)
 	msg = append(msg, " HTTP/1.1\r\nHost: "...)
 	msg = append(msg, host...)
 	msg = append(msg, "\r\nUser-Agent: "+userAgent+"\r\nConnection: close\r\n\r\n"...)
-	if _, err := conn.Write(msg); err != nil {
-		return "", 0, nil, err
+	if rc, ok := conn.(*rawConn); ok {
+		rc.Request(msg) // sent by the first read
+	} else if _, err := conn.Write(msg); err != nil {
+		return reply{}, err
 	}
-	br := readerPool.Get().(*bufio.Reader)
-	br.Reset(io.LimitReader(conn, maxBody+64<<10)) // headers and maxBody of body at most
-	defer func() {
-		br.Reset(nil)
-		readerPool.Put(br)
-	}()
-	return h.response(br, h.tmpl)
-}
-
-// response reads one response; a redirect returns errUseClient.
-func (h *httpChecker) response(br *bufio.Reader, req *http.Request) (status string, code int, body []byte, err error) {
-	resp, err := http.ReadResponse(br, req)
-	if err != nil {
-		return "", 0, nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode >= 300 && resp.StatusCode <= 399 && resp.Header.Get("Location") != "" {
-		return "", 0, nil, errUseClient
-	}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && h.b.receive != nil {
-		if body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody)); err != nil {
-			return "", 0, nil, fmt.Errorf("read body: %w", err)
-		}
-	}
-	return resp.Status, resp.StatusCode, body, nil
+	return readReply(conn, h.tmpl.Method, h.b.receive != nil)
 }
 
 // errUseClient sends a check down net/http's client: a redirect to
@@ -262,12 +262,12 @@ var errUseClient = errors.New("needs the full HTTP client")
 // with net/http's parser. It avoids the client's per-request goroutines and
 // channels, which cost more than the check at thousands of reals.
 // Redirects and URLs naming a host return errUseClient.
-func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr string) (status string, code int, body []byte, err error) {
+func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr string) (rep reply, err error) {
 	addr := proxyAddr
 	if addr == "" {
 		host := req.URL.Hostname()
 		if _, perr := netip.ParseAddr(host); perr != nil {
-			return "", 0, nil, errUseClient
+			return reply{}, errUseClient
 		}
 		port := req.URL.Port()
 		if port == "" {
@@ -277,7 +277,7 @@ func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr s
 	}
 	raw, err := h.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return "", 0, nil, err
+		return reply{}, err
 	}
 	defer raw.Close()
 	bindConn(ctx, raw)
@@ -285,7 +285,7 @@ func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr s
 	if req.URL.Scheme == "https" && proxyAddr == "" {
 		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, ServerName: req.URL.Hostname()}) //nolint:gosec // as ldirectord
 		if err := tc.HandshakeContext(ctx); err != nil {
-			return "", 0, nil, err
+			return reply{}, err
 		}
 		conn = tc
 	}
@@ -300,27 +300,28 @@ func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr s
 		err = bw.Flush()
 	}
 	if err != nil {
-		return "", 0, nil, err
+		return reply{}, err
 	}
 	// Bound what a real can make us read: headers and maxBody of body.
-	return h.response(bufio.NewReaderSize(io.LimitReader(conn, maxBody+64<<10), 4096), req)
+	return httpReply(bufio.NewReaderSize(io.LimitReader(conn, replyLimit), 4096), req, h.b.receive != nil)
 }
 
 // viaClient runs the check through net/http's client (redirects followed,
 // at most 7, as LWP does).
-func (h *httpChecker) viaClient(req *http.Request) (status string, code int, body []byte, err error) {
+func (h *httpChecker) viaClient(req *http.Request) (rep reply, err error) {
 	req.Close = false
 	resp, err := h.fullClient().Do(req)
 	if err != nil {
-		return "", 0, nil, err
+		return reply{}, err
 	}
 	defer resp.Body.Close()
+	rep = reply{status: resp.Status, code: resp.StatusCode}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && h.b.receive != nil {
-		if body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody)); err != nil {
-			return "", 0, nil, fmt.Errorf("read body: %w", err)
+		if rep.body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody)); err != nil {
+			return reply{}, fmt.Errorf("read body: %w", err)
 		}
 	}
-	return resp.Status, resp.StatusCode, body, nil
+	return rep, nil
 }
 
 // snippet shortens a reply for a log line.

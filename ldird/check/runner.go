@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -95,14 +96,16 @@ type RunnerOptions struct {
 	Logger      *slog.Logger
 }
 
-// Runner schedules checks: one goroutine per real, each on its own timer, so
-// a hung real never delays another.
+// Runner schedules checks. Each check runs in a goroutine of its own, so a
+// hung real never delays another; between checks a real is only an entry
+// in the runner's schedule, which one goroutine keeps (see sched).
 type Runner struct {
 	opts    RunnerOptions
 	log     *slog.Logger
 	mu      sync.Mutex
 	workers map[string]*worker
 	stopped bool
+	sched   sched
 }
 
 // ErrExists is returned by Add for a key that is already scheduled.
@@ -117,17 +120,27 @@ func NewRunner(opts RunnerOptions) *Runner {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &Runner{opts: opts, log: l, workers: make(map[string]*worker)}
+	r := &Runner{opts: opts, log: l, workers: make(map[string]*worker)}
+	r.sched.init()
+	return r
 }
 
 type worker struct {
 	r      *Runner
 	cfg    RealConfig
-	ctx    context.Context
-	cancel context.CancelFunc
-	done   chan struct{}
+	ctx    *realCtx // &rctx
+	rctx   realCtx
 	first  chan struct{} // closed after the first check
 	checks atomic.Uint64
+
+	// Scheduling, under r.sched.mu: due is when the next check starts
+	// (monotonic, since sched.epoch); stopped: never again; inflight
+	// counts its running check.
+	due      time.Duration
+	stopped  bool
+	initial  bool // the next check is the first after Add/Replace
+	started  bool // a check has completed
+	inflight sync.WaitGroup
 
 	mu       sync.Mutex
 	state    State
@@ -207,13 +220,14 @@ func (r *Runner) Replace(rc RealConfig) error {
 	return nil
 }
 
-// start launches a worker; r.mu is held.
+// start schedules a worker's first check at once; r.mu is held.
 func (r *Runner) start(rc RealConfig, state State, failures int, initial bool) {
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{r: r, cfg: rc, ctx: ctx, cancel: cancel, done: make(chan struct{}),
-		first: make(chan struct{}), state: state, failures: failures}
+	w := &worker{r: r, cfg: rc, first: make(chan struct{}),
+		state: state, failures: failures, initial: initial}
+	w.rctx.init()
+	w.ctx = &w.rctx
 	r.workers[rc.Key] = w
-	go w.run(initial)
+	r.sched.launch(w)
 }
 
 // Remove stops checking a real (aborting a check in flight) and waits for
@@ -291,47 +305,37 @@ func (r *Runner) Stop() {
 	r.workers = make(map[string]*worker)
 	r.mu.Unlock()
 	for _, w := range ws {
-		w.cancel()
+		w.r.sched.drop(w)
+		w.ctx.cancel()
 	}
 	for _, w := range ws {
-		<-w.done
+		w.inflight.Wait()
 	}
+	r.sched.stop()
 }
 
+// stop ends a worker: out of the schedule, its check in flight aborted and
+// waited for.
 func (w *worker) stop() {
-	w.cancel()
-	<-w.done
+	w.r.sched.drop(w)
+	w.ctx.cancel()
+	w.inflight.Wait()
 }
 
-func (w *worker) run(initial bool) {
-	defer close(w.done)
-	firstDone := false
-	defer func() {
-		if !firstDone {
-			close(w.first)
-		}
-	}()
-	timer := time.NewTimer(w.cfg.Interval)
-	timer.Stop()
-	defer timer.Stop()
-	for {
-		w.checkOnce(initial)
-		wait := nextWait(time.Now(), w.cfg.Interval, !firstDone)
-		if !firstDone {
-			firstDone = true
-			close(w.first)
-		}
-		initial = false
-		if w.ctx.Err() != nil {
-			return
-		}
-		timer.Reset(wait)
-		select {
-		case <-w.ctx.Done():
-			return
-		case <-timer.C:
-		}
+// run is one check, in a goroutine of its own; then the real goes back
+// into the schedule.
+func (w *worker) run() {
+	defer w.inflight.Done()
+	initial := w.initial
+	w.initial = false
+	w.checkOnce(initial)
+	first := !w.started
+	w.started = true
+	wait := nextWait(time.Now(), w.cfg.Interval, first)
+	if first {
+		close(w.first)
 	}
+	w.r.sched.after(w, wait)
 }
 
 // Check times. Every real started at once (start-up, a reload that changed
@@ -364,7 +368,10 @@ func nextWait(now time.Time, interval time.Duration, first bool) time.Duration {
 }
 
 func (w *worker) checkOnce(initial bool) {
-	ctx := w.ctx
+	if w.ctx.Err() != nil {
+		return // removed or stopped before it began
+	}
+	var ctx context.Context = w.ctx
 	var cancel context.CancelFunc
 	if w.cfg.Timeout > 0 {
 		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
@@ -428,4 +435,66 @@ func (w *worker) apply(res Result, initial bool) Event {
 		}
 	}
 	return ev
+}
+
+// realCtx is a real's context, cancelled when the real is removed or the
+// runner stops. A check on a bare socket hands it the one socket it waits
+// on (waitOn), for cancel to interrupt: a field, where context.AfterFunc
+// would make a child context and a map entry for every check.
+type realCtx struct {
+	context.Context
+	cancelCtx context.CancelFunc
+
+	mu     sync.Mutex
+	done   bool
+	waiter *os.File
+	// cancelled mirrors done for Err, which checks ask often: a flag
+	// beside the worker instead of the cancel context's own state.
+	cancelled atomic.Bool
+}
+
+// Err is the context's error, from a flag: set before Done closes (so a
+// closed Done always comes with an error), and only cancel sets it.
+func (c *realCtx) Err() error {
+	if c.cancelled.Load() {
+		return context.Canceled
+	}
+	return nil
+}
+
+func (c *realCtx) init() {
+	c.Context, c.cancelCtx = context.WithCancel(context.Background())
+}
+
+func (c *realCtx) cancel() {
+	c.cancelled.Store(true)
+	c.cancelCtx()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	if c.waiter != nil {
+		_ = c.waiter.SetDeadline(time.Unix(1, 0))
+	}
+}
+
+// waitOn registers f as the socket to interrupt on cancel; false when
+// the context is done or has a socket already (then the caller uses
+// context.AfterFunc).
+func (c *realCtx) waitOn(f *os.File) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || c.waiter != nil {
+		return false
+	}
+	c.waiter = f
+	return true
+}
+
+// waitOff forgets f (before it is closed).
+func (c *realCtx) waitOff(f *os.File) {
+	c.mu.Lock()
+	if c.waiter == f {
+		c.waiter = nil
+	}
+	c.mu.Unlock()
 }

@@ -1,0 +1,227 @@
+package check
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// sched is a Runner's schedule: the reals waiting for their next check,
+// in a heap by due time, and one goroutine that sleeps until the earliest
+// is due and then starts the check of every real that is due, each in a
+// goroutine of its own. Since pauses end on a grid (nextWait), the reals
+// of one slot start together from one wakeup. With a goroutine and a
+// timer per real instead, 10,000 reals a second cost a timer, a channel
+// send and a select per check, and 10,000 parked goroutines whose stacks
+// the collector scans.
+type sched struct {
+	epoch time.Time // due times are monotonic durations since epoch
+
+	mu      sync.Mutex
+	heap    []slot        // a binary heap by due
+	sleepTo time.Duration // when the loop wakes up next; 0: waits for a push
+	running bool          // the loop goroutine is there
+	quit    bool
+	wake    chan struct{} // an earlier due time, or quit
+	done    chan struct{} // closed when the loop ends
+	due     []*worker     // the loop's batch, reused
+
+	// Checks run on a pool of goroutines that wait for work between
+	// checks: a goroutine per check would grow a fresh stack for each.
+	// When none is idle a new one starts, so a hung check never holds up
+	// another; past maxIdle idle ones, a goroutine ends after its check.
+	work chan *worker // closed by stop
+	idle atomic.Int32
+}
+
+const maxIdle = 1024
+
+// slot is a heap entry: the due time is kept in the heap itself, so that
+// ordering it does not visit thousands of workers.
+type slot struct {
+	due time.Duration
+	w   *worker
+}
+
+func (s *sched) init() {
+	s.epoch = time.Now()
+	s.wake = make(chan struct{}, 1)
+	s.done = make(chan struct{})
+	s.work = make(chan *worker)
+}
+
+func (s *sched) now() time.Duration { return time.Since(s.epoch) }
+
+// launch starts w's first check at once.
+func (s *sched) launch(w *worker) {
+	s.mu.Lock()
+	w.inflight.Add(1)
+	s.mu.Unlock()
+	s.start(w)
+}
+
+// start runs w's check on an idle pool goroutine, or a new one.
+func (s *sched) start(w *worker) {
+	select {
+	case s.work <- w:
+	default:
+		go s.serve(w)
+	}
+}
+
+// serve is a pool goroutine: w's check, then whatever it is handed.
+func (s *sched) serve(w *worker) {
+	for {
+		w.run()
+		if s.idle.Add(1) > maxIdle {
+			s.idle.Add(-1)
+			return
+		}
+		w = <-s.work
+		s.idle.Add(-1)
+		if w == nil { // stopped
+			return
+		}
+	}
+}
+
+// after puts w back into the schedule, due wait from now, unless it was
+// stopped meanwhile.
+func (s *sched) after(w *worker, wait time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if w.stopped || s.quit {
+		return
+	}
+	w.due = s.now() + wait
+	s.push(w)
+	if !s.running {
+		s.running = true
+		go s.loop()
+		return
+	}
+	if s.sleepTo == 0 || w.due < s.sleepTo {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// drop takes w out of the schedule for good; a check it has in flight
+// is not waited for here (see worker.stop). Its entry stays in the heap
+// until it is due (keeping the heap free of back-pointers makes ordering
+// it cheap).
+func (s *sched) drop(w *worker) {
+	s.mu.Lock()
+	w.stopped = true // its entry, if any, is skipped when due
+	s.mu.Unlock()
+}
+
+// stop ends the loop and waits for it, and lets the pool go. No check
+// may be started after (Runner.Stop stops every worker first).
+func (s *sched) stop() {
+	s.mu.Lock()
+	if s.quit {
+		s.mu.Unlock()
+		return
+	}
+	s.quit = true
+	running := s.running
+	s.mu.Unlock()
+	if running {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+		<-s.done
+	}
+	close(s.work)
+}
+
+// loop starts what is due and sleeps until the next due time.
+func (s *sched) loop() {
+	defer close(s.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		s.mu.Lock()
+		if s.quit {
+			s.mu.Unlock()
+			return
+		}
+		now := s.now()
+		due := s.due[:0]
+		for len(s.heap) > 0 && s.heap[0].due <= now {
+			w := s.pop()
+			if w.stopped {
+				continue
+			}
+			w.inflight.Add(1)
+			due = append(due, w)
+		}
+		s.sleepTo = 0
+		if len(s.heap) > 0 {
+			s.sleepTo = s.heap[0].due
+		}
+		sleep := s.sleepTo - now
+		s.mu.Unlock()
+		for i, w := range due {
+			s.start(w)
+			due[i] = nil
+		}
+		s.due = due
+		if sleep <= 0 { // nothing scheduled: wait for a push
+			<-s.wake
+			continue
+		}
+		timer.Reset(sleep)
+		select {
+		case <-timer.C:
+		case <-s.wake:
+			timer.Stop()
+		}
+	}
+}
+
+// The heap, by due time.
+
+func (s *sched) push(w *worker) {
+	s.heap = append(s.heap, slot{w.due, w})
+	h := s.heap
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if h[p].due <= h[i].due {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (s *sched) pop() *worker {
+	h := s.heap
+	w := h[0].w
+	last := len(h) - 1
+	h[0] = h[last]
+	h[last] = slot{}
+	h = h[:last]
+	s.heap = h
+	for i, n := 0, len(h); ; {
+		l := 2*i + 1
+		if l >= n {
+			break
+		}
+		m := l
+		if r := l + 1; r < n && h[r].due < h[l].due {
+			m = r
+		}
+		if h[i].due <= h[m].due {
+			break
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+	return w
+}
