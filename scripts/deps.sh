@@ -2,7 +2,7 @@
 # Installs, by Debian package name, what the demo and the tests need when it is missing.
 #   deps.sh test    what `make test` needs (the default)
 #   deps.sh demo    what `make demo` (scripts/demo.sh) calls
-#   deps.sh bench   test's list plus the reference ldirectord and ipvsadm
+#   deps.sh bench   test's list plus the reference ldirectord, ipvsadm, haproxy and wrk
 # "a|b" means either package will do (the first is installed when neither is):
 # busybox and busybox-static conflict, and tests/vm installs busybox-static.
 # Packages that would start services on install are kept from doing so (policy-rc.d).
@@ -18,7 +18,7 @@ case "${1:-test}" in
   # servers), modprobe (kmod: load ip_vs where it is a module), timeout/date/seq
   # (coreutils), awk, sed and grep.
   demo) want=(iproute2 curl 'busybox-static|busybox' kmod coreutils mawk sed grep) ;;
-  bench) want+=(ldirectord ipvsadm) ;;
+  bench) want+=(ldirectord ipvsadm haproxy wrk) ;;
   *) echo "usage: deps.sh [test|demo|bench]" >&2; exit 2 ;;
 esac
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
