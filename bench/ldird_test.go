@@ -252,7 +252,9 @@ func ldDetect(t *testing.T, tool string, sc ldScale, tb *table) {
 			t.Fatalf("%s: revived real %s never added back", tool, realAddr(i))
 		}
 		add("real answers again → back in the table, raw", t0, ev.at)
-		if c, ok := r.firstCheckAfter(i, t0, 5*time.Second); ok && !c.After(ev.at) {
+		// The server stamps an accept when its loop gets to it, which may be
+		// just after the daemon has its answer: a negative figure is kept.
+		if c, ok := r.firstCheckAfter(i, t0, 5*time.Second); ok {
 			add("real answers again: its next check → back in the table", c, ev.at)
 		}
 		time.Sleep(500 * time.Millisecond)
@@ -265,7 +267,7 @@ func ldDetect(t *testing.T, tool string, sc ldScale, tb *table) {
 			t.Fatalf("%s: hung real %s never removed", tool, realAddr(i))
 		}
 		add("real hangs (no reply): failure → out of the table, raw", t0, ev.at)
-		if c, ok := r.firstCheckAfter(i, t0, time.Second); ok && !c.After(ev.at) {
+		if c, ok := r.firstCheckAfter(i, t0, time.Second); ok {
 			add("real hangs: its next check → out of the table", c, ev.at)
 		}
 		// The other reals' check period while this one hangs (each trial

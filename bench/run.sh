@@ -23,6 +23,15 @@ timeout=120m; [ -n "$quick" ] && timeout=25m
 
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
 busiest() { ps -eo pcpu=,comm= --sort=-pcpu | head -n 5 | awk '{printf "     %5s %% %s\n", $1, $2}'; }
+# busy: how busy the whole machine is over 3 s (all CPUs, from /proc/stat).
+busy() {
+  local a b
+  a=$(head -n1 /proc/stat); sleep 3; b=$(head -n1 /proc/stat)
+  awk -v a="$a" -v b="$b" 'BEGIN { split(a, x); split(b, y); t = 0; i = 0
+    for (k = 2; k <= 9; k++) t += y[k] - x[k]
+    i = (y[5] - x[5]) + (y[6] - x[6])
+    printf "%.0f %% of %d CPUs busy over 3 s", t ? 100 * (t - i) / t : 0, '"$(nproc)"' }'
+}
 {
   echo "lvsha make bench — results"
   if [ -n "$quick" ] || { [ -n "${LVSHA_BENCH_RUNS:-}" ] && [ "${LVSHA_BENCH_RUNS}" -lt 7 ]; }; then
@@ -40,7 +49,7 @@ busiest() { ps -eo pcpu=,comm= --sort=-pcpu | head -n 5 | awk '{printf "     %5s
   echo "go: $(go version | cut -d' ' -f3-)"
   echo "tools: heartbeat $(pkgver heartbeat), ldirectord $(pkgver ldirectord), resource-agents $(pkgver resource-agents), haproxy $(pkgver haproxy), wrk $(pkgver wrk), ipvsadm $(pkgver ipvsadm) (a stand-in replaces it: no IPVS here)"
   echo "settings: LVSHA_BENCH_RUNS=${LVSHA_BENCH_RUNS:-default} LVSHA_BENCH_SOAK=${LVSHA_BENCH_SOAK:-default} BENCH_RUN=${BENCH_RUN:-all}"
-  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(busy)"
   echo "   busiest processes before (%CPU over their lifetime):"
   busiest
 } >"$out"
@@ -53,7 +62,7 @@ rc=${PIPESTATUS[0]}
   echo
   echo "finished: $(date -Is) after $(( ($(date +%s) - t0) / 60 )) min $(( ($(date +%s) - t0) % 60 )) s; go test exit status $rc"
   grep -E '^\s*--- FAIL' "$log" | sed 's/^/   /'
-  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); $(busy)"
   echo "   busiest processes after (%CPU over their lifetime):"
   busiest
 } >>"$out"
