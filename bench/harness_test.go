@@ -291,6 +291,14 @@ func (t *table) row(name string, k kind) *row {
 	return r
 }
 
+// declare makes sure a row exists (so rows come in the order a test wants,
+// not the order of the first sample).
+func (t *table) declare(name string, k kind) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.row(name, k)
+}
+
 // add records one sample.
 func (t *table) add(name string, k kind, col string, v float64) {
 	t.mu.Lock()
@@ -388,7 +396,7 @@ func (t *table) render() string {
 		for _, rt := range t.ratios {
 			a, c := meds[rt[0]], meds[rt[1]]
 			x := "-"
-			if !math.IsNaN(a) && !math.IsNaN(c) && c != 0 && r.kind != kPts {
+			if a > 0 && c > 0 && r.kind != kPts { // a ratio of figures at or below zero means nothing
 				x = fmt.Sprintf("×%.2f", a/c)
 			}
 			ratios[ri] = append(ratios[ri], x)

@@ -22,7 +22,11 @@ log=${out%.txt}.log
 timeout=120m; [ -n "$quick" ] && timeout=25m
 
 pkgver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "not installed"; }
-busiest() { ps -eo pcpu=,comm= --sort=-pcpu | head -n 5 | awk '{printf "     %5s %% %s\n", $1, $2}'; }
+# busiest: the five processes using most CPU over 2 s (top's second frame).
+busiest() {
+  top -b -n 2 -d 2 -w 200 2>/dev/null | awk '/^top -/ { n++ }
+    n == 2 && $1 ~ /^[0-9]+$/ { printf "     %5s %% %s\n", $9, $12; if (++c == 5) exit }'
+}
 # busy: how busy the whole machine is over 3 s (all CPUs, from /proc/stat).
 busy() {
   local a b
@@ -50,7 +54,7 @@ busy() {
   echo "tools: heartbeat $(pkgver heartbeat), ldirectord $(pkgver ldirectord), resource-agents $(pkgver resource-agents), haproxy $(pkgver haproxy), wrk $(pkgver wrk), ipvsadm $(pkgver ipvsadm) (a stand-in replaces it: no IPVS here)"
   echo "settings: LVSHA_BENCH_RUNS=${LVSHA_BENCH_RUNS:-default} LVSHA_BENCH_SOAK=${LVSHA_BENCH_SOAK:-default} BENCH_RUN=${BENCH_RUN:-all}"
   echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg); $(busy)"
-  echo "   busiest processes before (%CPU over their lifetime):"
+  echo "   busiest processes before (%CPU of one core over 2 s):"
   busiest
 } >"$out"
 echo "bench: results go to $out (full output: $log)"
@@ -63,7 +67,7 @@ rc=${PIPESTATUS[0]}
   echo "finished: $(date -Is) after $(( ($(date +%s) - t0) / 60 )) min $(( ($(date +%s) - t0) % 60 )) s; go test exit status $rc"
   grep -E '^\s*--- FAIL' "$log" | sed 's/^/   /'
   echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg); $(busy)"
-  echo "   busiest processes after (%CPU over their lifetime):"
+  echo "   busiest processes after (%CPU of one core over 2 s):"
   busiest
 } >>"$out"
 echo "bench: wrote $out"
