@@ -45,7 +45,8 @@ busy() {
   fi
   echo "started: $(date -Is)"
   commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
-  dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+  # Results files are not code: a new one replacing an old one is no change.
+  dirty=$(git status --porcelain --untracked-files=no -- . ':!bench/results' 2>/dev/null | wc -l)
   echo "commit: $commit on $(git rev-parse --abbrev-ref HEAD 2>/dev/null)$( [ "$dirty" -gt 0 ] && echo " + $dirty uncommitted change(s)")"
   echo "machine: $(uname -srm); $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "         $(awk '/MemTotal/ {printf "%.1f GiB RAM", $2/1048576}' /proc/meminfo); virtualization: $(systemd-detect-virt 2>/dev/null || echo unknown)"
