@@ -85,9 +85,11 @@ demo: build
 	./scripts/deps.sh demo
 	./scripts/demo.sh
 
+# Side by side with the real tools; writes bench/results/DATE.txt (bench/run.sh:
+# LVSHA_BENCH_QUICK=1 for a short, not citable run; BENCH_RUN=regexp for some).
 bench: build
 	./scripts/deps.sh bench
-	$(GO) test -tags bench -count=1 -v -timeout 90m ./bench/
+	./bench/run.sh
 
 # rel FROM_DIR TO_FILE: a relative symlink target (the links resolve inside DESTDIR too).
 rel = $$(realpath -m --relative-to=$(1) $(2))

@@ -5,7 +5,7 @@ package bench
 // The rig of the ldird benchmark (ldird_test.go): one network namespace per
 // daemon run, holding the daemon, a server that answers for every real and a
 // stand-in ipvsadm. Both helper programs are this test binary run under
-// another name (see init below), so nothing else has to be built.
+// another name (harness_test.go dispatches), so nothing else has to be built.
 //
 //   - Reals are 127.1.x.y:8000. In a fresh network namespace all of
 //     127.0.0.0/8 is local, so one listener on 0.0.0.0:8000 answers every
@@ -18,8 +18,9 @@ package bench
 //   - ldirectord runs against the stand-in ipvsadm, bind-mounted over
 //     /usr/sbin/ipvsadm inside the namespace: it keeps the table in a state
 //     file, answers `-L -n` and `-L -n --thresholds` in ipvsadm's layout
-//     (ldirectord parses both before each change) and logs every call with a
-//     nanosecond timestamp. ldird uses its userspace dataplane (this kernel
+//     (ldirectord parses both before each change) and logs every call with
+//     its end time, its own wall time and CPU, so ldirectord's figures can
+//     be given with and without it. ldird uses its userspace dataplane (this kernel
 //     has no IPVS) and its table changes are read from its log.
 
 import (
@@ -45,23 +46,13 @@ import (
 	"lvsha/tests/netns"
 )
 
-// Names under which the test binary acts as a helper.
+// Names under which the test binary acts as a helper (harness_test.go
+// dispatches on them).
 const (
 	fakeIPVSADMName = "ipvsadm"
 	realsName       = "lvsha-bench-reals"
 	floorName       = "lvsha-bench-floor"
 )
-
-func init() {
-	switch filepath.Base(os.Args[0]) {
-	case fakeIPVSADMName:
-		os.Exit(fakeIPVSADM(os.Args[1:], os.Stdout, os.Stderr))
-	case realsName:
-		os.Exit(realsMain(os.Args[1:]))
-	case floorName:
-		os.Exit(floorMain(os.Args[1:]))
-	}
-}
 
 // ---------------------------------------------------------------------------
 // Stand-in ipvsadm.
@@ -116,16 +107,26 @@ func saveFake(path string, svcs []*fakeSvc) error {
 	return os.Rename(tmp, path)
 }
 
-// fakeIPVSADM implements the part of ipvsadm(8) that ldirectord uses.
-func fakeIPVSADM(args []string, stdout, stderr io.Writer) int {
+// fakeIPVSADM implements the part of ipvsadm(8) that ldirectord uses. It
+// logs every call when it ends: end time (unix ns), its own wall time from
+// entry and its CPU (user+system, runtime start-up included), both in ns,
+// then the arguments; so ldirectord's figures can be given without it.
+func fakeIPVSADM(args []string, stdout, stderr io.Writer) (code int) {
+	t0 := time.Now()
+	defer func() {
+		if f, err := os.OpenFile(fakeCallsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
+			var ru syscall.Rusage
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			now := time.Now()
+			fmt.Fprintf(f, "%d %d %d %s\n", now.UnixNano(), now.Sub(t0).Nanoseconds(),
+				ru.Utime.Nano()+ru.Stime.Nano(), strings.Join(args, " "))
+			f.Close()
+		}
+	}()
 	lock, err := os.OpenFile(fakeStatePath+".lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err == nil {
 		defer lock.Close()
 		_ = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
-	}
-	if f, err := os.OpenFile(fakeCallsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644); err == nil {
-		fmt.Fprintf(f, "%d %s\n", time.Now().UnixNano(), strings.Join(args, " "))
-		f.Close()
 	}
 	var cmd, proto, vaddr, sched, raddr, fwd string
 	w, u, l := -1, -1, -1
@@ -396,7 +397,8 @@ func serveReal(c net.Conn, hung bool) {
 }
 
 // control serves one control connection: hang IP, unhang IP, reset, total,
-// dump (every real's accept times since the last reset).
+// times IP (one real's accept times), dump (every real's accept times since
+// the last reset).
 func (s *realsServer) control(c net.Conn) {
 	defer c.Close()
 	r := bufio.NewReader(c)
@@ -430,6 +432,21 @@ func (s *realsServer) control(c net.Conn) {
 			s.t0, s.seen = time.Now(), map[[4]byte][]int64{}
 			s.mu.Unlock()
 			fmt.Fprintln(w, "ok")
+		case "times": // one real's accept times since the last reset, unix ns
+			k, ok := parseIP4(f[len(f)-1])
+			if !ok {
+				fmt.Fprintln(w, "bad address")
+				break
+			}
+			s.mu.Lock()
+			for i, x := range s.seen[k] {
+				if i > 0 {
+					w.WriteByte(' ')
+				}
+				w.WriteString(strconv.FormatInt(s.t0.UnixNano()+x, 10))
+			}
+			s.mu.Unlock()
+			w.WriteByte('\n')
 		case "total":
 			s.mu.Lock()
 			fmt.Fprintf(w, "%d %d\n", s.total, len(s.seen))
@@ -496,46 +513,6 @@ func floorMain(args []string) int {
 // ---------------------------------------------------------------------------
 // Bench side.
 
-var (
-	ldirdOnce sync.Once
-	ldirdPath string
-	ldirdErr  error
-	selfPath  string
-)
-
-// buildLdird builds ldird into the bench's binary directory once and
-// links the helper names to this test binary.
-func buildLdird(t *testing.T) string {
-	t.Helper()
-	ldirdOnce.Do(func() {
-		exe, err := os.Executable()
-		if err != nil {
-			ldirdErr = err
-			return
-		}
-		if selfPath, err = filepath.EvalSymlinks(exe); err != nil {
-			ldirdErr = err
-			return
-		}
-		for _, n := range []string{realsName, floorName} {
-			if err := os.Symlink(selfPath, filepath.Join(binDir, n)); err != nil && !os.IsExist(err) {
-				ldirdErr = err
-				return
-			}
-		}
-		p := filepath.Join(binDir, "ldird")
-		if out, err := exec.Command("go", "build", "-o", p, "lvsha/ldird").CombinedOutput(); err != nil {
-			ldirdErr = fmt.Errorf("build ldird: %v\n%s", err, out)
-			return
-		}
-		ldirdPath = p
-	})
-	if ldirdErr != nil {
-		t.Fatal(ldirdErr)
-	}
-	return ldirdPath
-}
-
 const (
 	ldVIP      = "10.99.0.1:80"
 	realPort   = 8000
@@ -601,7 +578,7 @@ type ldRig struct {
 
 func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 	t.Helper()
-	ldird := buildLdird(t)
+	ldird := filepath.Join(binDir, "ldird")
 	r := &ldRig{t: t, tool: tool, opts: opts}
 	r.n = netns.NewNode(t, "lvs")
 	dir, err := os.MkdirTemp("", "lvb")
@@ -685,6 +662,21 @@ func (r *ldRig) execCost(calls int, cmd string) time.Duration {
 	total := time.Since(t0)
 	t0 = time.Now()
 	r.n.MustRun("sh", "-c", "true")
+	return (total - time.Since(t0)) / time.Duration(calls)
+}
+
+// hostExecCost is execCost on the host (the real ipvsadm is hidden by the
+// stand-in inside a rig's node).
+func hostExecCost(t *testing.T, calls int, cmd string) time.Duration {
+	t.Helper()
+	loop := fmt.Sprintf("i=0; while [ $i -lt %d ]; do %s >/dev/null 2>&1; i=$((i+1)); done", calls, cmd)
+	t0 := time.Now()
+	if out, err := exec.Command("sh", "-c", loop).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v %s", cmd, err, out)
+	}
+	total := time.Since(t0)
+	t0 = time.Now()
+	_ = exec.Command("sh", "-c", "true").Run()
 	return (total - time.Since(t0)) / time.Duration(calls)
 }
 
@@ -912,18 +904,39 @@ func (l *eventLog) waitUp(n int, timeout time.Duration) (time.Time, bool) {
 	}
 }
 
-// parseFakeCall reads one line of the stand-in ipvsadm's log.
-func parseFakeCall(ln string) (tableEvent, bool) {
+// fakeCall is one line of the stand-in ipvsadm's log.
+type fakeCall struct {
+	end  time.Time
+	wall time.Duration // from its main's entry to its log line
+	cpu  time.Duration // its whole process, runtime start-up included
+	args []string
+}
+
+func parseFakeLine(ln string) (fakeCall, bool) {
 	f := strings.Fields(ln)
-	if len(f) < 2 {
+	if len(f) < 4 {
+		return fakeCall{}, false
+	}
+	var v [3]int64
+	for i := range v {
+		x, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			return fakeCall{}, false
+		}
+		v[i] = x
+	}
+	return fakeCall{end: time.Unix(0, v[0]), wall: time.Duration(v[1]), cpu: time.Duration(v[2]), args: f[3:]}, true
+}
+
+// parseFakeCall reads a table change from one line of the stand-in's log;
+// it happened when the call ended (the state file is written last).
+func parseFakeCall(ln string) (tableEvent, bool) {
+	c, ok := parseFakeLine(ln)
+	if !ok {
 		return tableEvent{}, false
 	}
-	ns, err := strconv.ParseInt(f[0], 10, 64)
-	if err != nil {
-		return tableEvent{}, false
-	}
-	ev := tableEvent{at: time.Unix(0, ns), weight: 1}
-	switch f[1] {
+	ev := tableEvent{at: c.end, weight: 1}
+	switch c.args[0] {
 	case "-a":
 		ev.op = "add"
 	case "-e":
@@ -933,15 +946,54 @@ func parseFakeCall(ln string) (tableEvent, bool) {
 	default:
 		return tableEvent{}, false
 	}
-	for i := 2; i+1 < len(f); i++ {
-		switch f[i] {
+	for i := 1; i+1 < len(c.args); i++ {
+		switch c.args[i] {
 		case "-r":
-			ev.real = f[i+1]
+			ev.real = c.args[i+1]
 		case "-w":
-			ev.weight, _ = strconv.Atoi(f[i+1])
+			ev.weight, _ = strconv.Atoi(c.args[i+1])
 		}
 	}
 	return ev, ev.real != ""
+}
+
+// standIn sums the stand-in ipvsadm's calls that ended in (from, to]: their
+// count, wall time and CPU. Zero for ldird, which runs none.
+func (r *ldRig) standIn(from, to time.Time) (calls int, wall, cpu time.Duration) {
+	if r.tool != toolLdirectord {
+		return 0, 0, 0
+	}
+	hp, err := r.n.HostPath(fakeCallsPath)
+	if err != nil {
+		return 0, 0, 0
+	}
+	b, _ := os.ReadFile(hp)
+	for _, ln := range strings.Split(string(b), "\n") {
+		c, ok := parseFakeLine(ln)
+		if !ok || !c.end.After(from) || c.end.After(to) {
+			continue
+		}
+		calls++
+		wall += c.wall
+		cpu += c.cpu
+	}
+	return calls, wall, cpu
+}
+
+// checkTimes is the reals server's record of real i's checks (accepts)
+// since the last reset.
+func (r *ldRig) checkTimes(i int) []time.Time {
+	r.t.Helper()
+	out := r.mustControl("times " + realIP(i))
+	var ts []time.Time
+	for _, x := range strings.Fields(out) {
+		ns, err := strconv.ParseInt(x, 10, 64)
+		if err == nil {
+			ts = append(ts, time.Unix(0, ns))
+		}
+	}
+	sort.Slice(ts, func(a, b int) bool { return ts[a].Before(ts[b]) })
+	return ts
 }
 
 var ldirdLogRe = regexp.MustCompile(`^time=(\S+) level=\S+ msg="(Added|Restored|Quiescent|Deleted) real server: (\S+) \([^)]*\)(?: \(Weight set to (\d+)\))?"`)
@@ -968,51 +1020,4 @@ func parseLdirdLog(ln string) (tableEvent, bool) {
 		ev.op = "edit"
 	}
 	return ev, true
-}
-
-// ---------------------------------------------------------------------------
-// Process figures.
-
-const clockTicks = 100 // USER_HZ on Linux
-
-// procCPU is utime+stime (and those of reaped children) of pid.
-func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 15 {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
-	}
-	var ticks int64
-	for _, x := range f[11:15] { // utime stime cutime cstime
-		v, _ := strconv.ParseInt(x, 10, 64)
-		ticks += v
-	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
-}
-
-// procMem returns VmRSS and VmHWM of pid in MiB.
-func procMem(pid int) (rss, hwm float64) {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for _, ln := range strings.Split(string(b), "\n") {
-		f := strings.Fields(ln)
-		if len(f) < 2 {
-			continue
-		}
-		kb, _ := strconv.ParseFloat(f[1], 64)
-		switch f[0] {
-		case "VmRSS:":
-			rss = kb / 1024
-		case "VmHWM:":
-			hwm = kb / 1024
-		}
-	}
-	return rss, hwm
 }

@@ -6,166 +6,59 @@ package bench
 // run, checkinterval 1 (rig: ldird_rig_test.go). It prints figures and
 // ratios and fails only when something does not work (a real never
 // detected, a table never built).
+//
+// ldirectord drives a stand-in ipvsadm (this test binary; the kernel has no
+// IPVS). The stand-in logs its own wall time and CPU per call, so every
+// ldirectord figure the stand-in is part of is also given without it (the
+// third column): what ldirectord itself costs, with an ipvsadm that costs
+// nothing. A real ipvsadm costs something too, so ldirectord's truth lies
+// between the two columns.
 
 import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
+	"strconv"
 	"testing"
 	"time"
 
-	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
 )
 
-// ldScale is the size of each phase; quick (LVSHA_BENCH_QUICK) tries the
-// bench itself in a few minutes.
+const (
+	colLdird  = "ldird"
+	colLd     = "ldirectord 4.12"
+	colLdBare = "ldirectord 4.12 − stand-in ipvsadm"
+)
+
+func ldCols() []string { return []string{colLdird, colLd, colLdBare} }
+
+func ldTable(title string) *table {
+	return newTable(title, ldCols(), [2]string{colLdird, colLd}, [2]string{colLdird, colLdBare})
+}
+
+// ldScale is the size of each phase.
 type ldScale struct {
-	trials        int           // detection / reload trials per tool
-	window        time.Duration // CPU and rounds window
-	boundedWindow time.Duration // ldirectord with 10,000 reals: window from its start
-	hangWatch     time.Duration // how long the other reals are watched while one hangs
-	loads         []cfOpts
-	startBound    time.Duration // ldirectord start-up / reload with 1,000 reals
-	// emptyStart: ldirectord's 1,000-real connect run starts from an empty
-	// table (its start-up measured: minutes); otherwise, and for its other
-	// runs, from a table already holding every real (as after a restart).
-	emptyStart bool
+	window     time.Duration // steady-state CPU and rounds window
+	fromStart  time.Duration // 10,000 reals: both tools measured from start
+	hangWatch  time.Duration // how long the other reals are watched while one hangs
+	startBound time.Duration // ldirectord's first round with 1,000 reals
+	floor      time.Duration // the bare connect loop
+	loads      []cfOpts
 }
 
 func ldScaleNow() ldScale {
-	s := ldScale{
-		trials: 7, window: 30 * time.Second, boundedWindow: 90 * time.Second, hangWatch: 5 * time.Second,
-		startBound: 10 * time.Minute, emptyStart: true,
+	return ldScale{
+		window:     pick(15*time.Second, 5*time.Second),
+		fromStart:  pick(30*time.Second, 10*time.Second),
+		hangWatch:  5 * time.Second, // ldirectord's period while one real hangs is 2 s
+		startBound: pick(5*time.Minute, 3*time.Minute),
+		floor:      2 * time.Second,
 		loads: []cfOpts{
 			{reals: 1000, checktype: "connect"}, {reals: 1000, checktype: "negotiate"},
 			{reals: 10000, checktype: "connect"}, {reals: 10000, checktype: "negotiate"},
 		},
-	}
-	if os.Getenv("LVSHA_BENCH_QUICK") != "" {
-		s.trials, s.window, s.boundedWindow, s.hangWatch = 3, 10*time.Second, 30*time.Second, 3*time.Second
-		s.startBound, s.emptyStart = 3*time.Minute, false
-	}
-	return s
-}
-
-// ldResults: metric -> tool -> samples (durations) or scalar values.
-type ldResults struct {
-	notes []string
-	order []string
-	durs  map[string]map[string][]time.Duration
-	vals  map[string]map[string]string
-	ratio map[string]float64 // set for scalar metrics with a ratio
-	num   map[string]map[string]float64
-	lower map[string]bool // for num metrics: lower is better
-}
-
-func newLdResults() *ldResults {
-	return &ldResults{durs: map[string]map[string][]time.Duration{}, vals: map[string]map[string]string{},
-		ratio: map[string]float64{}, num: map[string]map[string]float64{}, lower: map[string]bool{}}
-}
-
-func (r *ldResults) metric(m string) {
-	if !slices.Contains(r.order, m) {
-		r.order = append(r.order, m)
-	}
-}
-
-func (r *ldResults) add(m, tool string, d time.Duration) {
-	r.metric(m)
-	if r.durs[m] == nil {
-		r.durs[m] = map[string][]time.Duration{}
-	}
-	r.durs[m][tool] = append(r.durs[m][tool], d)
-}
-
-func (r *ldResults) set(m, tool, v string) {
-	r.metric(m)
-	if r.vals[m] == nil {
-		r.vals[m] = map[string]string{}
-	}
-	r.vals[m][tool] = v
-}
-
-// setNum records a scalar shown as text, with the number a ratio is made
-// of (lowerBetter: CPU, memory; else: checks per second).
-func (r *ldResults) setNum(m, tool, text string, v float64, lowerBetter bool) {
-	r.set(m, tool, text)
-	if r.num[m] == nil {
-		r.num[m] = map[string]float64{}
-	}
-	r.num[m][tool] = v
-	r.lower[m] = lowerBetter
-	a, okA := r.num[m][toolLdird]
-	c, okC := r.num[m][toolLdirectord]
-	if okA && okC && a > 0 && c > 0 {
-		if lowerBetter {
-			r.ratio[m] = c / a
-		} else {
-			r.ratio[m] = a / c
-		}
-	}
-}
-
-func (r *ldResults) table() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "\n%-52s %26s %26s %8s\n", "ldird vs ldirectord 4.12 (checkinterval 1)", "ldird", "ldirectord 4.12", "ratio")
-	for _, m := range r.order {
-		if d := r.durs[m]; d != nil {
-			cell := func(tool string) (string, time.Duration) {
-				s := d[tool]
-				if len(s) == 0 {
-					if v := r.vals[m][tool]; v != "" {
-						return v, 0
-					}
-					return "-", 0
-				}
-				lo, med, hi := stats(s)
-				if len(s) == 1 {
-					return fmtDur(med), med
-				}
-				return fmt.Sprintf("%s/%s/%s", fmtDur(lo), fmtDur(med), fmtDur(hi)), med
-			}
-			a, am := cell(toolLdird)
-			c, cm := cell(toolLdirectord)
-			ratio := "-"
-			if am > 0 && cm > 0 {
-				ratio = fmt.Sprintf("%.1fx", float64(cm)/float64(am))
-			}
-			fmt.Fprintf(&b, "%-52s %26s %26s %8s\n", m, a, c, ratio)
-			continue
-		}
-		v := r.vals[m]
-		ratio := "-"
-		if x, ok := r.ratio[m]; ok {
-			ratio = fmt.Sprintf("%.1fx", x)
-		}
-		get := func(tool string) string {
-			if v[tool] == "" {
-				return "-"
-			}
-			return v[tool]
-		}
-		fmt.Fprintf(&b, "%-52s %26s %26s %8s\n", m, get(toolLdird), get(toolLdirectord), ratio)
-	}
-	b.WriteString("durations are min/median/max over the trials; ratio > 1: better for ldird (ldirectord/ldird, or ldird/ldirectord for checks per second)\n")
-	for _, n := range r.notes {
-		b.WriteString(n + "\n")
-	}
-	return b.String()
-}
-
-func fmtDur(d time.Duration) string {
-	switch {
-	case d >= 10*time.Second:
-		return d.Round(100 * time.Millisecond).String()
-	case d >= time.Second:
-		return fmt.Sprintf("%.2fs", d.Seconds())
-	default:
-		return fmt.Sprintf("%dms", d.Round(time.Millisecond).Milliseconds())
 	}
 }
 
@@ -173,133 +66,246 @@ func requireLdirectord(t *testing.T) {
 	netns.Require(t)
 	for _, p := range []string{ldirectord, "/usr/sbin/ipvsadm", "/usr/sbin/nft"} {
 		if _, err := os.Stat(p); err != nil {
-			testenv.Skipf(t, "%s is not installed (make bench installs ldirectord, ipvsadm, nftables)", p)
+			t.Fatalf("%s not installed (make bench installs ldirectord, ipvsadm, nftables: scripts/deps.sh bench)", p)
 		}
 	}
 }
 
 func ldTools() []string { return []string{toolLdird, toolLdirectord} }
 
-// TestLdirdBench measures, for ldird and ldirectord 4.12: detection of a
-// real that dies (connection refused) or hangs (accepts, never answers),
-// its return, the other reals' check period while one hangs, autoreload
-// latency (10 reals); then CPU, memory and check rounds with 1,000 and
-// 10,000 reals, start-up and reload with 1,000.
+func colOf(tool string) string {
+	if tool == toolLdird {
+		return colLdird
+	}
+	return colLd
+}
+
+// TestLdirdBench measures, for ldird and ldirectord 4.12: start-up with 10
+// reals; detection of a real that dies (connection refused) or hangs
+// (accepts, never answers), raw and from the check that saw it; its
+// return; the other reals' check period while one hangs; autoreload
+// latency; then CPU, memory and check rounds with 1,000 and 10,000 reals.
+// LVSHA_BENCH_LDIRD=detect or load runs one half.
 func TestLdirdBench(t *testing.T) {
 	requireLdirectord(t)
 	sc := ldScaleNow()
-	res := newLdResults()
-	only := os.Getenv("LVSHA_BENCH_LDIRD") // "detect", "load" or empty for both
+	only := os.Getenv("LVSHA_BENCH_LDIRD")
 	if only == "" || only == "detect" {
-		for _, tool := range ldTools() {
-			t.Run("detect/"+tool, func(t *testing.T) { ldDetect(t, tool, sc, res) })
+		tb := ldTable("ldird vs ldirectord 4.12: 10 reals, service http, checkinterval 1, negotiatetimeout 1 (bench/ldird_test.go)")
+		for i := 0; i < cfg.runs; i++ {
+			for _, tool := range ldTools() {
+				progress("ldird: start-up with 10 reals, %s run %d/%d", tool, i+1, cfg.runs)
+				t.Run(fmt.Sprintf("startup/%s/%d", tool, i), func(t *testing.T) { ldStartup(t, tool, tb) })
+			}
 		}
+		for _, tool := range ldTools() {
+			progress("ldird: detection, recovery and reload, %s (%d trials each)", tool, cfg.runs)
+			t.Run("detect/"+tool, func(t *testing.T) { ldDetect(t, tool, sc, tb) })
+		}
+		tb.note("detection 'raw': from the failure to the table change, the failure at a random point of the real's check period (uniform, so the raw figure spreads over one period)")
+		tb.note("'from the check': from the first check after the failure to the table change. Refused connections never reach the reals server, so for a dead real that check is predicted (its last check + its period, both seen by the server); a hung or revived real's check is seen")
+		tb.note("ldirectord − stand-in: minus the stand-in ipvsadm's own wall time in that interval (its calls are sequential); exec of a real ipvsadm (below) stays in both")
+		publish(t, tb.render())
 	}
 	if only == "" || only == "load" {
 		for _, o := range sc.loads {
-			for _, tool := range ldTools() {
-				t.Run(fmt.Sprintf("load/%d-%s/%s", o.reals, o.checktype, tool), func(t *testing.T) { ldLoad(t, tool, o, sc, res) })
+			label := fmt.Sprintf("%s %s checks", thousands(o.reals), map[string]string{"connect": "connect", "negotiate": "http"}[o.checktype])
+			tb := ldTable(fmt.Sprintf("ldird vs ldirectord 4.12: %s, checkinterval 1 (bench/ldird_test.go)", label))
+			for i := 0; i < cfg.runs; i++ {
+				for _, tool := range ldTools() {
+					progress("ldird: %s, %s run %d/%d", label, tool, i+1, cfg.runs)
+					t.Run(fmt.Sprintf("load/%d-%s/%s/%d", o.reals, o.checktype, tool, i), func(t *testing.T) { ldLoad(t, tool, o, sc, tb) })
+				}
 			}
+			if o.reals > 1000 {
+				tb.note("'first %v from start': both tools measured over the same window from their start (ldirectord's start-up grows with the square of the reals: at %s it does not end within the bench). 'steady state': a %v window after the first full round and 2 s more; ldirectord never gets there", sc.fromStart, thousands(o.reals), sc.window)
+			} else {
+				tb.note("steady state for both: a %v window after the first full round and 2 s more. ldirectord starts with every real already in its table (as after a restart; from an empty table its start-up at 1,000 reals takes minutes), ldird from an empty one", sc.window)
+			}
+			tb.note("rounds on time: gaps between two checks of one real ≤ 1.25 s; CPU includes reaped children (ldirectord's stand-in ipvsadm and shells)")
+			if o.checktype == "connect" {
+				tb.note("floor: a bare blocking connect+close loop in the same rig after ldird stops, at ldird's measured rate: on loopback both ends of each handshake are charged to the checking machine")
+			}
+			publish(t, tb.render())
 		}
 	}
-	out := res.table()
-	t.Log(out)
-	fmt.Print(out)
 }
 
-// ldDetect: 10 reals, service http (negotiate), checkinterval 1,
-// negotiatetimeout 1.
-func ldDetect(t *testing.T, tool string, sc ldScale, res *ldResults) {
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
+
+// ldStartup: start → all 10 reals in the table.
+func ldStartup(t *testing.T, tool string, tb *table) {
 	const n = 10
-	o := cfOpts{reals: n, checktype: "negotiate"}
-	r := newLdRig(t, tool, o)
+	r := newLdRig(t, tool, cfOpts{reals: n, checktype: "negotiate"})
 	defer r.stop()
 	at, ok := r.events.waitUp(n, 60*time.Second)
 	if !ok {
 		t.Fatalf("%s: only %d of %d reals in the table after 60 s", tool, r.events.upCount(), n)
 	}
-	res.add(fmt.Sprintf("start-up, %d reals (start → all in table)", n), tool, at.Sub(r.start))
+	const row = "start-up: start → all 10 reals in the table"
+	tb.addDur(row, colOf(tool), at.Sub(r.start))
 	if tool == toolLdirectord {
-		stand := r.execCost(20, "/usr/sbin/ipvsadm -L -n")
-		t0 := time.Now()
-		for range 20 {
-			exec.Command("/usr/sbin/ipvsadm", "-v").Run() // the real one, outside the node
-		}
-		realCost := time.Since(t0) / 20
-		res.notes = append(res.notes, fmt.Sprintf("stand-in ipvsadm: %s per call (-L -n, 10 reals); the real ipvsadm -v: %s per exec here",
-			fmtDur(stand), fmtDur(realCost)))
+		_, wall, _ := r.standIn(r.start, at)
+		tb.addDur(row, colLdBare, at.Sub(r.start)-wall)
+		tb.addDur("stand-in ipvsadm -L -n (10 reals): wall time per call, exec included", colLd, r.execCost(20, "/usr/sbin/ipvsadm -L -n"))
+		tb.addDur("real ipvsadm -v on the host: wall time per exec (for scale)", colLd, hostExecCost(t, 20, "/usr/sbin/ipvsadm -v"))
 	}
-	time.Sleep(1500 * time.Millisecond)
-	phase := func() { time.Sleep(time.Duration(rand.Int64N(int64(time.Second)))) }
+}
+
+// atPhase waits for a random point (10-90 %) of real i's check period and
+// runs inject. It returns when it injected and the predicted next check
+// (last check seen + the real's period); ok is false when the real's
+// checks were too irregular to predict, and then inject ran anyway.
+func (r *ldRig) atPhase(i int, inject func()) (t0, next time.Time, ok bool) {
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		ts := r.checkTimes(i)
+		if len(ts) < 3 {
+			time.Sleep(300 * time.Millisecond)
+			continue
+		}
+		var gaps []float64
+		for x := max(1, len(ts)-4); x < len(ts); x++ {
+			gaps = append(gaps, float64(ts[x].Sub(ts[x-1])))
+		}
+		period := time.Duration(median(gaps))
+		last := ts[len(ts)-1]
+		at := last.Add(time.Duration((0.1 + 0.8*rand.Float64()) * float64(period)))
+		if time.Until(at) < 5*time.Millisecond {
+			time.Sleep(50 * time.Millisecond) // past that point: try the next period
+			continue
+		}
+		time.Sleep(time.Until(at))
+		if ts2 := r.checkTimes(i); !ts2[len(ts2)-1].Equal(last) {
+			continue // checked meanwhile (an irregular period)
+		}
+		inject()
+		return time.Now(), last.Add(period), true
+	}
+	inject()
+	return time.Now(), time.Time{}, false
+}
+
+// firstCheckAfter is real i's first check at or after t0, waiting up to
+// timeout for the server to see it.
+func (r *ldRig) firstCheckAfter(i int, t0 time.Time, timeout time.Duration) (time.Time, bool) {
+	var at time.Time
+	ok := waitFor(timeout, 10*time.Millisecond, func() bool {
+		for _, x := range r.checkTimes(i) {
+			if !x.Before(t0) {
+				at = x
+				return true
+			}
+		}
+		return false
+	})
+	return at, ok
+}
+
+// ldDetect: 10 reals, service http, checkinterval 1, negotiatetimeout 1;
+// cfg.runs trials of each.
+func ldDetect(t *testing.T, tool string, sc ldScale, tb *table) {
+	const n = 10
+	o := cfOpts{reals: n, checktype: "negotiate"}
+	r := newLdRig(t, tool, o)
+	defer r.stop()
+	if _, ok := r.events.waitUp(n, 60*time.Second); !ok {
+		t.Fatalf("%s: only %d of %d reals in the table after 60 s", tool, r.events.upCount(), n)
+	}
+	col := colOf(tool)
+	// add records d (from ref to the event at) with and without the
+	// stand-in's wall time in that interval.
+	add := func(row string, ref, at time.Time) {
+		tb.addDur(row, col, at.Sub(ref))
+		if tool == toolLdirectord {
+			_, wall, _ := r.standIn(ref, at)
+			tb.addDur(row, colLdBare, at.Sub(ref)-wall)
+		}
+	}
 	isDel := func(i int) func(tableEvent) bool {
 		return func(ev tableEvent) bool { return ev.real == realAddr(i) && ev.op == "del" }
 	}
 	isUp := func(i int) func(tableEvent) bool {
 		return func(ev tableEvent) bool { return ev.real == realAddr(i) && ev.op != "del" && ev.weight > 0 }
 	}
-	for k := 0; k < sc.trials; k++ {
+	time.Sleep(1500 * time.Millisecond)
+	for k := 0; k < cfg.runs; k++ {
 		i := 1 + k%(n-1)
-		phase()
-		r.setDead(i, true)
-		t0 := time.Now()
-		ev, ok := r.events.wait(t0, 15*time.Second, isDel(i))
-		if !ok {
+		t0, next, ok := r.atPhase(i, func() { r.setDead(i, true) })
+		ev, found := r.events.wait(t0, 15*time.Second, isDel(i))
+		if !found {
 			t.Fatalf("%s: dead real %s never removed", tool, realAddr(i))
 		}
-		res.add("detection: real dies (conn. refused) → removed", tool, ev.at.Sub(t0))
-		phase()
+		add("real dies (refused): failure → out of the table, raw", t0, ev.at)
+		if ok {
+			add("real dies (refused): its next check → out of the table", next, ev.at)
+		}
+		time.Sleep(time.Duration(rand.Int64N(int64(time.Second))))
 		r.setDead(i, false)
 		t0 = time.Now()
-		if ev, ok = r.events.wait(t0, 15*time.Second, isUp(i)); !ok {
+		if ev, found = r.events.wait(t0, 15*time.Second, isUp(i)); !found {
 			t.Fatalf("%s: revived real %s never added back", tool, realAddr(i))
 		}
-		res.add("recovery: real answers again → back in table", tool, ev.at.Sub(t0))
+		add("real answers again → back in the table, raw", t0, ev.at)
+		// The server stamps an accept when its loop gets to it, which may be
+		// just after the daemon has its answer: a negative figure is kept.
+		if c, ok := r.firstCheckAfter(i, t0, 5*time.Second); ok {
+			add("real answers again: its next check → back in the table", c, ev.at)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
-	var otherGaps []time.Duration
-	for k := 0; k < sc.trials; k++ {
+	for k := 0; k < cfg.runs; k++ {
 		i := 1 + k%(n-1)
-		phase()
-		r.setHung(i, true)
-		t0 := time.Now()
-		ev, ok := r.events.wait(t0, 15*time.Second, isDel(i))
-		if !ok {
+		t0, _, _ := r.atPhase(i, func() { r.setHung(i, true) })
+		ev, found := r.events.wait(t0, 15*time.Second, isDel(i))
+		if !found {
 			t.Fatalf("%s: hung real %s never removed", tool, realAddr(i))
 		}
-		res.add("detection: real hangs (no reply) → removed", tool, ev.at.Sub(t0))
-		if k == 0 { // the other reals' check period while one hangs
-			r.mustControl("reset")
-			time.Sleep(sc.hangWatch)
-			_, seen := r.checksSeen()
-			for j := 0; j < n; j++ {
-				if j == i {
+		add("real hangs (no reply): failure → out of the table, raw", t0, ev.at)
+		if c, ok := r.firstCheckAfter(i, t0, time.Second); ok {
+			add("real hangs: its next check → out of the table", c, ev.at)
+		}
+		// The other reals' check period while this one hangs (each trial
+		// gives the median of the gaps seen).
+		w0 := time.Now()
+		time.Sleep(sc.hangWatch)
+		var gaps []float64
+		for j := 0; j < n; j++ {
+			if j == i {
+				continue
+			}
+			var prev time.Time
+			for _, x := range r.checkTimes(j) {
+				if x.Before(w0) {
 					continue
 				}
-				ts := seen[realIP(j)]
-				for x := 1; x < len(ts); x++ {
-					otherGaps = append(otherGaps, ts[x]-ts[x-1])
+				if !prev.IsZero() {
+					gaps = append(gaps, x.Sub(prev).Seconds())
 				}
+				prev = x
 			}
 		}
+		if len(gaps) == 0 {
+			t.Fatalf("%s: no other real checked twice in %v while one hung", tool, sc.hangWatch)
+		}
+		tb.add("other reals' check period while one hangs (median of each trial)", kDur, col, median(gaps))
 		r.setHung(i, false)
-		t0 = time.Now()
-		if _, ok = r.events.wait(t0, 15*time.Second, isUp(i)); !ok {
+		if _, found = r.events.wait(time.Now(), 15*time.Second, isUp(i)); !found {
 			t.Fatalf("%s: unhung real %s never added back", tool, realAddr(i))
 		}
 	}
-	if len(otherGaps) == 0 {
-		t.Fatalf("%s: no other real checked twice in %v while one hung", tool, sc.hangWatch)
-	}
-	for _, g := range otherGaps {
-		res.add("other reals' check period while one hangs", tool, g)
-	}
 	// autoreload: real 0's weight 1 → 2 → 1, each edit a rename into place.
-	for k := 0; k < sc.trials; k++ {
+	for k := 0; k < cfg.runs; k++ {
 		w := 2
 		if k%2 == 1 {
 			w = 1
 		}
-		time.Sleep(1100 * time.Millisecond) // ldirectord compares whole-second mtimes
-		phase()
+		time.Sleep(1100*time.Millisecond + time.Duration(rand.Int64N(int64(time.Second)))) // ldirectord compares whole-second mtimes
 		o.weights = map[int]int{0: w}
 		r.writeCf(o)
 		t0 := time.Now()
@@ -309,113 +315,176 @@ func ldDetect(t *testing.T, tool string, sc ldScale, res *ldResults) {
 		if !ok {
 			t.Fatalf("%s: weight %d of %s never applied after the edit", tool, w, realAddr(0))
 		}
-		res.add(fmt.Sprintf("reload: edit → weight applied (%d reals)", n), tool, ev.at.Sub(t0))
+		add("autoreload: file renamed into place → weight applied", t0, ev.at)
 	}
 }
 
-// ldLoad: CPU, memory and rounds with many reals; start-up and reload.
-func ldLoad(t *testing.T, tool string, o cfOpts, sc ldScale, res *ldResults) {
-	label := fmt.Sprintf("%d reals %s", o.reals, map[string]string{"connect": "connect", "negotiate": "http"}[o.checktype])
-	bounded := tool == toolLdirectord && o.reals > 1000
-	emptyStart := tool == toolLdird || (sc.emptyStart && o.reals == 1000 && o.checktype == "connect")
-	o.prefilled = !emptyStart
+// window is what the reals server saw in [a, b] (offsets from its reset).
+type windowFig struct {
+	checks, checked int
+	gaps            []time.Duration
+}
+
+func windowOf(seen map[string][]time.Duration, reals int, a, b time.Duration) windowFig {
+	var w windowFig
+	for i := 0; i < reals; i++ {
+		var prev time.Duration = -1
+		hit := false
+		for _, x := range seen[realIP(i)] {
+			if x < a || x > b {
+				continue
+			}
+			w.checks++
+			hit = true
+			if prev >= 0 {
+				w.gaps = append(w.gaps, x-prev)
+			}
+			prev = x
+		}
+		if hit {
+			w.checked++
+		}
+	}
+	slices.Sort(w.gaps)
+	return w
+}
+
+// ldLoad: CPU, memory and check rounds with many reals. With 1,000 reals
+// both tools are measured in steady state; with 10,000 both over the same
+// window from their start, and ldird also in steady state (ldirectord never
+// gets there).
+func ldLoad(t *testing.T, tool string, o cfOpts, sc ldScale, tb *table) {
+	col := colOf(tool)
+	fromStart := o.reals > 1000
+	steady := tool == toolLdird || o.reals <= 1000
+	o.prefilled = tool == toolLdirectord
 	r := newLdRig(t, tool, o)
 	defer r.stop()
-	bound := 120 * time.Second
-	if tool == toolLdirectord {
-		bound = sc.startBound
+	bare := func(row string, k kind, v float64) { // ldirectord's figure without the stand-in
+		if tool == toolLdirectord {
+			tb.add(row, k, colLdBare, v)
+		}
 	}
-	var winStart time.Time
-	var cpu0 time.Duration
-	window := sc.window
-	if bounded {
-		// Its start-up alone grows with the square of the reals: measure a
-		// fixed window from its start instead of waiting for the table.
-		winStart, window = r.start, sc.boundedWindow
-		time.Sleep(window)
-	} else {
-		startRow := label + ": start-up, empty table (start → all in)"
-		if o.prefilled {
-			// Every real is in the table from the start: wait for the first
-			// round instead (its reals checked once).
-			r.waitChecked(o.reals, bound)
-			if !emptyStart && o.reals == 1000 && o.checktype == "connect" {
-				res.set(startRow, tool, "(full run only)")
-			}
-		} else if at, ok := r.events.waitUp(o.reals, bound); !ok {
-			res.set(startRow, tool, fmt.Sprintf("> %v (%d in table)", bound, r.events.upCount()))
-			t.Logf("%s: start-up not done within %v; measuring what it does now", tool, bound)
+	// The from-start sample is taken on time by its own goroutine while the
+	// steady-state window runs.
+	type sample struct {
+		cpu time.Duration
+		at  time.Time
+		err error
+	}
+	fsCh := make(chan sample, 1)
+	if fromStart {
+		go func() {
+			time.Sleep(time.Until(r.start.Add(sc.fromStart)))
+			c, err := procCPU(r.proc.PID)
+			fsCh <- sample{c, time.Now(), err}
+		}()
+	}
+	var s0, s1 sample
+	if steady {
+		// Start-up rows first in the table, whichever daemon reports first.
+		tb.declare("start → every real checked once", kDur)
+		tb.declare("start → every real in the table", kDur)
+		bound := 120 * time.Second
+		if tool == toolLdirectord {
+			bound = sc.startBound
+		}
+		if !r.waitChecked(o.reals, bound) {
+			t.Fatalf("%s: not every real checked within %v of its start", tool, bound)
+		}
+		first := time.Now()
+		const row = "start → every real checked once"
+		tb.addDur(row, col, first.Sub(r.start))
+		if tool == toolLdirectord {
+			_, wall, _ := r.standIn(r.start, first)
+			tb.addDur(row, colLdBare, first.Sub(r.start)-wall)
+			tb.setText(row, kDur, colLd, "(table already full)")
+		} else if at, ok := r.events.waitUp(o.reals, 60*time.Second); ok {
+			tb.addDur("start → every real in the table", col, at.Sub(r.start))
 		} else {
-			res.add(startRow, tool, at.Sub(r.start))
+			t.Fatalf("%s: only %d of %d reals in the table 60 s after every real was checked", tool, r.events.upCount(), o.reals)
 		}
 		time.Sleep(2 * time.Second)
-		r.mustControl("reset")
-		winStart = time.Now()
-		var err error
-		if cpu0, err = procCPU(r.proc.PID); err != nil {
-			t.Fatal(err)
+		s0.at = time.Now()
+		if s0.cpu, s0.err = procCPU(r.proc.PID); s0.err != nil {
+			t.Fatalf("%s died: %v\n%s", tool, s0.err, tail(r.proc.Output(), 2000))
 		}
-		time.Sleep(window)
-	}
-	cpu1, err := procCPU(r.proc.PID)
-	if err != nil {
-		t.Fatalf("%s died: %v\n%s", tool, err, tail(r.proc.Output(), 2000))
-	}
-	wall := time.Since(winStart)
-	_, seen := r.checksSeen()
-	rss, hwm := procMem(r.proc.PID)
-	total, checked := 0, 0
-	var gaps []time.Duration
-	for i := 0; i < o.reals; i++ {
-		ts := seen[realIP(i)]
-		total += len(ts)
-		if len(ts) > 0 {
-			checked++
-		}
-		for x := 1; x < len(ts); x++ {
-			gaps = append(gaps, ts[x]-ts[x-1])
+		time.Sleep(sc.window)
+		s1.at = time.Now()
+		s1.cpu, s1.err = procCPU(r.proc.PID)
+		if s1.err != nil {
+			t.Fatalf("%s died: %v\n%s", tool, s1.err, tail(r.proc.Output(), 2000))
 		}
 	}
-	if total == 0 && !bounded {
-		t.Fatalf("%s: no check reached any real in %v", tool, wall)
-	}
-	cpuPct := 100 * float64(cpu1-cpu0) / float64(wall)
-	rate := float64(total) / wall.Seconds()
-	res.setNum(label+": CPU, % of one core", tool, fmt.Sprintf("%.1f %%", cpuPct), cpuPct, true)
-	res.setNum(label+": RSS (peak) MiB", tool, fmt.Sprintf("%.0f (%.0f)", rss, hwm), rss, true)
-	res.setNum(label+": checks per second", tool, fmt.Sprintf("%.0f", rate), rate, false)
-	if total > 0 {
-		us := float64(cpu1-cpu0) / float64(time.Microsecond) / float64(total)
-		res.setNum(label+": CPU per check", tool, fmt.Sprintf("%.0f µs", us), us, true)
-	}
-	round, roundS := "-", 0.0
-	if rate > 0 {
-		roundS = float64(o.reals) / rate
-		round = fmtDur(time.Duration(roundS * float64(time.Second)))
-	}
-	if bounded {
-		calls := 0
-		if hp, err := r.n.HostPath(fakeCallsPath); err == nil {
-			b, _ := os.ReadFile(hp)
-			calls = strings.Count(string(b), "\n")
-		}
-		round = fmt.Sprintf("≥ %s (%d of %d reals checked in %s)", round, checked, o.reals, fmtDur(wall))
-		if total == 0 {
-			round = fmt.Sprintf("> %s (starting: %d ipvsadm runs, no check yet)", fmtDur(wall), calls)
+	var fs sample
+	if fromStart {
+		fs = <-fsCh
+		if fs.err != nil {
+			t.Fatalf("%s died: %v\n%s", tool, fs.err, tail(r.proc.Output(), 2000))
 		}
 	}
-	res.setNum(label+": round (reals / checks per s)", tool, round, roundS, true)
-	if len(gaps) > 0 {
-		slices.Sort(gaps)
+	rss, _ := procMem(r.proc.PID)
+	t0, seen := r.checksSeen()
+	if fromStart {
+		win := fs.at.Sub(r.start)
+		pre := fmt.Sprintf("first %v from start: ", sc.fromStart)
+		pct := 100 * float64(fs.cpu) / float64(win)
+		tb.add(pre+"CPU, % of a core", kPct, col, pct)
+		calls, _, cpu := r.standIn(r.start, fs.at)
+		bare(pre+"CPU, % of a core", kPct, 100*float64(fs.cpu-cpu)/float64(win))
+		w := windowOf(seen, o.reals, r.start.Sub(t0), fs.at.Sub(t0))
+		tb.add(pre+"checks", kCount, col, float64(w.checks))
+		tb.higher(pre+"checks", kCount)
+		tb.add(pre+"reals checked at least once", kCount, col, float64(w.checked))
+		tb.higher(pre+"reals checked at least once", kCount)
+		if tool == toolLdirectord {
+			tb.add(pre+"stand-in ipvsadm calls", kCount, col, float64(calls))
+			if calls > 0 {
+				tb.add(pre+"stand-in ipvsadm CPU per call", kDur, col, (cpu / time.Duration(calls)).Seconds())
+			}
+		}
+	}
+	if !steady {
+		for _, row := range []string{"steady state: CPU, % of a core", "steady state: rounds on time"} {
+			tb.setText(row, kPct, col, fmt.Sprintf("not reached: still starting after %v", sc.fromStart))
+		}
+		return
+	}
+	win := s1.at.Sub(s0.at)
+	w := windowOf(seen, o.reals, s0.at.Sub(t0), s1.at.Sub(t0))
+	if w.checks == 0 {
+		t.Fatalf("%s: no check reached any real in the %v window", tool, win)
+	}
+	cpu := s1.cpu - s0.cpu
+	pct := 100 * float64(cpu) / float64(win)
+	rate := float64(w.checks) / win.Seconds()
+	calls, _, scpu := r.standIn(s0.at, s1.at)
+	tb.add("steady state: CPU, % of a core", kPct, col, pct)
+	bare("steady state: CPU, % of a core", kPct, 100*float64(cpu-scpu)/float64(win))
+	tb.add("steady state: checks per second", kCount, col, rate)
+	tb.higher("steady state: checks per second", kCount)
+	tb.add("steady state: CPU per check", kUs, col, float64(cpu)/float64(time.Microsecond)/float64(w.checks))
+	bare("steady state: CPU per check", kUs, float64(cpu-scpu)/float64(time.Microsecond)/float64(w.checks))
+	tb.add("steady state: round (reals ÷ checks per second)", kDur, col, float64(o.reals)/rate)
+	if len(w.gaps) > 0 {
 		late := 0
-		for _, g := range gaps {
+		for _, g := range w.gaps {
 			if g > 1250*time.Millisecond {
 				late++
 			}
 		}
-		p := func(q float64) time.Duration { return gaps[min(len(gaps)-1, int(q*float64(len(gaps))))] }
-		res.set(label+": gap between checks p50/p99/max", tool, fmt.Sprintf("%s/%s/%s", fmtDur(p(0.5)), fmtDur(p(0.99)), fmtDur(gaps[len(gaps)-1])))
-		res.set(label+": rounds on time (gap ≤ 1.25 s)", tool, fmt.Sprintf("%.1f %% (%d unchecked)", 100*float64(len(gaps)-late)/float64(len(gaps)), o.reals-checked))
+		p := func(q float64) float64 { return w.gaps[min(len(w.gaps)-1, int(q*float64(len(w.gaps))))].Seconds() }
+		tb.add("steady state: rounds on time", kPct, col, 100*float64(len(w.gaps)-late)/float64(len(w.gaps)))
+		tb.higher("steady state: rounds on time", kPct)
+		tb.add("steady state: gap between two checks of a real, p50", kDur, col, p(0.5))
+		tb.add("steady state: gap between two checks of a real, p99", kDur, col, p(0.99))
+	} else {
+		tb.setText("steady state: rounds on time", kPct, col, "no real checked twice")
+	}
+	tb.add("steady state: reals not checked in the window", kCount, col, float64(o.reals-w.checked))
+	tb.add("RSS at the end", kMiB, col, rss)
+	if tool == toolLdirectord && calls > 0 {
+		tb.add("steady state: stand-in ipvsadm calls", kCount, col, float64(calls))
 	}
 	// Reload with 1,000 reals: real 0's weight 1 → 2.
 	if o.reals == 1000 && o.checktype == "connect" {
@@ -423,30 +492,28 @@ func ldLoad(t *testing.T, tool string, o cfOpts, sc ldScale, res *ldResults) {
 		o.weights = map[int]int{0: 2}
 		r.writeCf(o)
 		t0 := time.Now()
-		ev, ok := r.events.wait(t0, bound, func(ev tableEvent) bool {
+		ev, ok := r.events.wait(t0, sc.startBound, func(ev tableEvent) bool {
 			return ev.real == realAddr(0) && ev.op == "edit" && ev.weight == 2
 		})
+		const row = "autoreload: file renamed into place → weight applied"
 		switch {
 		case ok:
-			res.add(label+": reload (edit → weight applied)", tool, ev.at.Sub(t0))
+			tb.addDur(row, col, ev.at.Sub(t0))
+			if tool == toolLdirectord {
+				_, wall, _ := r.standIn(t0, ev.at)
+				tb.addDur(row, colLdBare, ev.at.Sub(t0)-wall)
+			}
 		case tool == toolLdird:
-			t.Fatalf("%s: weight change of %s not applied within %v", tool, realAddr(0), bound)
+			t.Fatalf("%s: weight change of %s not applied within %v", tool, realAddr(0), sc.startBound)
 		default:
-			res.set(label+": reload (edit → weight applied)", tool, fmt.Sprintf("> %v", bound))
+			tb.setText(row, kDur, col, fmt.Sprintf("> %v", sc.startBound))
 		}
 	}
 	if tool == toolLdird && o.checktype == "connect" {
 		r.stop() // the loop alone on the CPU
-		us := r.floor(o.reals, 2*time.Second)
-		res.notes = append(res.notes, fmt.Sprintf("rig floor, %d reals: a bare blocking connect+close loop costs %.1f µs of CPU per connection "+
-			"(%.1f %% of a core at %d/s): on loopback both ends of each handshake are charged to the checker", o.reals, us,
-			us*float64(o.reals)/1e4, o.reals))
+		us := r.floor(o.reals, sc.floor)
+		floorPct := us * rate / 1e4
+		tb.add("floor: bare connect loop at ldird's rate, % of a core", kPct, col, floorPct)
+		tb.add("ldird's CPU above the floor", kPts, col, pct-floorPct)
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
 }

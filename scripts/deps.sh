@@ -3,7 +3,7 @@
 #   deps.sh test    every real peer any test of `make test` uses (the default); make test runs
 #                   it before any test starts, so no test installs anything while others run
 #   deps.sh demo    what `make demo` (scripts/demo.sh) calls
-#   deps.sh bench   what `make bench` needs: test's list (it has ldirectord and ipvsadm)
+#   deps.sh bench   what `make bench` needs: test's list (it has ldirectord and ipvsadm), haproxy and wrk
 # "a|b" means either package will do (the first is installed when neither is).
 # Packages that would start services on install are kept from doing so (policy-rc.d).
 # With everything present it only asks dpkg, once.
@@ -47,7 +47,9 @@ test=(
   keepalived
 )
 case "${1:-test}" in
-  test | bench) want=("${test[@]}") ;;
+  test) want=("${test[@]}") ;;
+  # bench/proxy_test.go: HAProxy 2.6 (mode tcp) beside the userspace dataplane, loaded by wrk
+  bench) want=("${test[@]}" haproxy wrk) ;;
   demo) want=("${demo[@]}") ;;
   *) echo "usage: deps.sh [test|demo|bench]" >&2; exit 2 ;;
 esac
