@@ -12,8 +12,9 @@ import (
 // TestCrashLoop: kill -9 the hbd holding the VIP five times, alternating as
 // the holder changes, and restart the killed one each time. After each
 // kill the survivor declares its peer dead no sooner than deadtime after
-// the last heartbeat it heard (at most a keepalive before the kill) and no
-// later than deadtime after the kill, and the client is answered by the
+// the last heartbeat it heard (at most a keepalive, and the sender's
+// jitter, before the kill: 0.1 s allowed) and no later than deadtime after
+// the kill (plus a keepalive for the log line on a loaded machine), and the client is answered by the
 // survivor within deadtime plus the group's start time (rm's took=, from
 // the survivor's log) plus failoverMargin. The killed node's kernel keeps
 // the VIP address until its hbd restarts (a dead daemon cannot remove it:
@@ -44,9 +45,9 @@ func TestCrashLoop(t *testing.T) {
 		bound := deadtime + start + failoverMargin
 		t.Logf("kill %d of %s: %s declared it dead after %v, started the group in %v, answered the client after %v (bound %v); VIP then on %v",
 			i, victim.Name, survivor.Name, dead.Round(time.Millisecond), start, served.Round(time.Millisecond), bound, leftover)
-		if dead < deadtime-keepalive || dead > deadtime+keepalive {
-			t.Errorf("kill %d: %s declared %s dead %v after the kill, want within deadtime %v (less at most a keepalive %v, the age of the last heartbeat heard; plus as much for the log line)",
-				i, survivor.Name, victim.Name, dead.Round(time.Millisecond), deadtime, keepalive)
+		if lo, hi := deadtime-keepalive-100*time.Millisecond, deadtime+keepalive; dead < lo || dead > hi {
+			t.Errorf("kill %d: %s declared %s dead %v after the kill, want %v..%v (deadtime %v from the last heartbeat heard, at most a keepalive %v and the sender's jitter before the kill)",
+				i, survivor.Name, victim.Name, dead.Round(time.Millisecond), lo, hi, deadtime, keepalive)
 		}
 		if served > bound {
 			t.Errorf("kill %d of %s: client answered by %s only after %v (bound: deadtime %v + group start %v + margin %v)",
