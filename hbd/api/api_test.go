@@ -428,19 +428,38 @@ func TestIdleTimeoutAndBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	time.Sleep(50 * time.Millisecond) // let the server take the slot
+	// An answer on the held connection proves the server serves it, so
+	// it holds the only slot.
+	held.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(held, `{"v":1,"op":"rsc"}`+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(held)
+	line, err := br.ReadBytes('\n')
+	var r response
+	if err != nil || json.Unmarshal(line, &r) != nil || !r.OK {
+		t.Fatalf("held connection: %q %v", line, err)
+	}
 	rs := raw(t, s.Path(), "", 1)
 	if rs[0].Error == nil || rs[0].Error.Code != CodeBusy {
 		t.Errorf("second connection: %+v", rs[0])
 	}
 	// The idle connection is dropped after IdleTimeout, freeing the slot.
-	held.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := held.Read(make([]byte, 1)); err == nil {
+	if _, err := br.ReadByte(); err == nil {
 		t.Error("idle connection not closed")
 	}
-	time.Sleep(50 * time.Millisecond)
-	if rs := raw(t, s.Path(), `{"v":1,"op":"rsc"}`+"\n", 1); !rs[0].OK {
-		t.Errorf("after idle close: %+v", rs[0])
+	// The slot is released just after the close the client saw: retry
+	// while the server still says busy.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		rs := raw(t, s.Path(), `{"v":1,"op":"rsc"}`+"\n", 1)
+		if rs[0].OK {
+			break
+		}
+		if rs[0].Error == nil || rs[0].Error.Code != CodeBusy || time.Now().After(deadline) {
+			t.Fatalf("after idle close: %+v", rs[0])
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -551,10 +570,13 @@ func peerCredSelf(t *testing.T) (Cred, error) {
 		return Cred{}, err
 	}
 	defer ln.Close()
+	// The client keeps its end open until the credentials are read.
+	read := make(chan struct{})
+	defer close(read)
 	go func() {
 		c, err := net.Dial("unix", path)
 		if err == nil {
-			time.Sleep(100 * time.Millisecond)
+			<-read
 			c.Close()
 		}
 	}()

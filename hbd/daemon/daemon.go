@@ -65,8 +65,12 @@ type Daemon struct {
 	started  time.Time
 	ackAt    uint64 // ack a peer's message when seq%10 == ackAt (Heartbeat's random trigger)
 
-	rx   chan media.Packet
-	kick chan struct{}
+	// One bounded receive queue per link, drained in turn: a flood on
+	// one link overflows only its own queue (counted), never pushing
+	// out another link's heartbeats.
+	rx      []chan media.Packet
+	rxReady chan struct{} // some queue has packets
+	kick    chan struct{}
 
 	loopAt atomic.Int64 // unix nanoseconds of the loop's last pass (watchdog)
 
@@ -82,7 +86,7 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 	ha := opt.Config.HA
 	d := &Daemon{opt: opt, ha: ha, log: opt.Log, keys: opt.Config.Keys,
 		hist: newHistory(historySize), peerUUID: map[string][]byte{}, counters: map[string]uint64{},
-		rx: make(chan media.Packet, 4096), kick: make(chan struct{}, 1), ackAt: uint64(rand.IntN(10))}
+		rxReady: make(chan struct{}, 1), kick: make(chan struct{}, 1), ackAt: uint64(rand.IntN(10))}
 	var err error
 	if d.uuid, err = loadUUID(opt.StateDir); err != nil {
 		return nil, fmt.Errorf("node uuid: %w", err)
@@ -99,6 +103,7 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 	}
 	for _, m := range d.media {
 		d.links = append(d.links, m.Name())
+		d.rx = append(d.rx, make(chan media.Packet, max(rxQueue/len(d.media), rxQueueMin)))
 	}
 	d.mem = membership.New(membership.Config{
 		Self: opt.Node, Nodes: ha.Nodes, Links: d.links,
@@ -194,13 +199,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func(i int, m media.Medium) {
 			defer wg.Done()
-			m.Receive(rctx, i, func(p media.Packet) {
-				select {
-				case d.rx <- p:
-				default:
-					d.count("rx_dropped_queue_full")
-				}
-			})
+			m.Receive(rctx, i, func(p media.Packet) { d.enqueue(i, p) })
 		}(i, m)
 	}
 	d.log.Info("heartbeat started", "node", d.opt.Node, "generation", d.gen,
@@ -218,13 +217,60 @@ func (d *Daemon) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-d.rx:
-			d.receive(p)
+		case <-d.rxReady:
+			d.drainRx()
 		case <-tick.C:
 			d.tick(time.Now())
 		case <-d.kick:
 			nextStatus = time.Now()
 		}
+	}
+}
+
+// Receive queues: rxQueue packets in all, split between the links (each
+// holds at least rxQueueMin); rxBatch packets are taken per pass of the
+// loop, so timers and our own heartbeats keep their turn under a flood.
+const (
+	rxQueue    = 4096
+	rxQueueMin = 512
+	rxBatch    = 64
+)
+
+// enqueue queues a packet received on link i on that link's queue, or
+// counts it dropped when that queue is full.
+func (d *Daemon) enqueue(i int, p media.Packet) {
+	select {
+	case d.rx[i] <- p:
+		select {
+		case d.rxReady <- struct{}{}:
+		default:
+		}
+	default:
+		d.count("rx_dropped_queue_full")
+	}
+}
+
+// drainRx takes queued packets one link at a time, in turn: a flooded
+// link gets its share of the loop and no more.
+func (d *Daemon) drainRx() {
+	for n := 0; n < rxBatch; {
+		got := false
+		for _, q := range d.rx {
+			select {
+			case p := <-q:
+				d.receive(p)
+				got, n = true, n+1
+			default:
+			}
+		}
+		if !got {
+			return
+		}
+	}
+	// More may be queued: come back after the loop's other work.
+	select {
+	case d.rxReady <- struct{}{}:
+	default:
 	}
 }
 

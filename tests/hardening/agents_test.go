@@ -118,29 +118,39 @@ func TestBrokenAgentStart(t *testing.T) {
 // status: it never calls start, reports the group held, and moves it on
 // hb_standby without delay. What it must not do is hang, crash or lose
 // track of the VIP. A liar that also cannot stop (stop exits 1 while
-// status keeps saying running) is bounded by the stop retries (10, 1 s
-// apart) and, with -on-stop-failure ignore, the group still moves.
+// status keeps saying running) is tried 10 times, 1 s apart, and then
+// escalated as -on-stop-failure says: "ignore" logs it and the group still
+// moves; "exit" makes hbd exit without shutdone, so the peer declares it
+// dead after deadtime and takes over. ("reboot", the default, would reboot
+// the machine running the tests: it is not exercised here.) The liars say
+// "running" from the start, so hbd's start-up also stops them as leftovers
+// of a crash (it says running before anything started): only the stops of
+// the standby are counted. The "exit" case cannot use such a liar (it
+// would exit at start-up): its agent starts, then cannot stop.
 func TestLyingAgent(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		name, stop string
-		bound      time.Duration
+		name, stop, status, onFailure string
+		stopRuns                      int // stop attempts on alpha for the standby
+		bound                         time.Duration
 	}{
-		{"status_lies", "exit 0", 5 * time.Second},
-		{"status_lies_stop_fails", "exit 1", 25 * time.Second},
+		{"status_lies", "exit 0", "echo running", "ignore", 1, 5 * time.Second},
+		{"status_lies_stop_fails", "exit 1", "echo running", "ignore", 10, 25 * time.Second},
+		{"stop_fails_exit", "exit 1", "if [ -f /run/liar.started ]; then echo running; else echo stopped; fi", "exit", 10, 25 * time.Second},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			l := directors(t, withResources("alpha IPaddr2::"+vip+"/24/eth0 liar webserver\n"))
-			liar := "#!/bin/sh\ncase \"$1\" in\nstart) touch /run/liar.started; exit 0;;\nstop) " + c.stop + ";;\nstatus) echo running; exit 0;;\nesac\nexit 1\n"
+			liar := "#!/bin/sh\ncase \"$1\" in\nstart) touch /run/liar.started; exit 0;;\nstop) " + c.stop + ";;\nstatus) " + c.status + "; exit 0;;\nesac\nexit 1\n"
 			for _, n := range l.dirs {
 				n.WriteFile("/etc/ha.d/resource.d/liar", []byte(liar), 0o755)
 			}
-			pa, pb := l.startBoth("-rsc-timeout", "2s")
+			pa, pb := l.startBoth("-rsc-timeout", "2s", "-on-stop-failure", c.onFailure)
 			l.waitStable()
-			if _, err := l.alpha.ReadFile("/run/liar.started"); err == nil {
-				t.Errorf("hbd started the liar although its status said running")
+			if _, err := l.alpha.ReadFile("/run/liar.started"); (err == nil) != (c.onFailure == "exit") {
+				t.Errorf("liar started: %v, want %v (hbd starts it only when its status says stopped)", err == nil, c.onFailure == "exit")
 			}
+			marks := l.logMarks()
 			start := time.Now()
 			out, errOut, code, err := l.alpha.Run(t.Context(), binDir+"/hb_standby")
 			if err != nil || code != 0 {
@@ -148,13 +158,34 @@ func TestLyingAgent(t *testing.T) {
 			}
 			l.waitServer("beta", c.bound)
 			moved := time.Since(start)
-			l.waitOneHolder(l.beta, 5*time.Second)
 			waitRsc(t, l.beta, "all", 5*time.Second)
-			log, _ := l.alpha.ReadFile("/var/log/ha-log")
-			t.Logf("hb_standby moved the group to beta in %v; liar stop attempts on alpha: %d; STOP failure logged: %v",
-				moved.Round(time.Millisecond), strings.Count(string(log), "Running liar stop"), strings.Contains(string(log), "Resource STOP failure"))
-			if pa.Exited() || pb.Exited() {
-				t.Fatal("hbd exited")
+			log := logSince(l.alpha, marks)
+			stops := strings.Count(log, "Running liar stop")
+			failed := strings.Contains(log, "Resource STOP failure")
+			t.Logf("hb_standby moved the group to beta in %v; liar stop attempts on alpha: %d; STOP failure logged: %v; alpha's hbd exited: %v",
+				moved.Round(time.Millisecond), stops, failed, pa.Exited())
+			if stops != c.stopRuns || failed != (c.stopRuns > 1) {
+				t.Errorf("liar stop ran %d times (want %d), STOP failure logged %v", stops, c.stopRuns, failed)
+			}
+			switch c.onFailure {
+			case "exit":
+				netns.Eventually(t, 5*time.Second, 20*time.Millisecond, func() (bool, string) {
+					return pa.Exited(), "alpha's hbd still runs after the stop failure (-on-stop-failure exit)"
+				})
+				if !strings.Contains(log, "exiting without shutdone") {
+					t.Errorf("alpha's log does not say why it exited:\n%s", tail(log, 2000))
+				}
+				if b := logSince(l.beta, marks); !strings.Contains(b, "node alpha: is dead") || strings.Contains(b, "Received shutdown notice") {
+					t.Errorf("beta did not take over by alpha's death (no shutdone expected):\n%s", tail(b, 2000))
+				}
+				if pb.Exited() {
+					t.Fatal("beta's hbd exited")
+				}
+			default:
+				l.waitOneHolder(l.beta, 5*time.Second)
+				if pa.Exited() || pb.Exited() {
+					t.Fatal("hbd exited")
+				}
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package hardening
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,52 +11,68 @@ import (
 
 // TestCrashLoop: kill -9 the hbd holding the VIP five times, alternating as
 // the holder changes, and restart the killed one each time. After each
-// kill the survivor holds the VIP and answers the client within deadtime
-// plus a bound; the killed node's kernel keeps the VIP address until its
-// hbd restarts (a dead daemon cannot remove it: that is what fencing is
-// for), and the restarted hbd clears that leftover, so exactly one node
-// holds the VIP again. auto_failback off, so the holder alternates.
+// kill the survivor declares its peer dead no sooner than deadtime after
+// the last heartbeat it heard (at most a keepalive, and the sender's
+// jitter, before the kill: 0.1 s allowed) and no later than deadtime after
+// the kill (plus a keepalive for the log line on a loaded machine), and the client is answered by the
+// survivor within deadtime plus the group's start time (rm's took=, from
+// the survivor's log) plus failoverMargin. The killed node's kernel keeps
+// the VIP address until its hbd restarts (a dead daemon cannot remove it:
+// that is what fencing is for), and the restarted hbd clears that
+// leftover, so exactly one node holds the VIP again. auto_failback off,
+// so the holder alternates.
 func TestCrashLoop(t *testing.T) {
 	l := directors(t)
 	pa, pb := l.startBoth()
 	l.waitStable()
 	procs := map[*netns.Node]*netns.Proc{l.alpha: pa, l.beta: pb}
-	// Death after deadtime (1 s), then the group start (IPaddr2 and the web
-	// server, ~0.25 s), plus slack for a loaded 2-core CI machine.
-	const bound = deadtime + 3*time.Second
 	holder := l.alpha
 	for i := 1; i <= 5; i++ {
 		victim, survivor := holder, l.peer(holder)
+		marks := l.logMarks()
 		if err := procs[victim].Kill(); err != nil {
 			t.Fatalf("kill %d: %v", i, err)
 		}
 		killed := time.Now()
-		netns.Eventually(t, bound+2*time.Second, 20*time.Millisecond, func() (bool, string) {
-			return hasVIP(survivor), fmt.Sprintf("%s has not taken the VIP", survivor.Name)
-		})
-		took := time.Since(killed)
-		l.waitServer(survivor.Name, bound+2*time.Second)
+		l.waitServer(survivor.Name, deadtime+5*time.Second)
 		served := time.Since(killed)
+		if !hasVIP(survivor) {
+			t.Fatalf("kill %d: %s answers but has no VIP", i, survivor.Name)
+		}
 		leftover := l.holders()
+		deadAt, start := takeoverTimes(t, survivor, victim.Name, marks)
+		dead := deadAt.Sub(killed)
+		bound := deadtime + start + failoverMargin
+		t.Logf("kill %d of %s: %s declared it dead after %v, started the group in %v, answered the client after %v (bound %v); VIP then on %v",
+			i, victim.Name, survivor.Name, dead.Round(time.Millisecond), start, served.Round(time.Millisecond), bound, leftover)
+		if lo, hi := deadtime-keepalive-100*time.Millisecond, deadtime+keepalive; dead < lo || dead > hi {
+			t.Errorf("kill %d: %s declared %s dead %v after the kill, want %v..%v (deadtime %v from the last heartbeat heard, at most a keepalive %v and the sender's jitter before the kill)",
+				i, survivor.Name, victim.Name, dead.Round(time.Millisecond), lo, hi, deadtime, keepalive)
+		}
 		if served > bound {
-			t.Errorf("kill %d of %s: client answered by %s only after %v (bound %v)", i, victim.Name, survivor.Name, served, bound)
+			t.Errorf("kill %d of %s: client answered by %s only after %v (bound: deadtime %v + group start %v + margin %v)",
+				i, victim.Name, survivor.Name, served.Round(time.Millisecond), deadtime, start, failoverMargin)
 		}
 
+		marks = l.logMarks()
 		procs[victim] = startHbd(t, victim)
 		restarted := time.Now()
 		cleared := l.waitOneHolder(survivor, 10*time.Second)
 		waitRsc(t, survivor, "all", 5*time.Second)
 		waitRsc(t, victim, "none", 5*time.Second)
 		// The restarted node must have joined (comm up, starting/resource
-		// exchanged) before its peer is the next victim.
+		// exchanged: it has seen that its peer holds everything) before
+		// its peer is the next victim.
 		waitStatus(t, victim, survivor.Name, "active", 5*time.Second)
-		time.Sleep(500 * time.Millisecond)
+		netns.Eventually(t, 5*time.Second, 20*time.Millisecond, func() (bool, string) {
+			return strings.Contains(logSince(victim, marks), "Local Resource acquisition completed. (none)"),
+				fmt.Sprintf("restarted %s has not settled its resources with %s", victim.Name, survivor.Name)
+		})
 		if got := l.get(time.Second); got != survivor.Name {
 			t.Fatalf("kill %d: after %s's restart the client got %q", i, victim.Name, got)
 		}
-		t.Logf("kill %d of %s: %s holds the VIP after %v, answers the client after %v (VIP then on %v); %s restarted, leftover cleared after %v, both settled after %v",
-			i, victim.Name, survivor.Name, took.Round(time.Millisecond), served.Round(time.Millisecond), leftover,
-			victim.Name, cleared.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
+		t.Logf("kill %d: %s restarted, leftover cleared after %v, both settled after %v",
+			i, victim.Name, cleared.Round(time.Millisecond), time.Since(restarted).Round(time.Millisecond))
 		holder = survivor
 	}
 	for n, p := range procs {

@@ -526,7 +526,12 @@ func TestDelayOneLink(t *testing.T) {
 	marks := l.logMarks()
 	const delay = 300 * time.Millisecond
 	lines := l.delayBoth(1, delay, "eth1")
-	time.Sleep(delay + 200*time.Millisecond) // the first slow copies are in
+	// The first slow copies are in on both sides.
+	for _, d := range lines {
+		netns.Eventually(t, 5*time.Second, 20*time.Millisecond, func() (bool, string) {
+			return d.Stats().Released > 0, "no heartbeat has come through eth1's delay line yet"
+		})
+	}
 	c0 := l.counters()
 	r0 := []delayStats{lines[0].Stats(), lines[1].Stats()}
 	p := l.poll(50 * time.Millisecond)

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -436,6 +437,7 @@ type poller struct {
 	ok, fail int
 	worst    time.Duration
 	failFrom time.Time
+	failures []time.Time // when each failed request began
 	servers  map[string]int
 	stop     chan struct{}
 	done     chan struct{}
@@ -457,6 +459,7 @@ func (l *lan) poll(interval time.Duration) *poller {
 			p.mu.Lock()
 			if strings.HasPrefix(got, "(") {
 				p.fail++
+				p.failures = append(p.failures, start)
 				if p.failFrom.IsZero() {
 					p.failFrom = start
 				}
@@ -504,4 +507,32 @@ func readLogs(n *netns.Node) string {
 		b.Write(data)
 	}
 	return b.String()
+}
+
+// failoverMargin is what a takeover may take beyond deadtime and the
+// group's own start time: death noticed on the next tick, the takeover
+// dispatched, the gratuitous ARPs reaching the client and its next poll,
+// on a loaded 2-core machine. The README states it with the guarantee.
+const failoverMargin = 500 * time.Millisecond
+
+var tookRE = regexp.MustCompile(`msg="resource groups acquired".* took=(\S+)`)
+
+// takeoverTimes waits until the survivor's logfile (after marks) shows its
+// peer's death and its groups acquired, and returns when it declared the
+// peer dead and how long starting the groups took (rm's took=).
+func takeoverTimes(t *testing.T, n *netns.Node, peer string, marks map[string]int) (deadAt time.Time, start time.Duration) {
+	t.Helper()
+	netns.Eventually(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
+		log := logSince(n, marks)
+		var ok bool
+		deadAt, ok = logTime(log, fmt.Sprintf("node %s: is dead", peer))
+		m := tookRE.FindStringSubmatch(log)
+		if !ok || m == nil {
+			return false, fmt.Sprintf("%s's log lacks %s's death or the groups acquired:\n%s", n.Name, peer, tail(log, 2000))
+		}
+		var err error
+		start, err = time.ParseDuration(m[1])
+		return err == nil, fmt.Sprintf("took=%s: %v", m[1], err)
+	})
+	return deadAt, start
 }

@@ -169,11 +169,43 @@ func TestAsymmetricLoss(t *testing.T) {
 }
 
 // TestSplitBrainHeal: both links cut, each side takes every group (both
-// hold the VIP: expected without fencing). When the links return exactly
-// one director keeps the VIP, and a client polling it every 20 ms through
-// the heal never goes unanswered for more than 1 s.
+// hold the VIP: expected without fencing). When the links return, the
+// group's own node (alpha) keeps the VIP all along and beta releases its
+// copy within healBound of the links' return (beta's "address removed",
+// timed by its own log); exactly one holder from then on. A client polling
+// the VIP every 20 ms through the heal is moved to alpha by alpha's
+// gratuitous ARPs; what it may lose is bounded by healLost and healGap: a
+// request that reached beta's copy just as beta stops it (its web server
+// first, then the address) fails, as a stopped service fails the requests
+// in progress. Both auto_failback on and off (legacy keeps Heartbeat's
+// behaviour), and two partition lengths: "short" heals while beta's own
+// takeover announcement (5 gratuitous ARPs 200 ms apart) still runs,
+// "long" after it ended.
 func TestSplitBrainHeal(t *testing.T) {
-	l := directors(t)
+	for _, failback := range []string{"on", "off"} {
+		for _, long := range []bool{false, true} {
+			name := "auto_failback_" + failback + "/short"
+			if long {
+				name = "auto_failback_" + failback + "/long"
+			}
+			t.Run(name, func(t *testing.T) { splitBrainHeal(t, failback, long) })
+		}
+	}
+}
+
+// The README's bounds for a healed partition: exactly one holder within
+// 0.2 s of the links' return (a keepalive for each side to hear the other,
+// the resource exchange, and beta's stop of its copy); a client polling
+// every 20 ms loses at most healLost requests, never going unanswered for
+// longer than healGap (one failed request is its 0.3 s timeout).
+const (
+	healBound = 200 * time.Millisecond
+	healLost  = 3
+	healGap   = 500 * time.Millisecond
+)
+
+func splitBrainHeal(t *testing.T, failback string, long bool) {
+	l := directors(t, withFailback(failback))
 	pa, pb := l.startBoth()
 	l.waitStable()
 	both := `"eth1", "eth2"`
@@ -188,39 +220,88 @@ func TestSplitBrainHeal(t *testing.T) {
 	waitRsc(t, l.alpha, "all", 5*time.Second)
 	waitRsc(t, l.beta, "all", 5*time.Second)
 	t.Logf("split: both hold every group after %v; client served by %q", time.Since(cut).Round(time.Millisecond), l.get(time.Second))
-	time.Sleep(time.Second)
+	if long {
+		// The partition lasts until beta's takeover announcement (5
+		// rounds 200 ms apart from adding the address) is over.
+		added, ok := logTime(haLog(l.beta), "address added")
+		if !ok {
+			t.Fatalf("beta's log has no \"address added\" for its takeover")
+		}
+		time.Sleep(time.Until(added.Add(4*200*time.Millisecond + 100*time.Millisecond)))
+	}
 
 	p := l.poll(20 * time.Millisecond)
-	time.Sleep(500 * time.Millisecond) // a baseline before the heal
-	nftDelete(t, l.alpha, "split")
+	// A baseline before the heal: the client is answered by one copy.
+	netns.Eventually(t, 5*time.Second, 20*time.Millisecond, func() (bool, string) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.ok >= 5, fmt.Sprintf("client answered %d times during the split", p.ok)
+	})
+	marks := l.logMarks()
 	healed := time.Now()
-	waitStatus(t, l.alpha, "beta", "active", 5*time.Second)
-	waitStatus(t, l.beta, "alpha", "active", 5*time.Second)
-	var holders []string
-	ok := func() bool {
-		end := time.Now().Add(15 * time.Second)
-		for time.Now().Before(end) {
-			if holders = l.holders(); len(holders) == 1 {
-				return true
-			}
-			time.Sleep(50 * time.Millisecond)
+	nftDelete(t, l.alpha, "split")
+	// Sample the holders until beta has released its copy and for 2 s
+	// after: alpha must hold the VIP in every sample.
+	var first time.Duration
+	var changes []string // each change of holders, with when
+	prev := []string{"alpha", "beta"}
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+		h := l.holders()
+		at := time.Since(healed)
+		if !reflect.DeepEqual(h, prev) {
+			changes = append(changes, fmt.Sprintf("%v at %v", h, at.Round(time.Millisecond)))
+			prev = h
 		}
-		return false
-	}()
-	one := time.Since(healed)
-	if ok {
-		time.Sleep(2 * time.Second) // keep polling past the release
+		if len(h) == 0 || h[0] != "alpha" {
+			t.Errorf("%v after the links returned alpha does not hold the VIP (holders %v)", at.Round(time.Millisecond), h)
+		}
+		if len(h) == 1 && first == 0 {
+			first = at
+			end = time.Now().Add(2 * time.Second)
+		}
+		if len(h) == 2 && first != 0 {
+			t.Errorf("%v after the links returned beta holds the VIP again", at.Round(time.Millisecond))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	answers, fails, worst, servers := p.finish()
+	waitStatus(t, l.alpha, "beta", "active", time.Second)
+	waitStatus(t, l.beta, "alpha", "active", time.Second)
 	ra, _ := cl(l.alpha, "rscstatus")
 	rb, _ := cl(l.beta, "rscstatus")
-	t.Logf("heal: VIP holders %v after %v; alpha holds %q, beta %q; client %d answers %v, %d failures, longest gap %v",
-		holders, one.Round(time.Millisecond), ra, rb, answers, servers, fails, worst.Round(time.Millisecond))
-	if !ok {
-		t.Errorf("15 s after the links returned the VIP is still on %v (alpha holds %q, beta %q): the healed partition was not resolved", holders, ra, rb)
+	released, ok := logTime(logSince(l.beta, marks), "address removed")
+	t.Logf("heal (auto_failback %s, long %v): beta removed its copy %v after the links returned (first sample with one holder %v; holders %v); alpha holds %q, beta %q; client %d answers %v, %d failures, longest gap %v",
+		failback, long, released.Sub(healed).Round(time.Millisecond), first.Round(time.Millisecond), changes, ra, rb, answers, servers, fails, worst.Round(time.Millisecond))
+	switch {
+	case !ok:
+		t.Errorf("beta never removed its copy of the VIP (its log has no \"address removed\"); holders now %v", l.holders())
+	case released.Sub(healed) > healBound:
+		t.Errorf("beta removed its copy %v after the links returned (bound %v)", released.Sub(healed).Round(time.Millisecond), healBound)
 	}
-	if worst > time.Second {
-		t.Errorf("the VIP went unanswered for %v during the heal (bound 1 s)", worst)
+	if first == 0 {
+		t.Errorf("the VIP was never on exactly one node after the links returned")
+	}
+	// rscstatus is Heartbeat's i_hold: beta's own set of groups (empty)
+	// is still "local" to it.
+	if ra != "local" || rb != "local" {
+		t.Errorf("after the heal alpha holds %q and beta %q, want local and local", ra, rb)
+	}
+	var at []string
+	for _, f := range p.failures {
+		at = append(at, f.Sub(healed).Round(time.Millisecond).String())
+	}
+	if fails > 0 {
+		t.Logf("failed requests began %v after the links returned", at)
+	}
+	if fails > healLost || worst > healGap {
+		t.Errorf("the client went unanswered %d times during the heal (requests begun at %v after the links returned; longest gap %v), servers %v; bounds %d requests, %v\nalpha:\n%s\nbeta:\n%s",
+			fails, at, worst.Round(time.Millisecond), servers, healLost, healGap, logSince(l.alpha, marks), logSince(l.beta, marks))
+	}
+	if got := l.get(time.Second); got != "alpha" {
+		t.Errorf("after the heal the client is served by %q, want alpha", got)
+	}
+	if strings.Contains(logSince(l.alpha, marks), "address removed") {
+		t.Errorf("alpha removed the VIP during the heal")
 	}
 	if pa.Exited() || pb.Exited() {
 		t.Fatal("hbd exited")
