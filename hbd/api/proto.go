@@ -17,7 +17,7 @@
 //
 // Operations: hello (the sign-on: authorizes the peer and returns the daemon's
 // identity), nodes, param (name), rsc, clientstatus (node, client,
-// timeout_ms), counters, version, standby (set), takeover (set).
+// timeout_ms), counters, fence, version, standby (set), takeover (set).
 //
 // # Authorization
 //
@@ -142,6 +142,7 @@ type response struct {
 	Value    string            `json:"value,omitempty"`
 	Found    bool              `json:"found,omitempty"`
 	Counters map[string]uint64 `json:"counters,omitempty"`
+	Fence    *FenceStatus      `json:"fence,omitempty"`
 }
 
 const (
@@ -154,6 +155,7 @@ const (
 	opVersion      = "version"
 	opStandby      = "standby"
 	opTakeover     = "takeover"
+	opFence        = "fence"
 )
 
 // mutating reports whether op changes cluster state.
