@@ -147,6 +147,21 @@ func TestNoFenceWhenUnneeded(t *testing.T) {
 	}
 	s.expect("", allGroups)
 
+	// A node without groups of its own holds "local" and nothing behind
+	// it: no reset (Heartbeat would reset it).
+	s = newSim(t, AutoFailback, func(c *Config) {
+		c.Groups, c.Fencing = []Group{{Key: "a1", Node: "alpha"}}, true
+	})
+	s.startPair()
+	s.expect("a1", "")
+	s.kill("beta")
+	if len(s.fences) != 0 {
+		t.Fatalf("fenced a node that held no group: %+v", s.fences)
+	}
+	if h := s.nodes["alpha"].m.Holding(); h != "all" {
+		t.Errorf("alpha holds %s", h)
+	}
+
 	// Legacy: shutdone is what makes the reset unneeded.
 	s = newSim(t, Legacy, withFencing(0))
 	s.startPair()
@@ -204,6 +219,9 @@ func TestFenceDelayForTheNodeNotPreferred(t *testing.T) {
 		{"more groups wins", []Group{{"a1", "alpha"}, {"b1", "beta"}, {"b2", "beta"}}, delay, "beta", []string{"beta"}},
 		{"tie: name order", []Group{{"a1", "alpha"}, {"b1", "beta"}}, delay, "alpha", []string{"alpha"}},
 		{"no delay: both fire", []Group{{"a1", "alpha"}, {"b1", "beta"}}, 0, "", []string{"alpha", "beta"}},
+		// beta holds no group: alpha need not reset it, so beta, which
+		// must reset alpha, has no race to lose and fires at once.
+		{"one-sided: no delay", []Group{{"a1", "alpha"}}, delay, "", []string{"beta"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := newSim(t, AutoFailback, func(cfg *Config) {

@@ -627,13 +627,15 @@ func (m *Machine) takeOverDead(node string) {
 
 // stonithNeeded is Heartbeat's need_stonith: the dead node may hold
 // resources, unless we heard from it and it said it held none (nice
-// modes) or it sent shutdone (legacy).
+// modes) or it sent shutdone (legacy). Unlike Heartbeat, a set without
+// groups behind it counts as none: a node with no groups of its own says
+// "local" once it has "taken" them, and holds nothing to protect.
 func (m *Machine) stonithNeeded(node string) bool {
 	if !m.heard[node] {
 		return true
 	}
 	if m.niceFailback() {
-		return m.other != None
+		return len(m.setKeys(m.other, node)) > 0
 	}
 	return !m.gaveUp[node]
 }
@@ -685,7 +687,7 @@ func (m *Machine) fenceAttempt() {
 }
 
 // fenceDelay is the wait before the first reset. When the peer must reset
-// us too (it never heard us, or we may hold resources), both would fire at
+// us too (it never heard us, or we hold groups), both would fire at
 // once and, with a device per node, both go down (Heartbeat does nothing
 // about it). So the node that is not preferred waits FenceDelay: the
 // preferred one resets it first and keeps the groups.
@@ -693,7 +695,7 @@ func (m *Machine) fenceDelay(node string) time.Duration {
 	if m.cfg.FenceDelay <= 0 {
 		return 0
 	}
-	mutual := !m.heard[node] || !m.niceFailback() || m.iHold != None
+	mutual := !m.heard[node] || !m.niceFailback() || len(m.setKeys(m.iHold, m.cfg.Self)) > 0
 	if !mutual || m.preferred(node) {
 		return 0
 	}
