@@ -384,11 +384,16 @@ func monitorVIP(t *testing.T, n *netns.Node) *vipMonitor {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// It is listening once it reports a probe address.
+	// It is listening once it reports a probe address; one added before
+	// it subscribed goes unseen, so the probe is added again until seen.
 	const probe = "192.0.2.77/32"
-	n.MustRun("ip", "addr", "add", probe, "dev", "eth0")
-	netns.Eventually(t, 5*time.Second, 20*time.Millisecond, func() (bool, string) {
-		return strings.Contains(p.Output(), "192.0.2.77"), "ip monitor on " + n.Name + " reports the probe address"
+	netns.Eventually(t, 10*time.Second, 100*time.Millisecond, func() (bool, string) {
+		if strings.Contains(p.Output(), "192.0.2.77") {
+			return true, ""
+		}
+		n.Run(context.Background(), "ip", "addr", "del", probe, "dev", "eth0")
+		n.Run(context.Background(), "ip", "addr", "add", probe, "dev", "eth0")
+		return false, "ip monitor on " + n.Name + " reports the probe address"
 	})
 	n.MustRun("ip", "addr", "del", probe, "dev", "eth0")
 	return &vipMonitor{p: p}
