@@ -30,6 +30,7 @@ import (
 	"lvsha/hbd/config"
 	"lvsha/hbd/ctl"
 	"lvsha/hbd/daemon"
+	"lvsha/hbd/fence"
 	"lvsha/hbd/metrics"
 	"lvsha/hbd/rm"
 )
@@ -70,6 +71,9 @@ type options struct {
 	onStopFailure           rm.StopFailure
 	metricsAddr             string
 	consoleAddr             string // -console: the web console's address (overrides ha.cf)
+
+	// STONITH (the stonith / stonith_host lines).
+	stonithTimeout, stonithRetry, stonithDelay time.Duration
 }
 
 type counter struct{ n *int }
@@ -105,6 +109,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.heartbeatStartup, "heartbeat-startup", false, "wait Heartbeat's fixed 10 s when both nodes start at once (for comparisons)")
 	fs.StringVar(&o.metricsAddr, "metrics", "", "serve Prometheus metrics on this address (e.g. 127.0.0.1:9694); off when empty")
 	fs.StringVar(&o.consoleAddr, "console", "", "serve the web console on this address (overrides ha.cf's console line for this node)")
+	fs.DurationVar(&o.stonithTimeout, "stonith-timeout", 2*time.Minute, "bound on one STONITH reset (the plugin's process group is killed and the reset retried); meatware is never timed out")
+	fs.DurationVar(&o.stonithRetry, "stonith-retry", 5*time.Second, "wait before retrying a failed STONITH reset (Heartbeat's 5 s); it doubles with each failure, up to 1 min")
+	fs.DurationVar(&o.stonithDelay, "stonith-delay", 5*time.Second, "when both nodes must reset each other, how long the node that is not preferred waits before its reset (0: none, as Heartbeat)")
 	o.onStopFailure = rm.StopFailureReboot
 	fs.Var(stopFailureFlag{&o.onStopFailure}, "on-stop-failure", "when a resource cannot be stopped: reboot (Heartbeat's behaviour), exit, or ignore")
 	if err := fs.Parse(args); err != nil {
@@ -148,7 +155,8 @@ func nodeName(o options) (string, error) { return daemon.NodeName(o.confDir) }
 // the configuration makes (hbd -t, start, -r and SIGHUP), so -t, the
 // systemd ExecStartPre, accepts exactly what start accepts.
 func configOptions(node string) config.Options {
-	return config.Options{NodeName: node, IfaceExists: ifaceExists, UserExists: userExists, Executable: executable}
+	return config.Options{NodeName: node, IfaceExists: ifaceExists, UserExists: userExists, Executable: executable,
+		StonithCheck: (&fence.Checker{}).Check}
 }
 
 // readConfig reads the configuration directory with configOptions.
@@ -229,6 +237,9 @@ func checkConfig(o options, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: configuration OK (%d nodes, %d media, %d resource groups)\n",
 		o.confDir, len(cfg.HA.Nodes), len(cfg.HA.Media), len(cfg.Groups))
+	if s, ok := cfg.HA.StonithDevice(node); ok {
+		fmt.Fprintf(stdout, "STONITH device for %s: %s\n", node, fence.DeviceFrom(s, filepath.Join(o.confDir, "ha.cf")))
+	}
 	return exitOK
 }
 
@@ -303,8 +314,13 @@ func serve(o options, cfg *config.Config, stderr io.Writer) int {
 	var mgr *rm.Manager
 	mgrDone := make(chan struct{})
 	pinger := startPing(ctx, cfg, d, backend, log)
+	fencer := newFencer(o, cfg, node, log)
+	if fencer != nil {
+		go checkDevice(ctx, fencer)
+	}
+	backend.SetFencing(func() api.FenceStatus { return fenceStatus(fencer, mgr) })
 	if len(cfg.Groups) > 0 {
-		if mgr, err = newManager(o, cfg, node, d, log, pinger); err != nil {
+		if mgr, err = newManager(o, cfg, node, d, log, pinger, fencer); err != nil {
 			log.Error("resources", "err", err)
 			return exitNotConfigured
 		}

@@ -13,6 +13,7 @@ import (
 
 	"lvsha/hbd/config"
 	"lvsha/hbd/daemon"
+	"lvsha/hbd/fence"
 	"lvsha/hbd/ping"
 	"lvsha/hbd/rm"
 	"lvsha/hbd/wire"
@@ -20,7 +21,7 @@ import (
 )
 
 // newManager builds the resource manager for the haresources groups.
-func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, log *slog.Logger, pinger *ping.Pinger) (*rm.Manager, error) {
+func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, log *slog.Logger, pinger *ping.Pinger, fencer *fence.Stonith) (*rm.Manager, error) {
 	res := &resources.Resolver{HADir: o.confDir, InitDir: o.initDir, OCFRoot: o.ocfRoot,
 		Timeout: o.rscTimeout, Logger: log, Native: !o.scriptAgents, LdirdPath: o.ldird}
 	ex := &rm.Executor{Groups: map[string][]resources.Agent{}, Log: log, StopRetries: 10, StopRetryDelay: time.Second}
@@ -58,13 +59,19 @@ func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, lo
 	if pinger != nil {
 		reach = func() int { n, _ := pinger.Reachable(); return n }
 	}
+	var fencing rm.Fencer
+	if fencer != nil {
+		fencing = rmFencer{fencer}
+	}
 	return rm.NewManager(rm.Options{
-		Ping:    reach,
-		Machine: rm.Config{Self: node, Nodes: cfg.HA.Nodes, Groups: groups, Mode: mode, HeartbeatStartup: o.heartbeatStartup},
-		Exec:    ex,
-		Send:    d.Send,
-		Log:     log.With("component", "rm"),
-		Keep:    o.keepResources,
+		Ping: reach,
+		Machine: rm.Config{Self: node, Nodes: cfg.HA.Nodes, Groups: groups, Mode: mode, HeartbeatStartup: o.heartbeatStartup,
+			Fencing: fencer != nil, FenceRetry: o.stonithRetry, FenceDelay: o.stonithDelay},
+		Fencer: fencing,
+		Exec:   ex,
+		Send:   d.Send,
+		Log:    log.With("component", "rm"),
+		Keep:   o.keepResources,
 	}), nil
 }
 

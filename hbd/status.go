@@ -65,6 +65,18 @@ func startStatus(ctx context.Context, o options, cfg *config.Config, node string
 		info.Groups = append(info.Groups, gi)
 	}
 	src := statusapi.Sources{Nodes: d.Nodes, Counters: b.Counters, State: b.ResourceState,
+		// STONITH: the device and the reset in progress; null without one.
+		Fencing: func() json.RawMessage {
+			st := b.Fencing()
+			if !st.Configured {
+				return nil
+			}
+			j, err := json.Marshal(st)
+			if err != nil {
+				return nil
+			}
+			return j
+		},
 		Ping: func() []statusapi.PingNode {
 			var out []statusapi.PingNode
 			for _, n := range b.Nodes() {

@@ -20,6 +20,9 @@ test=(
   busybox-static
   # tests/netns, tests/cluster, bench: the real Heartbeat 3.0.6 and cl_status
   heartbeat
+  # hbd/fence, tests/fencing: cluster-glue's stonith program, meatware/meatclient and the
+  # external/ plugin directory (Heartbeat depends on it too)
+  cluster-glue
   # nsenter, mount, setpriv (tests/netns, tests/hardening control socket), ping (tests/netns)
   util-linux mount 'iputils-ping|inetutils-ping'
   # tests/hardening: nftables drops; iptables NFQUEUE delays (this kernel's nftables has no

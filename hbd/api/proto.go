@@ -17,9 +17,9 @@
 //
 // Operations: hello (the sign-on: authorizes the peer and returns the daemon's
 // identity), nodes, param (name), rsc, clientstatus (node, client,
-// timeout_ms), counters, version, standby (set), takeover (set), and status
-// (the versioned JSON status document of hbd/statusapi, in "status"; when
-// the Backend is a StatusJSONer).
+// timeout_ms), counters, fence, version, standby (set), takeover (set), and
+// status (the versioned JSON status document of hbd/statusapi, in "status";
+// when the Backend is a StatusJSONer).
 //
 // # Authorization
 //
@@ -152,6 +152,7 @@ type response struct {
 	Found    bool              `json:"found,omitempty"`
 	Counters map[string]uint64 `json:"counters,omitempty"`
 	Status   json.RawMessage   `json:"status,omitempty"`
+	Fence    *FenceStatus      `json:"fence,omitempty"`
 }
 
 const (
@@ -165,6 +166,7 @@ const (
 	opStandby      = "standby"
 	opTakeover     = "takeover"
 	opStatus       = "status"
+	opFence        = "fence"
 )
 
 // mutating reports whether op changes cluster state.

@@ -301,6 +301,12 @@ func (s *Server) dispatch(ctx context.Context, auth *authorizer, cred Cred, line
 		resp.Value = v
 	case opCounters:
 		resp.Counters = s.b.Counters()
+	case opFence:
+		st := FenceStatus{State: "none"}
+		if f, ok := s.b.(FenceReporter); ok {
+			st = f.Fencing()
+		}
+		resp.Fence = &st
 	case opVersion:
 		resp.Value = s.b.Version()
 	case opStatus:
@@ -339,7 +345,7 @@ func (s *Server) dispatch(ctx context.Context, auth *authorizer, cred Cred, line
 
 func knownOp(op string) bool {
 	switch op {
-	case opHello, opNodes, opParam, opRsc, opClientStatus, opCounters, opVersion, opStandby, opTakeover, opStatus:
+	case opHello, opNodes, opParam, opRsc, opClientStatus, opCounters, opFence, opVersion, opStandby, opTakeover, opStatus:
 		return true
 	}
 	return false

@@ -42,6 +42,11 @@ type Options struct {
 	// Heartbeat's access(X_OK) does, and says why it cannot be run; nil =
 	// don't check.
 	Executable func(path string) error
+	// StonithCheck checks a stonith or stonith_host line that applies to
+	// this node against the installed STONITH plugins (the type exists,
+	// the parameters it needs are there), as Heartbeat's stonith_new and
+	// stonith_set_config do when it reads the line; nil = don't check.
+	StonithCheck func(s Stonith) error
 }
 
 // Medium is one heartbeat path (or ping node) from ha.cf.
@@ -95,13 +100,40 @@ type APIAuth struct {
 	UIDs, GIDs []string
 }
 
-// Stonith is a stonith or stonith_host line. It is recorded only: this
-// daemon does not fence (a warning says so).
+// Stonith is a stonith or stonith_host line: a STONITH device of
+// cluster-glue's (hbd/fence drives it).
 type Stonith struct {
-	Host   string // "" for a plain stonith line; "*" or a node name for stonith_host
-	Type   string
-	Params string // config file (stonith) or parameters (stonith_host)
+	Host string // "" for a plain stonith line; "*" or a node name (lowercased) for stonith_host
+	Type string // the plugin type, as `stonith -L` lists it
+	// Params is the parameter file (stonith TYPE CONFIGFILE) or the
+	// parameters in the plugin's order (stonith_host HOST TYPE PARAMS...),
+	// as written: the last parameter takes the rest of the line.
+	Params string
 	Line   int
+}
+
+// IsFile reports whether the line names a parameter file (a plain stonith
+// line) rather than giving the parameters.
+func (s Stonith) IsFile() bool { return s.Host == "" }
+
+// AppliesTo reports whether the line configures node's device: a stonith
+// line always, a stonith_host line when its host is * or node. Heartbeat
+// ignores the others without reading them further.
+func (s Stonith) AppliesTo(node string) bool {
+	return s.Host == "" || s.Host == "*" || s.Host == asciiLower(node)
+}
+
+// StonithDevice returns the line that configures node's STONITH device:
+// the last one that applies. Heartbeat keeps a single device, and every
+// line that applies replaces the one before ("This will have to change to
+// a list !!!" in its config.c).
+func (h *HACF) StonithDevice(node string) (Stonith, bool) {
+	for i := len(h.Stonith) - 1; i >= 0; i-- {
+		if h.Stonith[i].AppliesTo(node) {
+			return h.Stonith[i], true
+		}
+	}
+	return Stonith{}, false
 }
 
 // HACF is a parsed and validated ha.cf.
@@ -324,7 +356,7 @@ type hacfParser struct {
 	useLogd      *bool
 	facility     bool // a logfacility other than none/kern (Heartbeat: log_facility > 0)
 	nodeSeen     map[string]bool
-	stonithWarn  bool
+	stonithLine  int // the stonith line in force so far for this node (0 = none)
 }
 
 // ParseHACF reads and validates an ha.cf file.
@@ -727,22 +759,42 @@ func (p *hacfParser) addPingGroup(ln int, rest string) {
 }
 
 func (p *hacfParser) addStonith(ln int, dir, rest string) {
-	f := fields(rest)
+	rest = strings.Trim(rest, whitespace)
 	s := Stonith{Line: ln}
 	if dir == "stonith_host" {
-		if len(f) < 2 {
-			p.r.errorf(ln, "stonith_host: syntax: stonith_host HOST|* TYPE PARAMS...")
+		host, r := rest, ""
+		if i := strings.IndexAny(rest, whitespace); i >= 0 {
+			host, r = rest[:i], rest[i:]
+		}
+		s.Host, rest = asciiLower(host), strings.TrimLeft(r, whitespace)
+	}
+	typ, params := rest, ""
+	if i := strings.IndexAny(rest, whitespace); i >= 0 {
+		typ, params = rest[:i], strings.TrimLeft(rest[i:], whitespace)
+	}
+	s.Type, s.Params = typ, params
+	switch {
+	case dir == "stonith_host" && s.Type == "":
+		p.r.errorf(ln, "stonith_host: syntax: stonith_host HOST|* TYPE PARAMS... (no STONITH type given)")
+		return
+	case dir == "stonith" && s.Params == "":
+		p.r.errorf(ln, "stonith: syntax: stonith TYPE CONFIGFILE (no parameter file given)")
+		return
+	}
+	p.h.Stonith = append(p.h.Stonith, s)
+	if !s.AppliesTo(p.opt.NodeName) {
+		return // Heartbeat does not read a line meant for another node further
+	}
+	if p.opt.StonithCheck != nil {
+		if err := p.opt.StonithCheck(s); err != nil {
+			p.r.wrapf(ln, err, "%s: %v", dir, err)
 			return
 		}
-		s.Host, f = asciiLower(f[0]), f[1:]
 	}
-	s.Type = f[0]
-	s.Params = strings.Join(f[1:], " ")
-	p.h.Stonith = append(p.h.Stonith, s)
-	if !p.stonithWarn {
-		p.stonithWarn = true
-		p.r.warnf(ln, "%s: recorded, but this daemon does not perform STONITH", dir)
+	if p.stonithLine != 0 {
+		p.r.warnf(ln, "%s: replaces the STONITH device of line %d: only the last line that applies to this node is used, as with Heartbeat", dir, p.stonithLine)
 	}
+	p.stonithLine = ln
 }
 
 func (p *hacfParser) addRespawn(ln int, dir, rest string) {

@@ -554,9 +554,57 @@ func TestProcessesAndMisc(t *testing.T) {
 	}
 	if len(h.Stonith) != 2 || h.Stonith[0] != (Stonith{Type: "baytech", Params: "/etc/ha.d/conf/stonith.baytech", Line: 10}) ||
 		h.Stonith[1] != (Stonith{Host: "*", Type: "null", Params: "director1 director2", Line: 11}) ||
-		!hasWarning(h.Warnings, "ha.cf:10: stonith: recorded, but this daemon does not perform STONITH") {
+		!hasWarning(h.Warnings, "ha.cf:11: stonith_host: replaces the STONITH device of line 10") {
 		t.Errorf("stonith %+v %v", h.Stonith, h.Warnings)
 	}
+}
+
+// TestStonithLines: which line configures this node's device (the last
+// that applies, as Heartbeat keeps one), the parameters as written, and the
+// plugin check reported at the line, only for lines that apply.
+func TestStonithLines(t *testing.T) {
+	for _, c := range []struct {
+		name, lines string
+		want        Stonith // zero: no device
+		warn        string
+		checked     []int // lines handed to StonithCheck
+	}{
+		{"none", "", Stonith{}, "", nil},
+		{"star", "stonith_host * external/ssh a b\n", Stonith{Host: "*", Type: "external/ssh", Params: "a b", Line: 4}, "", []int{4}},
+		{"other node ignored", "stonith_host b external/ssh a\n", Stonith{}, "", nil},
+		{"ours by name, case-insensitive", "stonith_host b null b\nstonith_host A external/ipmi b 10.0.0.2  admin secret lan\n",
+			Stonith{Host: "a", Type: "external/ipmi", Params: "b 10.0.0.2  admin secret lan", Line: 5}, "", []int{5}},
+		{"last applicable wins", "stonith_host * null b\nstonith_host b meatware a\nstonith_host a meatware b\n",
+			Stonith{Host: "a", Type: "meatware", Params: "b", Line: 6}, "ha.cf:6: stonith_host: replaces the STONITH device of line 4", []int{4, 6}},
+		{"file", "stonith external/ssh /etc/ha.d/stonith.cfg \n", Stonith{Type: "external/ssh", Params: "/etc/ha.d/stonith.cfg", Line: 4}, "", []int{4}},
+		{"comment ends the line", "stonith_host * null b # c\n", Stonith{Host: "*", Type: "null", Params: "b", Line: 4}, "", []int{4}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var checked []int
+			opt := testOpt()
+			opt.StonithCheck = func(s Stonith) error { checked = append(checked, s.Line); return nil }
+			h, err := ParseHACFBytes("ha.cf", []byte(base+c.lines), opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, ok := h.StonithDevice("a")
+			if ok != (c.want != Stonith{}) || got != c.want {
+				t.Errorf("device %+v %v, want %+v", got, ok, c.want)
+			}
+			if c.warn != "" && !hasWarning(h.Warnings, c.warn) {
+				t.Errorf("warnings %v, want %q", h.Warnings, c.warn)
+			}
+			if !reflect.DeepEqual(checked, c.checked) {
+				t.Errorf("checked lines %v, want %v", checked, c.checked)
+			}
+		})
+	}
+	opt := testOpt()
+	opt.StonithCheck = func(s Stonith) error {
+		return fmt.Errorf("STONITH type %q is not installed", s.Type)
+	}
+	_, err := ParseHACFBytes("ha.cf", []byte(base+"stonith_host b nosuch x\nstonith_host * nosuch x\nstonith nosuch\n"), opt)
+	wantErrs(t, err, `ha.cf:5: stonith_host: STONITH type "nosuch" is not installed`, `ha.cf:6: stonith: syntax: stonith TYPE CONFIGFILE`)
 }
 
 // TestRespawnChecks: with the machine checks on (hbd -t, start and reload

@@ -62,6 +62,9 @@ hbparameter -p <parameter-name>
 	See the man page for the parameter names.
 counters
 	Show hbd's internal counters (lvsha extension, not in Heartbeat).
+fencestatus
+	Show this node's STONITH device and the reset in progress, if any
+	(lvsha extension, not in Heartbeat).
 
 Every sub-command accepts -m: print human-readable sentences.
 `
@@ -90,6 +93,7 @@ func init() {
 		{"hbparameter", "mp:", true, (*clState).hbparameter},
 		{"test", "", true, (*clState).test},
 		{"counters", "", true, (*clState).counters},
+		{"fencestatus", "m", true, (*clState).fencestatus},
 	}
 }
 

@@ -25,6 +25,7 @@ type Backend struct {
 	version string
 	rsc     Resources
 	ping    func() []PingNode
+	fencing func() api.FenceStatus
 }
 
 // PingNode is a ping node (or group) as cl_status lists it.

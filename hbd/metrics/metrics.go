@@ -35,7 +35,21 @@ var (
 	linkErrs   = prometheus.NewDesc("hbd_link_send_errors_total", "Send errors per link.", []string{"link"}, nil)
 	holding    = prometheus.NewDesc("hbd_resources_holding", "What this node holds, as cl_status rscstatus reports it (1 for the current value).", []string{"holding"}, nil)
 	counter    = prometheus.NewDesc("hbd_events_total", "Other daemon counters (rx_packets, rx_accepted, rx_duplicates, tx_packets, tx_retransmits, rsc_transitions, rsc_failures, ...).", []string{"event"}, nil)
+
+	fenceConfigured = prometheus.NewDesc("hbd_stonith_configured", "1 if a STONITH device (stonith / stonith_host) applies to this node.", []string{"device"}, nil)
+	fenceAttempts   = prometheus.NewDesc("hbd_stonith_attempts_total", "STONITH reset attempts by result (OK, badhost, bad).", []string{"result"}, nil)
+	fencePending    = prometheus.NewDesc("hbd_stonith_pending", "1 while a dead node must be reset before its groups are taken over (state: delayed, fencing, retrying).", []string{"node", "state"}, nil)
+	fencePendingAtt = prometheus.NewDesc("hbd_stonith_pending_attempts", "Attempts made so far at the reset in progress.", nil, nil)
+	fenceLastDur    = prometheus.NewDesc("hbd_stonith_last_duration_seconds", "How long the last reset attempt took.", []string{"node", "result"}, nil)
+	fenceLastTime   = prometheus.NewDesc("hbd_stonith_last_attempt_timestamp_seconds", "When the last reset attempt started.", []string{"node", "result"}, nil)
+	fenceDeviceOK   = prometheus.NewDesc("hbd_stonith_device_ok", "1 if the device's last status check (stonith -S, at start and hourly) passed.", nil, nil)
 )
+
+// fenceSource is implemented by a Source that knows the STONITH state
+// (daemon.Backend does).
+type fenceSource interface {
+	Fencing() api.FenceStatus
+}
 
 // Collector is a prometheus.Collector over a Source.
 type Collector struct{ src Source }
@@ -45,7 +59,8 @@ func NewCollector(src Source) *Collector { return &Collector{src: src} }
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{nodeStatus, linkUp, dropped, linkPkts, linkErrs, holding, counter} {
+	for _, d := range []*prometheus.Desc{nodeStatus, linkUp, dropped, linkPkts, linkErrs, holding, counter,
+		fenceConfigured, fenceAttempts, fencePending, fencePendingAtt, fenceLastDur, fenceLastTime, fenceDeviceOK} {
 		ch <- d
 	}
 }
@@ -78,6 +93,35 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(holding, prometheus.GaugeValue, 1, c.src.ResourceState())
+	if f, ok := c.src.(fenceSource); ok {
+		collectFencing(ch, f.Fencing())
+	}
+}
+
+func collectFencing(ch chan<- prometheus.Metric, st api.FenceStatus) {
+	if !st.Configured {
+		ch <- prometheus.MustNewConstMetric(fenceConfigured, prometheus.GaugeValue, 0, "")
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(fenceConfigured, prometheus.GaugeValue, 1, st.Device)
+	for _, r := range []string{"OK", "badhost", "bad"} {
+		ch <- prometheus.MustNewConstMetric(fenceAttempts, prometheus.CounterValue, float64(st.Results[r]), r)
+	}
+	if st.Node != "" {
+		ch <- prometheus.MustNewConstMetric(fencePending, prometheus.GaugeValue, 1, st.Node, st.State)
+	}
+	ch <- prometheus.MustNewConstMetric(fencePendingAtt, prometheus.GaugeValue, float64(st.Attempts))
+	if l := st.Last; l != nil {
+		ch <- prometheus.MustNewConstMetric(fenceLastDur, prometheus.GaugeValue, float64(l.DurationMS)/1000, l.Node, l.Result)
+		ch <- prometheus.MustNewConstMetric(fenceLastTime, prometheus.GaugeValue, float64(l.At.UnixMilli())/1000, l.Node, l.Result)
+	}
+	if st.DeviceOK != nil {
+		v := 0.0
+		if *st.DeviceOK {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(fenceDeviceOK, prometheus.GaugeValue, v)
+	}
 }
 
 // Handler returns the /metrics handler over a private registry (no global

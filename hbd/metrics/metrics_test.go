@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"lvsha/hbd/api"
 )
@@ -52,5 +53,52 @@ func TestMetricsExposition(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+}
+
+// fencingSource adds a STONITH state to fakeSource.
+type fencingSource struct {
+	fakeSource
+	st api.FenceStatus
+}
+
+func (f fencingSource) Fencing() api.FenceStatus { return f.st }
+
+func scrape(t *testing.T, src Source) string {
+	t.Helper()
+	srv := httptest.NewServer(Handler(src))
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestMetricsFencing(t *testing.T) {
+	ok := false
+	body := scrape(t, fencingSource{st: api.FenceStatus{Configured: true, Device: "external/ipmi", State: "retrying", Node: "beta",
+		Attempts: 2, Results: map[string]uint64{"bad": 2, "OK": 1},
+		Last: &api.FenceAttempt{Node: "beta", Result: "bad", DurationMS: 1500, At: time.Unix(1700000000, 0)}, DeviceOK: &ok}})
+	for _, want := range []string{
+		`hbd_stonith_configured{device="external/ipmi"} 1`,
+		`hbd_stonith_attempts_total{result="OK"} 1`,
+		`hbd_stonith_attempts_total{result="bad"} 2`,
+		`hbd_stonith_attempts_total{result="badhost"} 0`,
+		`hbd_stonith_pending{node="beta",state="retrying"} 1`,
+		`hbd_stonith_pending_attempts 2`,
+		`hbd_stonith_last_duration_seconds{node="beta",result="bad"} 1.5`,
+		`hbd_stonith_last_attempt_timestamp_seconds{node="beta",result="bad"} 1.7e+09`,
+		`hbd_stonith_device_ok 0`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	body = scrape(t, fencingSource{st: api.FenceStatus{State: "none"}})
+	if !strings.Contains(body, `hbd_stonith_configured{device=""} 0`) || strings.Contains(body, "hbd_stonith_attempts_total") {
+		t.Errorf("unconfigured fencing exposed as:\n%s", body)
 	}
 }

@@ -98,4 +98,6 @@ func (mg *Manager) Holdings() Holdings {
 func (mg *Manager) publish() {
 	mg.hold.Store(mg.machine.Holding())
 	mg.holdings.Store(mg.machine.holdings())
+	st := mg.machine.FenceState()
+	mg.fence.Store(&st)
 }

@@ -71,6 +71,20 @@ type Config struct {
 	// HeartbeatStartup keeps Heartbeat's fixed wait when both nodes start at
 	// once instead of resolving it at once (for side-by-side measurements).
 	HeartbeatStartup bool
+	// Fencing says a STONITH device is configured for this node: a dead
+	// peer that may hold resources is reset (the Fence action) and its
+	// groups are taken only after the reset succeeded.
+	Fencing bool
+	// FenceRetry is the wait before the second attempt of a failed reset
+	// (Heartbeat retries every 5 s); each further failure doubles it, up
+	// to FenceRetryMax (1 min).
+	FenceRetry    time.Duration
+	FenceRetryMax time.Duration
+	// FenceDelay is how long the node that is not preferred waits before
+	// its first reset when both nodes must fence each other (each held
+	// groups, or neither has heard the other), so that the two do not
+	// reset each other at once. Zero: no wait (Heartbeat's behaviour).
+	FenceDelay time.Duration
 }
 
 // State is Heartbeat's resourcestate.
@@ -129,11 +143,51 @@ type Announce struct {
 	Why  string
 }
 
+// Fence resets Node through the STONITH device (Heartbeat's
+// Initiate_Reset); the driver reports back with FenceDone(ID).
+type Fence struct {
+	ID      int
+	Node    string
+	Attempt int // 1 for the first attempt of this fencing
+}
+
 func (Send) isAction()     {}
 func (Acquire) isAction()  {}
 func (Release) isAction()  {}
 func (Exit) isAction()     {}
 func (Announce) isAction() {}
+func (Fence) isAction()    {}
+
+// FenceResult is how one reset went, as Heartbeat's stonith message
+// names it (result=OK|badhost|bad).
+type FenceResult int
+
+const (
+	FenceOK      FenceResult = iota // the device reset the node
+	FenceBadHost                    // the device cannot reset that node
+	FenceFailed                     // the reset did not happen
+)
+
+func (r FenceResult) String() string {
+	switch r {
+	case FenceOK:
+		return "OK"
+	case FenceBadHost:
+		return "badhost"
+	}
+	return "bad"
+}
+
+// FenceState is the fencing in progress, for cl_status fencestatus and
+// the metrics.
+type FenceState struct {
+	Node     string    // the node being fenced; "" when none is
+	Since    time.Time // when it was found to need fencing
+	Attempts int       // attempts made so far (the running one included)
+	Running  bool      // an attempt is running now
+	NextAt   time.Time // when the next attempt starts (a retry, or the first one delayed); zero while one runs
+	Delayed  bool      // the first attempt waits for FenceDelay
+}
 
 // jobKind says why a group job runs, and so what JobDone does when it
 // finishes. Every kind has a case in JobDone (it panics on one without);
@@ -243,9 +297,29 @@ type Machine struct {
 	// rscstatus shows what the node really holds.
 	legacyHeld map[string]bool
 
+	// fence is the reset in progress: a dead peer that may hold
+	// resources, whose groups are taken only once it is reset. Nothing is
+	// acquired while it is set.
+	fence *fenceOp
+	// gaveUp: legacy mode's has_resources=0: the peer sent shutdone (or
+	// was reset), so its death needs no STONITH.
+	gaveUp map[string]bool
+	// legacyOwnAfterFence: legacy comm up found the peer dead and fencing
+	// needed: our own groups are taken after the reset.
+	legacyOwnAfterFence bool
+
 	jobs    map[int]continuation
 	nextJob int
 	out     []Action
+}
+
+type fenceOp struct {
+	node     string
+	since    time.Time
+	id       int // the running attempt's ID; 0 when none runs
+	attempts int
+	nextAt   time.Time // next attempt; zero while one runs
+	delayed  bool
 }
 
 // New returns a Machine in the INIT state.
@@ -265,11 +339,17 @@ func New(cfg Config, log *slog.Logger) *Machine {
 	if cfg.FailbackRetry == 0 {
 		cfg.FailbackRetry = time.Second
 	}
+	if cfg.FenceRetry == 0 {
+		cfg.FenceRetry = 5 * time.Second
+	}
+	if cfg.FenceRetryMax == 0 {
+		cfg.FenceRetryMax = max(time.Minute, cfg.FenceRetry)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Machine{cfg: cfg, log: log, alive: map[string]bool{}, heard: map[string]bool{}, jobs: map[int]continuation{}, lastReport: map[string]seqMark{},
-		legacyHeld: map[string]bool{}}
+		legacyHeld: map[string]bool{}, gaveUp: map[string]bool{}}
 }
 
 // seqMark is a message's place in its sender's stream: generation, then
@@ -425,8 +505,12 @@ func (m *Machine) PeerStatus(now time.Time, node string, status membership.Statu
 		return nil
 	}
 	if status != membership.StatusDead {
+		if !m.alive[node] {
+			delete(m.gaveUp, node) // back (or restarted): it may hold resources again
+		}
 		m.heard[node] = true
 		m.alive[node] = true
+		m.peerBack(node)
 	}
 	return m.drainActions()
 }
@@ -439,11 +523,17 @@ func (m *Machine) CommUp(now time.Time) []Action {
 	m.commUp = true
 	if !m.niceFailback() {
 		m.log.Info("auto_failback legacy: acquiring our resources with ip-request")
-		m.reqOurResourcesLegacy()
-		for _, n := range m.deadAtUp {
-			m.takeoverFrom(n)
-		}
+		dead := m.deadAtUp
 		m.deadAtUp = nil
+		if slices.ContainsFunc(dead, func(n string) bool { return m.cfg.Fencing && m.stonithNeeded(n) }) {
+			// A peer that may hold our groups is reset first.
+			m.legacyOwnAfterFence = true
+		} else {
+			m.reqOurResourcesLegacy()
+		}
+		for _, n := range dead {
+			m.nodeDeadLegacy(now, n)
+		}
 		return m.drainActions()
 	}
 	m.state = StateStarting
@@ -497,7 +587,7 @@ func (m *Machine) NodeDead(now time.Time, node string) []Action {
 			m.becomeStable(now, false)
 		}
 	} else {
-		m.takeoverFrom(node)
+		m.nodeDeadLegacy(now, node)
 	}
 	return m.drainActions()
 }
@@ -506,17 +596,23 @@ func (m *Machine) nodeDeadNice(now time.Time, node string) {
 	if m.state == StateShutdown {
 		return
 	}
-	stonith := wire.New(wire.MsgStonith)
-	stonith.Set(wire.FieldNode, node)
-	if m.heard[node] && m.other == None {
-		m.log.Info(fmt.Sprintf("Dead node %s gave up resources.", node), "node", node)
-		stonith.Set(wire.FieldResult, "unneeded")
-	} else {
-		m.log.Warn("No STONITH device configured.", "node", node)
-		m.log.Warn("Shared disks are not protected.", "node", node)
-		stonith.Set(wire.FieldResult, "n_stnth")
+	if m.stonith(now, node) {
+		m.takeOverDead(node)
 	}
-	m.send(stonith)
+}
+
+func (m *Machine) nodeDeadLegacy(now time.Time, node string) {
+	if m.state == StateShutdown {
+		return
+	}
+	if m.stonith(now, node) {
+		m.takeoverFrom(node)
+	}
+}
+
+// takeOverDead is the nice-mode takeover after a death: our own groups if
+// we lack them, the dead node's if we lack them.
+func (m *Machine) takeOverDead(node string) {
 	if m.iHold == All {
 		m.otherOK = true
 		return
@@ -527,6 +623,183 @@ func (m *Machine) nodeDeadNice(now time.Time, node string) {
 	if m.iHold&Foreign == 0 {
 		m.takeoverFrom(node)
 	}
+}
+
+// stonithNeeded is Heartbeat's need_stonith: the dead node may hold
+// resources, unless we heard from it and it said it held none (nice
+// modes) or it sent shutdone (legacy). Unlike Heartbeat, a set without
+// groups behind it counts as none: a node with no groups of its own says
+// "local" once it has "taken" them, and holds nothing to protect.
+func (m *Machine) stonithNeeded(node string) bool {
+	if !m.heard[node] {
+		return true
+	}
+	if m.niceFailback() {
+		return len(m.setKeys(m.other, node)) > 0
+	}
+	return !m.gaveUp[node]
+}
+
+// stonith is the STONITH step of hb_rsc_recover_dead_resources. It tells
+// the peer whether the dead node needed a reset (the stonith message) and
+// starts the reset when a device is configured; it reports whether the
+// takeover goes on now (false: it waits for the reset).
+func (m *Machine) stonith(now time.Time, node string) bool {
+	msg := wire.New(wire.MsgStonith)
+	msg.Set(wire.FieldNode, node)
+	switch {
+	case !m.stonithNeeded(node):
+		m.log.Info(fmt.Sprintf("Dead node %s gave up resources.", node), "node", node)
+		msg.Set(wire.FieldResult, "unneeded")
+	case m.cfg.Fencing:
+		m.startFence(now, node)
+		return false
+	default:
+		m.log.Warn("No STONITH device configured.", "node", node)
+		m.log.Warn("Shared disks are not protected.", "node", node)
+		msg.Set(wire.FieldResult, "n_stnth")
+	}
+	m.send(msg)
+	return true
+}
+
+// startFence begins resetting node; nothing is acquired until it is reset.
+func (m *Machine) startFence(now time.Time, node string) {
+	if m.fence != nil && m.fence.node == node {
+		return
+	}
+	m.log.Warn(fmt.Sprintf("STONITH needed: node %s may still hold resources; taking nothing over until it is reset", node), "node", node)
+	m.fence = &fenceOp{node: node, since: now}
+	if d := m.fenceDelay(node); d > 0 {
+		m.fence.nextAt, m.fence.delayed = now.Add(d), true
+		m.log.Warn(fmt.Sprintf("both nodes must reset each other: %s is preferred, so this node waits %v before its reset", node, d), "node", node)
+		return
+	}
+	m.fenceAttempt()
+}
+
+func (m *Machine) fenceAttempt() {
+	f := m.fence
+	f.attempts++
+	m.nextJob++
+	f.id, f.nextAt, f.delayed = m.nextJob, time.Time{}, false
+	m.out = append(m.out, Fence{ID: f.id, Node: f.node, Attempt: f.attempts})
+}
+
+// fenceDelay is the wait before the first reset. When the peer must reset
+// us too (it never heard us, or we hold groups), both would fire at
+// once and, with a device per node, both go down (Heartbeat does nothing
+// about it). So the node that is not preferred waits FenceDelay: the
+// preferred one resets it first and keeps the groups.
+func (m *Machine) fenceDelay(node string) time.Duration {
+	if m.cfg.FenceDelay <= 0 {
+		return 0
+	}
+	mutual := !m.heard[node] || !m.niceFailback() || len(m.setKeys(m.iHold, m.cfg.Self)) > 0
+	if !mutual || m.preferred(node) {
+		return 0
+	}
+	return m.cfg.FenceDelay
+}
+
+// preferred reports whether this node wins against peer when both must
+// reset each other: the one holding more groups (both sides see the same
+// counts: each one's i_hold is the other's belief), and on a tie (or in
+// legacy mode, which keeps no belief) the one whose name sorts first.
+func (m *Machine) preferred(peer string) bool {
+	if m.niceFailback() && m.heard[peer] {
+		mine, theirs := len(m.setKeys(m.iHold, m.cfg.Self)), len(m.setKeys(m.other, peer))
+		if mine != theirs {
+			return mine > theirs
+		}
+	}
+	return m.cfg.Self < peer
+}
+
+// FenceDone reports a finished reset attempt (the driver's answer to a
+// Fence action). On success the dead node's groups are taken over; on
+// failure the reset is retried with backoff, for as long as it takes,
+// unless the node is heard again.
+func (m *Machine) FenceDone(now time.Time, id int, res FenceResult, detail string) []Action {
+	f := m.fence
+	if f == nil || f.id != id {
+		return nil
+	}
+	f.id = 0
+	msg := wire.New(wire.MsgStonith)
+	msg.Set(wire.FieldNode, f.node)
+	msg.Set(wire.FieldResult, res.String())
+	m.send(msg)
+	if res == FenceOK {
+		m.fence = nil
+		m.log.Info(fmt.Sprintf("node %s was reset: taking over its resources", f.node), "node", f.node, "attempts", f.attempts)
+		m.fenced(now, f.node)
+		return m.drainActions()
+	}
+	if m.alive[f.node] {
+		m.fence = nil
+		m.log.Warn(fmt.Sprintf("STONITH of %s failed, and it is heard again: no retry, nothing taken over", f.node), "node", f.node, "result", res.String(), "detail", detail)
+		return m.drainActions()
+	}
+	wait := m.cfg.FenceRetry
+	for i := 1; i < f.attempts && wait < m.cfg.FenceRetryMax; i++ {
+		wait *= 2
+	}
+	wait = min(wait, m.cfg.FenceRetryMax)
+	f.nextAt = now.Add(wait)
+	m.log.Error(fmt.Sprintf("STONITH of %s failed.  Retrying...", f.node), "node", f.node, "attempt", f.attempts,
+		"result", res.String(), "detail", detail, "retry_in", wait)
+	return m.drainActions()
+}
+
+// fenced takes over after a successful reset (Heartbeat's
+// StonithProcessDied → takeover_from_node).
+func (m *Machine) fenced(now time.Time, node string) {
+	m.gaveUp[node] = true
+	m.alive[node] = false // reset, whatever was heard from it since
+	if m.state == StateShutdown {
+		m.log.Info("Resource takeover cancelled - shutdown in progress.")
+		return
+	}
+	if !m.niceFailback() {
+		m.takeoverFrom(node)
+		if m.legacyOwnAfterFence {
+			m.legacyOwnAfterFence = false
+			m.reqOurResourcesLegacy()
+		}
+		return
+	}
+	m.takeOverDead(node)
+	if m.state != StateStable && !m.peerAlive() {
+		m.becomeStable(now, false)
+	}
+}
+
+// peerBack cancels a reset that is waiting to be retried (or delayed) when
+// the node is heard again: it was not dead (a healed partition, a frozen
+// process resumed) and nothing was taken from it. A running attempt is
+// let finish: a device may already have acted.
+func (m *Machine) peerBack(node string) {
+	f := m.fence
+	if f == nil || f.node != node || f.id != 0 {
+		return
+	}
+	m.log.Warn(fmt.Sprintf("node %s is heard again: STONITH cancelled, nothing taken over", node), "node", node, "attempts", f.attempts)
+	m.fence = nil
+	if m.legacyOwnAfterFence {
+		// Our own groups waited for the reset: ask for them now.
+		m.legacyOwnAfterFence = false
+		m.reqOurResourcesLegacy()
+	}
+}
+
+// FenceState reports the reset in progress.
+func (m *Machine) FenceState() FenceState {
+	f := m.fence
+	if f == nil {
+		return FenceState{}
+	}
+	return FenceState{Node: f.node, Since: f.since, Attempts: f.attempts, Running: f.id != 0, NextAt: f.nextAt, Delayed: f.delayed}
 }
 
 // takeoverFrom is takeover_from_node: mach_down takes the dead node's groups.
@@ -571,8 +844,8 @@ func (m *Machine) reqOurResourcesLegacy() {
 }
 
 func (m *Machine) becomeStable(now time.Time, getAnyway bool) {
-	if m.state == StateStable || m.state == StateShutdown {
-		return
+	if m.state == StateStable || m.state == StateShutdown || m.fence != nil {
+		return // while a reset is pending, nothing is acquired; fenced settles
 	}
 	m.reqOurResources(getAnyway)
 	m.state = StateStable
@@ -779,6 +1052,7 @@ func (m *Machine) PeerReturned(now time.Time, node string) []Action {
 	}
 	m.heard[node] = true
 	m.alive[node] = true
+	m.peerBack(node)
 	if !m.commUp || m.state == StateShutdown {
 		return m.drainActions()
 	}
@@ -864,6 +1138,7 @@ func (m *Machine) ipRequest(src, key string) {
 
 func (m *Machine) peerShutdone(now time.Time, src string) {
 	m.log.Info(fmt.Sprintf("Received shutdown notice from '%s'.", src), "node", src)
+	m.gaveUp[src] = true
 	if !m.commUp || m.state == StateShutdown {
 		return
 	}
@@ -992,7 +1267,10 @@ func (m *Machine) Tick(now time.Time) []Action {
 		m.startedAt = now
 		m.send(wire.New(wire.MsgStarting))
 	}
-	if m.state == StateRscRcvd && !m.rscrcvdAt.IsZero() && !now.Before(m.rscrcvdAt) {
+	if f := m.fence; f != nil && f.id == 0 && !f.nextAt.IsZero() && !now.Before(f.nextAt) {
+		m.fenceAttempt()
+	}
+	if m.state == StateRscRcvd && m.fence == nil && !m.rscrcvdAt.IsZero() && !now.Before(m.rscrcvdAt) {
 		m.log.Info("no stable peer within the deadlock timeout: acquiring our resources")
 		m.becomeStable(now, false)
 	}
@@ -1029,6 +1307,10 @@ func (m *Machine) Shutdown(now time.Time) []Action {
 	m.state = StateShutdown
 	m.standby = standbyNot
 	m.iHold = None
+	if m.fence != nil {
+		m.log.Info("shutting down: the pending STONITH is abandoned", "node", m.fence.node)
+		m.fence = nil
+	}
 	if m.niceFailback() {
 		m.send(m.resourceMsg(false, "shutdown"))
 	}

@@ -1,6 +1,7 @@
 package rm
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -23,6 +24,10 @@ type sim struct {
 	alone     []string  // the same, made while the peer did not run the group
 	sent      []string  // "alpha:resource rsc_hold=local isstable=1"
 	pending   []simItem // undelivered work
+	fences    []fenceCall
+	// acquiredAt records when each node first acquired anything after a
+	// reset was asked for (fence ordering checks).
+	acquires []string // "beta@<unix ms>:10.0.0.100 web"
 }
 
 type simNode struct {
@@ -33,12 +38,25 @@ type simNode struct {
 	hold    bool // hold jobs instead of finishing them
 	exited  bool
 	held    []Action
+	// fenceResult answers this node's reset attempts (nil: FenceOK); with
+	// holdFence they wait in heldFence for finishFence.
+	fenceResult func(attempt int) FenceResult
+	holdFence   bool
+	heldFence   []Fence
 }
 
 type simItem struct {
-	to  string
-	msg *wire.Message
-	job *Action
+	to    string
+	msg   *wire.Message
+	job   *Action
+	fence *Fence
+}
+
+// fenceCall is one reset attempt a node asked for.
+type fenceCall struct {
+	by, node string
+	attempt  int
+	at       time.Time
 }
 
 var testGroups = []Group{{Key: "10.0.0.100", Node: "alpha"}, {Key: "web", Node: "alpha"}, {Key: "10.0.0.200", Node: "beta"}}
@@ -86,7 +104,18 @@ func (s *sim) act(from string, acts []Action) {
 					}
 				}
 			}
+		case Fence:
+			s.fences = append(s.fences, fenceCall{by: from, node: a.Node, attempt: a.Attempt, at: s.now})
+			if n.holdFence {
+				n.heldFence = append(n.heldFence, a)
+				continue
+			}
+			fa := a
+			s.pending = append(s.pending, simItem{to: from, fence: &fa})
 		case Acquire, Release:
+			if acq, ok := a.(Acquire); ok {
+				s.acquires = append(s.acquires, fmt.Sprintf("%s@%d:%s", from, s.now.UnixMilli(), strings.Join(acq.Keys, " ")))
+			}
 			aa := a
 			if n.hold {
 				n.held = append(n.held, aa)
@@ -141,6 +170,14 @@ func (s *sim) settle() {
 			s.runJob(n, *it.job)
 			continue
 		}
+		if it.fence != nil {
+			res := FenceOK
+			if n.fenceResult != nil {
+				res = n.fenceResult(it.fence.Attempt)
+			}
+			s.finishFence(n, *it.fence, res)
+			continue
+		}
 		s.act(n.name, n.m.Message(s.now, it.msg))
 	}
 }
@@ -183,6 +220,20 @@ func (s *sim) kill(name string) {
 	n.m = New(cfg, nil)
 	p := s.nodes[s.peer(name)]
 	s.act(p.name, p.m.NodeDead(s.now, name))
+	s.settle()
+}
+
+// finishFence completes a reset attempt; a successful one really resets
+// the target (it stops, its groups with it).
+func (s *sim) finishFence(n *simNode, a Fence, res FenceResult) {
+	if res == FenceOK {
+		if tg := s.nodes[a.Node]; tg.up {
+			tg.up = false
+			tg.running = map[string]bool{}
+			tg.m = New(tg.m.cfg, nil)
+		}
+	}
+	s.act(n.name, n.m.FenceDone(s.now, a.ID, res, "test"))
 	s.settle()
 }
 

@@ -32,6 +32,16 @@ type Options struct {
 	// Ping, when set, reports how many ping nodes this node reaches; the
 	// peer's figure comes in its status heartbeats (PingField).
 	Ping func() int
+	// Fencer resets a node for the machine's Fence action: the STONITH
+	// device (hbd/fence). Required when Machine.Fencing is set.
+	Fencer Fencer
+}
+
+// Fencer resets a node and says how it went (OK, badhost or bad) and, on
+// failure, why. It blocks for as long as the device takes (meatware waits
+// for an operator) or until ctx ends.
+type Fencer interface {
+	Reset(ctx context.Context, node string) (FenceResult, string)
 }
 
 // PingField is the status field carrying a node's ping-node reachability.
@@ -62,6 +72,8 @@ type Manager struct {
 	failures    atomic.Uint64
 	journal     journal                  // the group moves, for status
 	holdings    atomic.Pointer[Holdings] // who holds what, for status
+	fence       atomic.Pointer[FenceState] // the machine's, after each input
+	ctx         context.Context            // Run's: fence attempts end with it
 
 	peerPing map[string]int // loop goroutine only
 }
@@ -80,6 +92,8 @@ func NewManager(opt Options) *Manager {
 	mg := &Manager{opt: opt, machine: New(opt.Machine, opt.Log), log: opt.Log, now: opt.Now,
 		wake: make(chan struct{}, 1), jobs: make(chan Action, 64), announce: make(chan Announce, 4), exited: make(chan struct{})}
 	mg.hold.Store("none")
+	mg.fence.Store(&FenceState{})
+	mg.ctx = context.Background()
 	mg.peerPing = map[string]int{}
 	return mg
 }
@@ -197,13 +211,34 @@ func (mg *Manager) apply(acts []Action) {
 			}
 		case Exit:
 			mg.exitOne.Do(func() { close(mg.exited) })
+		case Fence:
+			mg.startFence(a)
 		}
 	}
 	mg.publish()
 }
 
+// startFence runs one reset attempt beside the loop and the job worker: a
+// reset may take long (meatware waits for a person), and heartbeats and
+// group jobs go on meanwhile.
+func (mg *Manager) startFence(a Fence) {
+	if mg.opt.Fencer == nil {
+		mg.post(func() { mg.apply(mg.machine.FenceDone(mg.now(), a.ID, FenceFailed, "no STONITH device configured")) })
+		return
+	}
+	ctx := mg.ctx
+	go func() {
+		res, detail := mg.opt.Fencer.Reset(ctx, a.Node)
+		mg.post(func() { mg.apply(mg.machine.FenceDone(mg.now(), a.ID, res, detail)) })
+	}()
+}
+
+// FenceState reports the reset in progress (cl_status fencestatus).
+func (mg *Manager) FenceState() FenceState { return *mg.fence.Load() }
+
 // Run processes inputs until ctx ends.
 func (mg *Manager) Run(ctx context.Context) {
+	mg.ctx = ctx // read by apply, which runs on this goroutine
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); mg.worker(ctx) }()

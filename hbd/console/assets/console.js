@@ -243,6 +243,16 @@ function renderDirectors(hbd) {
     } else if (own) {
       row('Generation', String(own.generation));
     }
+    if (own && own.fencing) {
+      // STONITH: the device, and a reset in progress (nothing is taken over
+      // until it succeeds).
+      const f = own.fencing;
+      const busy = f.state !== 'idle' && f.state !== 'none';
+      const what = busy ? f.state + (f.node ? ' ' + f.node : '') + (f.attempts ? ', ' + f.attempts + ' attempt(s)' : '') +
+        (f.waits_for_operator ? ', waiting for meatclient -c ' + f.node : '') : 'armed';
+      row('Fencing', el('span', {'data-field': 'fencing-row'}, pill(what, busy ? 'bad' : 'ok', 'fencing'), ' ',
+        el('span', {class: 'muted'}, f.device + (f.last ? ' · last ' + f.last.result + ' ' + ago(f.last.at) : ''))));
+    }
     const lds = d.local ? d.local.ldird : [];
     row('ldird', lds.length ? lds.map((l) => l.status ? l.instance + ' (' + l.status.dataplane + ')' : l.instance + ': ' + (l.error || 'no answer')).join(', ')
       : el('span', {class: 'muted'}, d.local ? 'not running' : 'unknown'));
