@@ -1,6 +1,7 @@
 // Package check implements ldirectord's health checks (connect, negotiate for
-// every service ldirectord knows, ping, external, on, off, combined) and a
-// scheduler that runs them, one goroutine per real server.
+// every service ldirectord knows, ping, external, on, off, combined) and the
+// Runner that schedules them: every real on its own period and deadline, run
+// by a pool of goroutines, so a hung real never holds up another.
 //
 // The behaviour of each check follows /usr/sbin/ldirectord 4.12 (Debian 12);
 // deviations are listed in README.md next to this file.

@@ -1,3 +1,10 @@
+// Package fencing tests hbd's STONITH end to end: two directors and a client
+// in network namespaces (tests/netns), and a test plugin in cluster-glue's
+// external/ style that really fences in the lab (it takes the target's links
+// down and kills every process of its namespaces, recording each call). A
+// holder killed or frozen is reset before its VIP comes up on the survivor;
+// a failing plugin holds the takeover back; meatware waits for meatclient;
+// hbd and the real Heartbeat 3.0.6 fence each other.
 package fencing
 
 import (
