@@ -15,15 +15,25 @@ import (
 	"lvsha/hbd/daemon"
 	"lvsha/hbd/fence"
 	"lvsha/hbd/ping"
+	"lvsha/hbd/realtime"
 	"lvsha/hbd/rm"
 	"lvsha/hbd/wire"
 	"lvsha/resources"
+	"lvsha/resources/netif"
 )
 
 // newManager builds the resource manager for the haresources groups.
 func newManager(o options, cfg *config.Config, node string, d *daemon.Daemon, log *slog.Logger, pinger *ping.Pinger, fencer *fence.Stonith) (*rm.Manager, error) {
 	res := &resources.Resolver{HADir: o.confDir, InitDir: o.initDir, OCFRoot: o.ocfRoot,
-		Timeout: o.rscTimeout, Logger: log, Native: !o.scriptAgents, LdirdPath: o.ldird}
+		Timeout: o.rscTimeout, Logger: log, Native: !o.scriptAgents, LdirdPath: o.ldird,
+		Start: realtime.StartNormal} // agents run at normal priority when hbd is real-time
+	// One netlink socket kept open for the native agents: a takeover's
+	// address change is a handful of requests on the path to the VIP.
+	if k, err := netif.NewKernel(); err == nil {
+		res.Net = k
+	} else {
+		log.Warn("native agents open a netlink socket per request", "err", err)
+	}
 	ex := &rm.Executor{Groups: map[string][]resources.Agent{}, Log: log, StopRetries: 10, StopRetryDelay: time.Second}
 	var groups []rm.Group
 	for _, g := range cfg.Groups {

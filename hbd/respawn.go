@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"lvsha/hbd/config"
+	"lvsha/hbd/realtime"
 	"lvsha/resources"
 )
 
@@ -42,7 +43,8 @@ func respawnLoop(ctx context.Context, r config.Respawn, log *slog.Logger) {
 		cmd.Env = resources.ChildEnv()
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGTERM}
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
+		// Normal scheduling for the child even when hbd runs real-time.
+		if err := realtime.StartNormal(cmd); err != nil {
 			log.Error("respawn: cannot start", "err", err)
 		} else {
 			log.Info("respawn: started", "pid", cmd.Process.Pid)

@@ -12,10 +12,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
+
+	"lvsha/resources/netif"
 )
 
 // State is what a status/monitor call found.
@@ -90,6 +93,12 @@ type Resolver struct {
 	KillGrace time.Duration
 	// Env is added to every script's environment (after os.Environ()).
 	Env []string
+	// Start starts every agent process (Runner.Start); cmd.Start when nil.
+	Start func(*exec.Cmd) error
+	// Net is what the native agents change (links, addresses, routes);
+	// the kernel through a socket per request when nil. A daemon passes
+	// netif.NewKernel's, whose socket stays open.
+	Net netif.Net
 }
 
 // Dir helpers apply the defaults.
@@ -117,6 +126,7 @@ func (r *Resolver) runner() *Runner {
 		KillGrace: r.KillGrace,
 		Logger:    r.logger(),
 		Env:       r.Env,
+		Start:     r.Start,
 	}
 }
 
@@ -129,6 +139,7 @@ func (r *Resolver) NativeOptions() NativeOptions {
 		HADir:      r.haDir(),
 		Runner:     r.runner(),
 		Background: true, // hbd is long-lived: ARP bursts need not block the takeover
+		Net:        r.Net,
 	}
 }
 

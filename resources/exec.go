@@ -30,6 +30,9 @@ type Runner struct {
 	KillGrace time.Duration // DefaultKillGrace when zero
 	Logger    *slog.Logger
 	Env       []string // appended to os.Environ() and before per-call env
+	// Start starts the process; cmd.Start when nil. A real-time hbd
+	// passes one that gives the child normal scheduling.
+	Start func(*exec.Cmd) error
 }
 
 // Result is the outcome of one finished call.
@@ -100,7 +103,11 @@ func (r *Runner) Run(ctx context.Context, path string, args []string, env []stri
 	}
 	cmd.Stdout, cmd.Stderr = stdout.w, stderr.w
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	startCmd := r.Start
+	if startCmd == nil {
+		startCmd = (*exec.Cmd).Start
+	}
+	if err := startCmd(cmd); err != nil {
 		stdout.abandon()
 		stderr.abandon()
 		return Result{Code: -1}, fmt.Errorf("start %s: %w", desc, err)

@@ -295,19 +295,23 @@ func (a *IPAgent) Start(ctx context.Context) error {
 	if err := a.opts.Net.AddAddr(t.link, addr); err != nil && !errors.Is(err, syscall.EEXIST) {
 		return netErr(err, "%s", a.Kind)
 	}
-	if err := a.opts.Net.SetUp(t.link); err != nil {
-		return netErr(err, "%s", a.Kind)
+	if !t.link.Up { // ip link set NIC up; findif has just read the flag
+		if err := a.opts.Net.SetUp(t.link); err != nil {
+			return netErr(err, "%s", a.Kind)
+		}
 	}
-	log.Info("address added", "ip", a.IP, "cidr", t.bits, "label", t.label, "broadcast", t.brd)
 	if a.IP.Is6() && !a.NoDAD {
 		if err := a.waitDAD(ctx, t); err != nil {
 			return err
 		}
 	}
-	if strings.HasPrefix(nic, "lo") {
-		return nil // nobody to tell
+	if !strings.HasPrefix(nic, "lo") { // on lo, nobody to tell
+		// Announce before anything else: until the neighbours hear it,
+		// they send the address's traffic to the node that released it.
+		err = a.announce(ctx, t.link, a.ARPCount, a.ARPBackground)
 	}
-	return a.announce(ctx, t.link, a.ARPCount, a.ARPBackground)
+	log.Info("address added", "ip", a.IP, "cidr", t.bits, "label", t.label, "broadcast", t.brd)
+	return err
 }
 
 // Announce sends the start-time announcement again (gratuitous ARP, or

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -617,5 +618,33 @@ func TestRunnerHidesSystemdNotify(t *testing.T) {
 		if !strings.Contains(res.Stdout, want) {
 			t.Errorf("the script lacks %s:\n%s", want, res.Stdout)
 		}
+	}
+}
+
+// Every agent process is started through Runner.Start when set (hbd's
+// real-time mode starts them with normal scheduling), and its error is the
+// call's.
+func TestRunnerStartHook(t *testing.T) {
+	script := writeScript(t, filepath.Join(t.TempDir(), "s"), `echo ran`)
+	var started []string
+	r := &Runner{Timeout: 10 * time.Second, Logger: quietLogger(), Start: func(c *exec.Cmd) error {
+		started = append(started, c.Path)
+		return c.Start()
+	}}
+	res, err := r.Run(context.Background(), script, nil, nil)
+	if err != nil || res.Code != 0 || !strings.Contains(res.Stdout, "ran") {
+		t.Fatalf("res %+v err %v", res, err)
+	}
+	if len(started) != 1 || started[0] != script {
+		t.Errorf("Start hook saw %q, want [%s]", started, script)
+	}
+	refuse := errors.New("refused by the hook")
+	r.Start = func(*exec.Cmd) error { return refuse }
+	if _, err := r.Run(context.Background(), script, nil, nil); !errors.Is(err, refuse) {
+		t.Errorf("a failing Start hook gave %v", err)
+	}
+	res2 := &Resolver{HADir: t.TempDir(), Start: r.Start}
+	if res2.runner().Start == nil {
+		t.Error("the Resolver does not hand its Start to its runners")
 	}
 }

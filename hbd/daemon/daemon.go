@@ -75,6 +75,7 @@ type Daemon struct {
 	loopAt atomic.Int64 // unix nanoseconds of the loop's last pass (watchdog)
 
 	statusExtra func(*wire.Message) // adds lvsha fields to our status (ping reachability)
+	load        *loadFile           // /proc/loadavg, for the ld field
 }
 
 // New prepares a node: identity, generation, media. It opens sockets but
@@ -87,6 +88,7 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 	d := &Daemon{opt: opt, ha: ha, log: opt.Log, keys: opt.Config.Keys,
 		hist: newHistory(historySize), peerUUID: map[string][]byte{}, counters: map[string]uint64{},
 		rxReady: make(chan struct{}, 1), kick: make(chan struct{}, 1), ackAt: uint64(rand.IntN(10))}
+	d.load = openLoadFile("/proc/loadavg")
 	var err error
 	if d.uuid, err = loadUUID(opt.StateDir); err != nil {
 		return nil, fmt.Errorf("node uuid: %w", err)
@@ -206,13 +208,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 		"links", strings.Join(d.links, ","), "keepalive", d.ha.Keepalive, "deadtime", d.ha.Deadtime)
 	tick := time.NewTicker(d.tickInterval())
 	defer tick.Stop()
+	// Our heartbeats go out on their own timer, every keepalive from the
+	// first, not at the next tick after it: a peer measures the intervals.
+	beat := time.NewTimer(0)
+	defer beat.Stop()
 	nextStatus := time.Now()
 	for {
 		now := time.Now()
 		d.loopAt.Store(now.UnixNano())
 		if !now.Before(nextStatus) {
 			d.sendStatus()
-			nextStatus = now.Add(d.ha.Keepalive)
+			nextStatus = nextBeat(nextStatus, now, d.ha.Keepalive)
+			beat.Reset(nextStatus.Sub(now))
 		}
 		select {
 		case <-ctx.Done():
@@ -220,7 +227,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-d.rxReady:
 			d.drainRx()
 		case <-tick.C:
-			d.tick(time.Now())
+			d.onTick(time.Now())
+		case <-beat.C:
 		case <-d.kick:
 			nextStatus = time.Now()
 		}
@@ -272,6 +280,40 @@ func (d *Daemon) drainRx() {
 	case d.rxReady <- struct{}{}:
 	default:
 	}
+}
+
+// nextBeat is when the heartbeat after the one due at due (and sent at
+// now) goes out: on the schedule, unless we are a whole keepalive behind
+// it (the process was stopped), where the schedule starts again from now
+// rather than sending a burst.
+func nextBeat(due, now time.Time, keepalive time.Duration) time.Time {
+	next := due.Add(keepalive)
+	if !next.After(now) {
+		next = now.Add(keepalive)
+	}
+	return next
+}
+
+// onTick judges the timers, after taking in every packet already queued
+// on every link: when the loop itself was late (a busy machine, a stopped
+// process), a peer's heartbeat waiting in a queue must count before its
+// deadtime is judged, or a live node would be declared dead.
+func (d *Daemon) onTick(now time.Time) {
+	for budget := rxQueue; budget > 0; {
+		got := false
+		for _, q := range d.rx {
+			select {
+			case p := <-q:
+				d.receive(p)
+				got, budget = true, budget-1
+			default:
+			}
+		}
+		if !got {
+			break
+		}
+	}
+	d.tick(now)
 }
 
 // Count adds one to a named counter (cl_status counters, metrics); the
@@ -496,7 +538,7 @@ func (d *Daemon) sendLocked(msg *wire.Message) error {
 	msg.Set(wire.FieldGeneration, strconv.FormatUint(d.gen, 16))
 	msg.Set(wire.FieldTime, strconv.FormatInt(time.Now().Unix(), 16))
 	if !ns {
-		msg.Set(wire.FieldLoad, loadavg())
+		msg.Set(wire.FieldLoad, d.load.read())
 	}
 	msg.Set(wire.FieldTTL, strconv.Itoa(d.ha.HopFudge+len(d.ha.Nodes)))
 	pkt, err := wire.Encode(msg, d.keys)
@@ -559,6 +601,7 @@ func (d *Daemon) Close() {
 	for _, m := range d.media {
 		m.Close()
 	}
+	d.load.close()
 }
 
 // ReloadKeys swaps the authkeys (SIGHUP with a changed authkeys file).

@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -227,4 +229,103 @@ func TestReqnodesAnswered(t *testing.T) {
 		return false
 	})
 	_ = a
+}
+
+// A tick takes in the packets already queued before it judges deadtimes:
+// after a stall of the loop, a heartbeat waiting in the queue keeps its
+// sender alive. Without the queued one the same tick declares it dead.
+func TestTickTakesQueuedPacketsFirst(t *testing.T) {
+	ctx := context.Background()
+	h := &hub{}
+	tap := h.join("tap", "10.0.1.9")
+	mk := func(name, addr string) *Daemon {
+		d, err := New(ctx, Options{Config: testConfig(t, "k"), Node: name, StateDir: t.TempDir(),
+			Media: []media.Medium{h.join("eth1", addr)}, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	beta := mk("beta", "10.0.1.2")
+	heartbeat := func() []byte {
+		beta.sendStatus()
+		return <-tap.in
+	}
+	hb1, hb2 := heartbeat(), heartbeat()
+	deadtime := beta.ha.Deadtime // 300ms in testConfig
+	t0 := time.Now()
+	late := t0.Add(deadtime + deadtime/2) // the tick after a stall
+
+	control := mk("alpha", "10.0.1.1")
+	control.receive(media.Packet{Data: hb1, At: t0})
+	control.rx[0] <- media.Packet{Data: hb2, At: late.Add(-deadtime / 3)}
+	control.tick(late) // judging without the queue
+	if st, _ := status(control, "beta"); st != "dead" {
+		t.Fatalf("control: beta is %q after a tick past its deadtime, want dead (the scenario tests nothing)", st)
+	}
+
+	alpha := mk("alpha", "10.0.1.1")
+	rec := &recorder{}
+	alpha.AddHandler(rec)
+	alpha.receive(media.Packet{Data: hb1, At: t0})
+	alpha.rx[0] <- media.Packet{Data: hb2, At: late.Add(-deadtime / 3)}
+	alpha.onTick(late)
+	if st, _ := status(alpha, "beta"); st == "dead" {
+		t.Fatalf("beta declared dead with its heartbeat waiting in the queue")
+	}
+	if len(alpha.rx[0]) != 0 {
+		t.Errorf("%d packets left in the queue", len(alpha.rx[0]))
+	}
+	for _, ev := range rec.evs {
+		if ev.Kind == membership.NodeDead {
+			t.Errorf("handler saw %v", ev)
+		}
+	}
+}
+
+func TestNextBeat(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	const ka = 20 * time.Millisecond
+	for _, c := range []struct {
+		name     string
+		due, now time.Time
+		want     time.Time
+	}{
+		{"on time", t0, t0, t0.Add(ka)},
+		{"sent a little late: the schedule holds", t0, t0.Add(3 * time.Millisecond), t0.Add(ka)},
+		{"a whole keepalive late: start again, no burst", t0, t0.Add(ka), t0.Add(2 * ka)},
+		{"stopped for a while", t0, t0.Add(time.Second), t0.Add(time.Second + ka)},
+	} {
+		if got := nextBeat(c.due, c.now, ka); !got.Equal(c.want) {
+			t.Errorf("%s: nextBeat = %v, want %v", c.name, got.Sub(t0), c.want.Sub(t0))
+		}
+	}
+}
+
+// The ld field is /proc/loadavg's line, read afresh each time from the
+// file kept open; a file that cannot be opened gives "n/a".
+func TestLoadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "loadavg")
+	if err := os.WriteFile(path, []byte("0.50 0.40 0.30 2/100 1234\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := openLoadFile(path)
+	defer l.close()
+	if got := l.read(); got != "0.50 0.40 0.30 2/100 1234" {
+		t.Errorf("read %q", got)
+	}
+	if err := os.WriteFile(path, []byte("1.00 0.40 0.30 3/100 1240\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.read(); got != "1.00 0.40 0.30 3/100 1240" {
+		t.Errorf("second read %q: not read afresh", got)
+	}
+	if got := openLoadFile(filepath.Join(t.TempDir(), "missing")).read(); got != "n/a" {
+		t.Errorf("missing file read %q", got)
+	}
+	real := openLoadFile("/proc/loadavg")
+	defer real.close()
+	if got := real.read(); len(strings.Fields(got)) != 5 {
+		t.Errorf("/proc/loadavg read as %q", got)
+	}
 }

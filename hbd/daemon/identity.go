@@ -99,10 +99,37 @@ func NodeName(confDir string) (string, error) {
 	return strings.ToLower(h), nil
 }
 
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
+// loadFile reads the ld field of every sequenced message, /proc/loadavg as
+// Heartbeat sends it. The file stays open: a read at offset 0 renders it
+// afresh, one system call instead of the nine of opening it each time on
+// the path of every heartbeat and resource message.
+type loadFile struct {
+	f   *os.File
+	buf [128]byte
+}
+
+func openLoadFile(path string) *loadFile {
+	f, err := os.Open(path)
 	if err != nil {
+		return &loadFile{}
+	}
+	return &loadFile{f: f}
+}
+
+// read returns the file's line, or "n/a" when it cannot be read.
+func (l *loadFile) read() string {
+	if l.f == nil {
 		return "n/a"
 	}
-	return strings.TrimRight(string(b), "\n")
+	n, err := l.f.ReadAt(l.buf[:], 0)
+	if n == 0 && err != nil {
+		return "n/a"
+	}
+	return strings.TrimRight(string(l.buf[:n]), "\n")
+}
+
+func (l *loadFile) close() {
+	if l.f != nil {
+		l.f.Close()
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"lvsha/hbd/config"
+	"lvsha/hbd/realtime"
 )
 
 // DefaultProgram is cluster-glue's command-line front end to the plugins.
@@ -264,7 +265,9 @@ func (s *Stonith) run(ctx context.Context, timed bool, args ...string) (code int
 	// Its own process group, so a timeout kills the plugin's children too
 	// (an external/ script and what it runs).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	// A reset is the plugin's work, not the heartbeat's: it runs at
+	// normal priority when hbd is real-time.
+	if err := realtime.StartNormal(cmd); err != nil {
 		return -1, "", fmt.Errorf("cannot run %s: %w", s.program(), err)
 	}
 	done := make(chan error, 1)

@@ -70,8 +70,8 @@ type Manager struct {
 
 	transitions atomic.Uint64
 	failures    atomic.Uint64
-	journal     journal                  // the group moves, for status
-	holdings    atomic.Pointer[Holdings] // who holds what, for status
+	journal     journal                    // the group moves, for status
+	holdings    atomic.Pointer[Holdings]   // who holds what, for status
 	fence       atomic.Pointer[FenceState] // the machine's, after each input
 	ctx         context.Context            // Run's: fence attempts end with it
 
@@ -285,8 +285,11 @@ func (mg *Manager) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case a := <-mg.jobs:
-			id, failed := mg.runJob(ctx, a)
+			id, failed, report := mg.runJob(ctx, a)
+			// The machine first (its next message may be what the peer
+			// waits for to take over), the log line after.
 			mg.post(func() { mg.apply(mg.machine.JobDone(mg.now(), id, failed)) })
+			report()
 		}
 	}
 }
@@ -364,8 +367,8 @@ func (mg *Manager) startup(ctx context.Context) {
 	}
 }
 
-func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
-	var id int
+// runJob runs a group job; report logs its outcome.
+func (mg *Manager) runJob(ctx context.Context, a Action) (id int, failed []string, report func()) {
 	var keys []string
 	var acquire bool
 	var why string
@@ -380,7 +383,6 @@ func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
 		verb = "acquire"
 	}
 	start := mg.now()
-	var failed []string
 	for _, k := range keys {
 		jctx, cancel := context.WithTimeout(ctx, mg.opt.JobTimeout)
 		var err error
@@ -397,10 +399,14 @@ func (mg *Manager) runJob(ctx context.Context, a Action) (int, []string) {
 			mg.log.Error("resource group "+verb+" failed", "group", k, "err", err)
 		}
 	}
+	took := mg.now().Sub(start)
 	if len(keys) > 0 {
-		mg.journal.add(Transition{At: start, Acquire: acquire, Groups: keys, Why: why, Took: mg.now().Sub(start), Failed: failed})
-		mg.log.Info("resource groups "+verb+"d", "groups", strings.Join(keys, " "), "why", why,
-			"took", mg.now().Sub(start).Round(time.Millisecond), "failed", len(failed))
+		mg.journal.add(Transition{At: start, Acquire: acquire, Groups: keys, Why: why, Took: took, Failed: failed})
 	}
-	return id, failed
+	return id, failed, func() {
+		if len(keys) > 0 {
+			mg.log.Info("resource groups "+verb+"d", "groups", strings.Join(keys, " "), "why", why,
+				"took", took.Round(time.Microsecond), "failed", len(failed))
+		}
+	}
 }

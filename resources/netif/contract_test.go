@@ -155,23 +155,46 @@ func TestFakeContract(t *testing.T) {
 }
 
 // TestKernelContract runs the contract against the kernel, in a network
-// namespace of its own, so the Fake is held to what Kernel does. The test
-// goroutine's thread is unshared and never unlocked: it ends with the test
-// and nothing else runs in the namespace. Root; run it under the
-// heavy-test lock like the other namespace tests.
+// namespace of its own, so the Fake is held to what Kernel does: once with
+// a kept-open netlink socket (NewKernel, hbd's) and once with a socket per
+// request (the zero Kernel, the ocf-agent command's), each in a fresh
+// namespace. The test goroutine's thread is unshared and never unlocked:
+// it ends with the test and nothing else runs in the namespaces. Root; run
+// it under the heavy-test lock like the other namespace tests.
 func TestKernelContract(t *testing.T) {
 	testenv.RequireRoot(t, "a network namespace")
 	runtime.LockOSThread()
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		t.Fatalf("unshare: %v", err)
+	for _, c := range []struct {
+		name string
+		make func(t *testing.T) Kernel
+	}{
+		{"kept-open socket", func(t *testing.T) Kernel {
+			k, err := NewKernel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(k.Close)
+			return k
+		}},
+		{"socket per request", func(*testing.T) Kernel { return Kernel{} }},
+	} {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Fatalf("unshare: %v", err)
+		}
+		// Subtests run on other goroutines (other threads, other
+		// namespaces): this one runs inline.
+		kernelContract(t, c.name, c.make(t))
 	}
-	k := Kernel{}
+}
+
+func kernelContract(t *testing.T, name string, k Kernel) {
+	t.Logf("contract with a %s", name)
 	lo, err := k.LinkByName("lo")
 	if err == nil {
 		err = k.SetUp(lo)
 	}
 	if err != nil {
-		t.Fatalf("lo: %v", err)
+		t.Fatalf("%s: lo: %v", name, err)
 	}
 	contract(t, system{
 		net: k, conf: k,

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -16,8 +17,46 @@ import (
 
 // Kernel is the real Net and Conf: netlink for links, addresses and
 // routes (in the caller's network namespace), ProcSys for the settings.
+// The zero Kernel opens a netlink socket per request (a short-lived
+// command); NewKernel keeps one open, which halves the cost of each
+// request on a takeover's path in a daemon.
 type Kernel struct {
 	ProcSys string // root of the sysctl tree; /proc/sys when empty
+	nl      *netlink.Handle
+}
+
+// netlinkTimeout bounds one request on a kept-open socket (the per-request
+// sockets have the library's own timeout).
+const netlinkTimeout = 10 * time.Second
+
+// NewKernel returns a Kernel whose netlink socket stays open, in the
+// network namespace of the calling thread. Close releases it.
+func NewKernel() (Kernel, error) {
+	h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+	if err != nil {
+		return Kernel{}, fmt.Errorf("netlink socket: %w", err)
+	}
+	if err := h.SetSocketTimeout(netlinkTimeout); err != nil {
+		h.Close()
+		return Kernel{}, fmt.Errorf("netlink socket: %w", err)
+	}
+	return Kernel{nl: h}, nil
+}
+
+// Close closes the kept-open socket, if any.
+func (k Kernel) Close() {
+	if k.nl != nil {
+		k.nl.Close()
+	}
+}
+
+// handle is the kept-open socket, or a zero Handle that opens one per
+// request (what the package-level netlink functions do).
+func (k Kernel) handle() *netlink.Handle {
+	if k.nl != nil {
+		return k.nl
+	}
+	return &netlink.Handle{}
 }
 
 var (
@@ -65,8 +104,8 @@ func linkErr(err error, what string) error {
 }
 
 // LinkByName implements Net.
-func (Kernel) LinkByName(name string) (Link, error) {
-	l, err := netlink.LinkByName(name)
+func (k Kernel) LinkByName(name string) (Link, error) {
+	l, err := k.handle().LinkByName(name)
 	if err != nil {
 		return Link{}, linkErr(err, "interface "+name)
 	}
@@ -74,8 +113,8 @@ func (Kernel) LinkByName(name string) (Link, error) {
 }
 
 // LinkByIndex implements Net.
-func (Kernel) LinkByIndex(index int) (Link, error) {
-	l, err := netlink.LinkByIndex(index)
+func (k Kernel) LinkByIndex(index int) (Link, error) {
+	l, err := k.handle().LinkByIndex(index)
 	if err != nil {
 		return Link{}, linkErr(err, "interface index "+strconv.Itoa(index))
 	}
@@ -83,11 +122,11 @@ func (Kernel) LinkByIndex(index int) (Link, error) {
 }
 
 // Links implements Net.
-func (Kernel) Links() ([]Link, error) {
+func (k Kernel) Links() ([]Link, error) {
 	var ls []netlink.Link
 	var err error
 	for i := 0; i < dumpRetries; i++ {
-		if ls, err = netlink.LinkList(); !errors.Is(err, netlink.ErrDumpInterrupted) {
+		if ls, err = k.handle().LinkList(); !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
 	}
@@ -102,19 +141,19 @@ func (Kernel) Links() ([]Link, error) {
 }
 
 // SetUp implements Net.
-func (Kernel) SetUp(l Link) error {
-	if err := netlink.LinkSetUp(toNetlink(l)); err != nil {
+func (k Kernel) SetUp(l Link) error {
+	if err := k.handle().LinkSetUp(toNetlink(l)); err != nil {
 		return fmt.Errorf("set %s up: %w", l.Name, err)
 	}
 	return nil
 }
 
 // Addrs implements Net.
-func (Kernel) Addrs(l Link, f Family) ([]Addr, error) {
+func (k Kernel) Addrs(l Link, f Family) ([]Addr, error) {
 	var as []netlink.Addr
 	var err error
 	for i := 0; i < dumpRetries; i++ {
-		if as, err = netlink.AddrList(toNetlink(l), nlFamily(f)); !errors.Is(err, netlink.ErrDumpInterrupted) {
+		if as, err = k.handle().AddrList(toNetlink(l), nlFamily(f)); !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
 	}
@@ -172,27 +211,27 @@ func toNetlinkAddr(a Addr) *netlink.Addr {
 }
 
 // AddAddr implements Net.
-func (Kernel) AddAddr(l Link, a Addr) error {
-	if err := netlink.AddrAdd(toNetlink(l), toNetlinkAddr(a)); err != nil {
+func (k Kernel) AddAddr(l Link, a Addr) error {
+	if err := k.handle().AddrAdd(toNetlink(l), toNetlinkAddr(a)); err != nil {
 		return fmt.Errorf("add %s to %s: %w", a.Prefix, l.Name, err)
 	}
 	return nil
 }
 
 // DelAddr implements Net.
-func (Kernel) DelAddr(l Link, p netip.Prefix) error {
-	if err := netlink.AddrDel(toNetlink(l), toNetlinkAddr(Addr{Prefix: p})); err != nil {
+func (k Kernel) DelAddr(l Link, p netip.Prefix) error {
+	if err := k.handle().AddrDel(toNetlink(l), toNetlinkAddr(Addr{Prefix: p})); err != nil {
 		return fmt.Errorf("delete %s from %s: %w", p, l.Name, err)
 	}
 	return nil
 }
 
 // Routes implements Net.
-func (Kernel) Routes(f Family) ([]Route, error) {
+func (k Kernel) Routes(f Family) ([]Route, error) {
 	var rs []netlink.Route
 	var err error
 	for i := 0; i < dumpRetries; i++ {
-		rs, err = netlink.RouteListFiltered(nlFamily(f), &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		rs, err = k.handle().RouteListFiltered(nlFamily(f), &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
