@@ -89,6 +89,7 @@ logs() {
 fail() {
   trap - ERR
   printf '\n%s[%s] demo FAILED: %s%s\n' "$R" "$(elapsed)" "$*" "$N" >&2
+  [ -n "${on_fail:-}" ] && "$on_fail" >&2
   logs
   exit 1
 }
@@ -366,8 +367,30 @@ if [ "$dataplane" = ipvs ]; then
   pid[curl]=$dl_pid
   disown "$dl_pid"
   t0=$EPOCHREALTIME
+  # What the kernel says about the sync on both sides, when it failed.
+  sync_state() {
+    local n
+    for n in director1 director2; do
+      printf '%s--- %s: ipvsadm -L --daemon; -Lnc; sync sysctls; eth1 groups and counters%s\n' "$B" "$n" "$N"
+      on "$n" ipvsadm -L --daemon
+      on "$n" ipvsadm -Lnc
+      on "$n" cat /proc/net/ip_vs_conn_sync 2>/dev/null | head -n 20
+      on "$n" sh -c 'cd /proc/sys/net/ipv4/vs && for f in sync_*; do printf "%s=%s " "$f" "$(cat "$f")"; done; echo'
+      lnk "$n" maddr show dev eth1
+      lnk "$n" -s link show dev eth1
+      on "$n" cat /proc/net/snmp | grep -E '^(Ip|Udp):'
+    done
+    printf '%s--- the download: curl pid %s %s; result "%s"; stderr "%s"; %s bytes so far%s\n' "$B" "$dl_pid" \
+      "$(kill -0 "$dl_pid" 2>/dev/null && echo running || echo gone)" "$(cat "$work/dl.result" 2>/dev/null)" \
+      "$(cat "$work/dl.err" 2>/dev/null)" "$(stat -c %s "$work/got" 2>/dev/null || echo 0)" "$N"
+    on client cat /proc/net/tcp
+    printf '%s--- ldird status --connections on director2%s\n' "$B" "$N"
+    LDIRD_RUNDIR=$work/director2/run on director2 timeout 5 "$BIN/ldird" "$work/director2/ha.d/ldirectord.cf" status --connections 2>&1
+  }
   synced() { LDIRD_RUNDIR=$work/director2/run on director2 timeout 5 "$BIN/ldird" "$work/director2/ha.d/ldirectord.cf" status --connections 2>/dev/null | grep -E "ESTABLISHED .* $VIP:80 .* sync\$" >/dev/null; }
+  on_fail=sync_state
   wait_for 10 "director2 learning the download's connection" synced
+  on_fail=
   say "director2 has the connection $(ms_since "$t0") ms after the download began (ldird status --connections on director2):"
   LDIRD_RUNDIR=$work/director2/run on director2 "$BIN/ldird" "$work/director2/ha.d/ldirectord.cf" status --connections 2>/dev/null | grep -E "^pro|$VIP:80" | indent
 fi

@@ -184,6 +184,12 @@ func (m *mapper) checker(c *kaconf.Node, r *realSrv) *chk {
 		for _, o := range opts {
 			m.rep.Unmapped(m.pos(o.Pos), words(o), "not a TCP_CHECK option", "remove it")
 		}
+		if r.udpVirtual && k.natWhy == "" {
+			// ldird's connect, as ldirectord's, pings the reals of a UDP
+			// service; keepalived's TCP_CHECK connects over TCP whatever
+			// the service.
+			k.natWhy = "a UDP service: ldird's checktype = connect pings its reals, keepalived's TCP_CHECK connects over TCP"
+		}
 		if k.natWhy == "" {
 			k.nat = &native{Type: "connect", Port: connPort, TimeoutKind: "check"}
 		}

@@ -313,7 +313,7 @@ func (m *mapper) virtualServer(n *kaconf.Node) {
 	// Reals.
 	var rs []*realSrv
 	for _, rn := range reals {
-		if r := m.realServer(rn, s); r != nil {
+		if r := m.realServer(rn, s, s.protocol == "udp" && !isFW); r != nil {
 			rs = append(rs, r)
 		}
 	}
@@ -558,6 +558,8 @@ type realSrv struct {
 	upper     int
 	checks    []*chk
 	dropped   bool
+	// udpVirtual: the virtual service is UDP (not a firewall mark).
+	udpVirtual bool
 	// ownRequest/Receive are set when the real's check differs from the
 	// virtual's only in request/receive.
 	ownRequest, ownReceive string
@@ -585,7 +587,9 @@ func (r *realSrv) planReal(sv service) *plan.Real {
 		Request: r.ownRequest, Receive: r.ownReceive, OwnCheck: r.ownCheck, Lower: r.lower, Upper: r.upper}
 }
 
-func (m *mapper) realServer(n *kaconf.Node, s vsSettings) *realSrv {
+// realServer maps one real_server block; udp says its virtual is a UDP
+// service, where ldird's connect check pings instead of connecting.
+func (m *mapper) realServer(n *kaconf.Node, s vsSettings, udp bool) *realSrv {
 	p := m.pos(n.Pos)
 	a, err := netip.ParseAddr(n.Arg(0))
 	if err != nil {
@@ -594,7 +598,7 @@ func (m *mapper) realServer(n *kaconf.Node, s vsSettings) *realSrv {
 	}
 	r := &realSrv{n: n, addr: a.Unmap(), method: s.method, weight: s.weight, inhibit: s.inhibit,
 		delayLoop: s.delayLoop, connTO: s.connTO, retry: s.retry, dbr: s.dbr, dbrSet: s.dbrSet, vhost: s.vhost,
-		delayAt: s.delayAt, toAt: s.toAt, retryAt: s.retryAt}
+		delayAt: s.delayAt, toAt: s.toAt, retryAt: s.retryAt, udpVirtual: udp}
 	if r.method == "" {
 		r.method = "masq"
 	}
