@@ -247,6 +247,21 @@ for r in real1 real2; do
   # The same 3 MB file on both reals, for the download across the failover.
   [ -f "$work/big" ] || head -c 3145728 /dev/urandom >"$work/big"
   cp "$work/big" "$work/$r/www/big"
+  # Sent at about 400 KB/s by a CGI script, so the transfer lasts across
+  # the failover whatever the client (curl's --limit-rate is not honoured
+  # by every build).
+  mkdir -p "$work/$r/www/cgi-bin"
+  cat >"$work/$r/www/cgi-bin/big" <<EOF
+#!/bin/sh
+printf 'Content-Type: application/octet-stream\\r\\n\\r\\n'
+i=0
+while [ \$i -lt 77 ]; do
+  dd if="$work/$r/www/big" bs=40960 skip=\$i count=1 2>/dev/null
+  i=\$((i + 1))
+  sleep 0.1
+done
+EOF
+  chmod +x "$work/$r/www/cgi-bin/big"
   start_web "$r"
   if [ "$dataplane" = ipvs ]; then
     # LVS-DR real server: VIP on lo, arp_ignore=1/arp_announce=2.
@@ -361,8 +376,8 @@ ldstatus director1 | indent
 # --- failover ------------------------------------------------------------
 dl_pid=
 if [ "$dataplane" = ipvs ]; then
-  step "A slow download through the VIP (3 MB at 400 KB/s), started before the failover"
-  ( exec ip netns exec "$(ns client)" curl -s --limit-rate 400k -o "$work/got" -w '%{http_code} %{size_download}\n' "http://$VIP/big" >"$work/dl.result" 2>"$work/dl.err" ) &
+  step "A slow download through the VIP (3 MB, sent at 400 KB/s), started before the failover"
+  ( exec ip netns exec "$(ns client)" curl -s -o "$work/got" -w '%{http_code} %{size_download}\n' "http://$VIP/cgi-bin/big" >"$work/dl.result" 2>"$work/dl.err" ) &
   dl_pid=$!
   pid[curl]=$dl_pid
   disown "$dl_pid"
