@@ -621,12 +621,21 @@ func TestSwitchOver(t *testing.T) {
 		for _, pid := range n.Pids() {
 			syscall.Kill(pid, sig)
 		}
+		// Judge on the same reading that ended the wait: a process that is
+		// exiting can drop out of one reading of /proc and show in the next.
 		deadline := time.Now().Add(10 * time.Second)
-		for len(n.Pids()) > 0 && time.Now().Before(deadline) {
+		left := n.Pids()
+		for len(left) > 0 && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
+			left = n.Pids()
 		}
-		if len(n.Pids()) > 0 {
-			t.Fatalf("%s: keepalived did not exit", n.Name)
+		if len(left) > 0 {
+			var what []string
+			for _, pid := range left {
+				cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				what = append(what, fmt.Sprintf("%d %q", pid, strings.ReplaceAll(strings.TrimRight(string(cmd), "\x00"), "\x00", " ")))
+			}
+			t.Fatalf("%s: keepalived did not exit within 10 s of %v: left %s", n.Name, sig, strings.Join(what, ", "))
 		}
 	}
 	kill(backup, syscall.SIGTERM) // systemctl stop keepalived on the BACKUP
