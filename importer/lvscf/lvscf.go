@@ -13,8 +13,9 @@ package lvscf
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
+
+	"lvsha/internal/cfgerr"
 )
 
 // Setting is one "key = value" line.
@@ -55,25 +56,12 @@ func last(ss []*Setting, key string) *Setting {
 	return out
 }
 
-// Error is a problem at a line of the file.
-type Error struct {
-	File string
-	Line int
-	Msg  string
-}
-
-func (e *Error) Error() string { return e.File + ":" + strconv.Itoa(e.Line) + ": " + e.Msg }
+// Error is a problem at a line of the file, "file:line: message", as
+// every lvsha configuration parser reports it.
+type Error = cfgerr.Error
 
 // Errors is every problem found.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
+type Errors = cfgerr.Errors
 
 // Parse reads the file at path.
 func Parse(path string) (*Config, error) {
