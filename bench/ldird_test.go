@@ -246,8 +246,10 @@ func ldDetect(t *testing.T, tool string, sc ldScale, tb *table) {
 			add("real dies (refused): its next check → out of the table", next, ev.at)
 		}
 		time.Sleep(time.Duration(rand.Int64N(int64(time.Second))))
-		r.setDead(i, false)
+		// From before the change: nft takes effect before it returns, and
+		// under load a check may see the real back before it has.
 		t0 = time.Now()
+		r.setDead(i, false)
 		if ev, found = r.events.wait(t0, 15*time.Second, isUp(i)); !found {
 			t.Fatalf("%s: revived real %s never added back", tool, realAddr(i))
 		}
@@ -294,8 +296,9 @@ func ldDetect(t *testing.T, tool string, sc ldScale, tb *table) {
 			t.Fatalf("%s: no other real checked twice in %v while one hung", tool, sc.hangWatch)
 		}
 		tb.add("other reals' check period while one hangs (median of each trial)", kDur, col, median(gaps))
+		unhung := time.Now()
 		r.setHung(i, false)
-		if _, found = r.events.wait(time.Now(), 15*time.Second, isUp(i)); !found {
+		if _, found = r.events.wait(unhung, 15*time.Second, isUp(i)); !found {
 			t.Fatalf("%s: unhung real %s never added back", tool, realAddr(i))
 		}
 	}
