@@ -9,6 +9,7 @@ import (
 
 	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
 const vip2 = "10.42.0.101"
@@ -24,7 +25,7 @@ func TestMixedClusterFailover(t *testing.T) {
 	}
 	l := directors(t, "on")
 	hr := "alpha IPaddr2::" + vip + "/24/eth0 webserver\nbeta IPaddr2::" + vip2 + "/24/eth0\n"
-	for _, n := range []*netns.Node{l.alpha, l.beta} {
+	for _, n := range []*netns.Node{l.Alpha, l.Beta} {
 		n.WriteFile("/etc/ha.d/haresources", []byte(hr), 0o644)
 	}
 	has := func(n *netns.Node, ip string) bool {
@@ -41,7 +42,7 @@ func TestMixedClusterFailover(t *testing.T) {
 				ip   string
 				want *netns.Node
 			}{{vip, v1}, {vip2, v2}} {
-				for _, n := range []*netns.Node{l.alpha, l.beta} {
+				for _, n := range []*netns.Node{l.Alpha, l.Beta} {
 					if has(n, c.ip) != (n == c.want) {
 						bad = append(bad, fmt.Sprintf("%s on %s: %v", c.ip, n.Name, has(n, c.ip)))
 					}
@@ -62,7 +63,7 @@ func TestMixedClusterFailover(t *testing.T) {
 		t.Helper()
 		bin := "/usr/share/heartbeat/" + name
 		if ours {
-			bin = clStatusBin[:len(clStatusBin)-len("cl_status")] + name
+			bin = hbdlab.Bin(name)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -72,63 +73,42 @@ func TestMixedClusterFailover(t *testing.T) {
 		}
 	}
 
-	hb, ours := startMixedArgs(t, l.beta, l.alpha, "-on-stop-failure", "ignore")
-	where("start", l.alpha, l.beta, 30*time.Second)
-	l.waitServer(t, "alpha", 5*time.Second)
-	waitRsc(t, l.alpha, true, "local", 5*time.Second)
-	waitLog(t, l.beta, "resource transition completed", 30*time.Second)
+	hb, ours := hbdlab.StartMixed(t, l.Beta, l.Alpha, "-on-stop-failure", "ignore")
+	where("start", l.Alpha, l.Beta, 30*time.Second)
+	l.WaitServer(t, "alpha", 5*time.Second)
+	hbdlab.Ours.WaitRsc(t, l.Alpha, "local", 5*time.Second)
+	hbdlab.WaitLog(t, l.Beta, "resource transition completed", 30*time.Second)
 
 	// Standby and takeover, issued on either node.
-	tool(l.alpha, true, "hb_standby")
-	where("hb_standby on ours", l.beta, l.beta, 15*time.Second)
-	tool(l.alpha, true, "hb_takeover")
-	where("hb_takeover on ours", l.alpha, l.alpha, 15*time.Second)
-	tool(l.beta, false, "hb_takeover")
-	where("hb_takeover on the real one", l.beta, l.beta, 15*time.Second)
-	tool(l.beta, false, "hb_standby", "foreign")
-	where("hb_standby foreign on the real one", l.alpha, l.beta, 15*time.Second)
+	tool(l.Alpha, true, "hb_standby")
+	where("hb_standby on ours", l.Beta, l.Beta, 15*time.Second)
+	tool(l.Alpha, true, "hb_takeover")
+	where("hb_takeover on ours", l.Alpha, l.Alpha, 15*time.Second)
+	tool(l.Beta, false, "hb_takeover")
+	where("hb_takeover on the real one", l.Beta, l.Beta, 15*time.Second)
+	tool(l.Beta, false, "hb_standby", "foreign")
+	where("hb_standby foreign on the real one", l.Alpha, l.Beta, 15*time.Second)
 
 	// Our node dies: the real one takes over; ours returns: failback.
 	ours.Kill()
 	// Its VIP stays in the kernel; clear it as a node reboot would (the
 	// restarted hbd would also clear it, but only when it starts).
-	l.alpha.Run(context.Background(), "ip", "addr", "del", vip+"/24", "dev", "eth0")
-	where("kill -9 of ours", l.beta, l.beta, 15*time.Second)
-	l.waitServer(t, "beta", 5*time.Second)
-	startHbd(t, l.alpha, "-on-stop-failure", "ignore")
-	where("ours back (failback)", l.alpha, l.beta, 30*time.Second)
-	l.waitServer(t, "alpha", 5*time.Second)
+	l.Alpha.Run(context.Background(), "ip", "addr", "del", vip+"/24", "dev", "eth0")
+	where("kill -9 of ours", l.Beta, l.Beta, 15*time.Second)
+	l.WaitServer(t, "beta", 5*time.Second)
+	hbdlab.StartDirector(t, l.Alpha)
+	where("ours back (failback)", l.Alpha, l.Beta, 30*time.Second)
+	l.WaitServer(t, "alpha", 5*time.Second)
 
 	// The real node dies: ours takes over; it returns: failback to it.
 	hb.Kill()
 	// The real Heartbeat's resource helpers die with it but leave its VIP;
 	// clear it as a node reboot would.
-	l.beta.Run(context.Background(), "ip", "addr", "del", vip2+"/24", "dev", "eth0")
-	where("kill -9 of the real one", l.alpha, l.alpha, 15*time.Second)
-	if _, err := l.beta.StartHeartbeat(); err != nil {
+	l.Beta.Run(context.Background(), "ip", "addr", "del", vip2+"/24", "dev", "eth0")
+	where("kill -9 of the real one", l.Alpha, l.Alpha, 15*time.Second)
+	if _, err := l.Beta.StartHeartbeat(); err != nil {
 		t.Fatal(err)
 	}
-	where("real one back (failback)", l.alpha, l.beta, 60*time.Second)
-	waitRsc(t, l.alpha, true, "local", 10*time.Second)
-}
-
-// startMixedArgs starts the real Heartbeat on real and hbd (with args) on
-// ours at the same time.
-func startMixedArgs(t *testing.T, real, ours *netns.Node, args ...string) (*netns.Proc, *netns.Proc) {
-	t.Helper()
-	type started struct {
-		p   *netns.Proc
-		err error
-	}
-	ch := make(chan started, 1)
-	go func() {
-		p, err := real.StartHeartbeat()
-		ch <- started{p, err}
-	}()
-	o := startHbd(t, ours, args...)
-	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.p, o
+	where("real one back (failback)", l.Alpha, l.Beta, 60*time.Second)
+	hbdlab.Ours.WaitRsc(t, l.Alpha, "local", 10*time.Second)
 }

@@ -19,6 +19,7 @@ import (
 
 	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
 // metricsAddr is where hbd serves metrics inside a node (its own loopback).
@@ -53,27 +54,27 @@ func metricValue(body, series string) float64 {
 // the plugin ran. cl_status fencestatus, the log and the metrics say so.
 func TestKilledHolderIsFencedFirst(t *testing.T) {
 	l := newLAN(t)
-	pl := installPlugin(t, l.alpha, l.beta)
+	pl := installPlugin(t, l.Alpha, l.Beta)
 	l.configure(t, "on", pl.line("alpha beta"))
 	var a *netns.Proc
 	ch := make(chan *netns.Proc, 1)
-	go func() { ch <- startHbd(t, l.beta, "-metrics", metricsAddr) }()
-	a = startHbd(t, l.alpha)
+	go func() { ch <- hbdlab.StartDirector(t, l.Beta, "-metrics", metricsAddr) }()
+	a = hbdlab.StartDirector(t, l.Alpha)
 	<-ch
-	l.waitServer(t, "alpha", 30*time.Second)
+	l.WaitServer(t, "alpha", 30*time.Second)
 	if c := pl.calls(); len(c) != 0 {
 		t.Fatalf("resets at start with both nodes up: %+v", c)
 	}
-	if got := fenceField(t, l.beta, "state"); got != "idle" {
+	if got := fenceField(t, l.Beta, "state"); got != "idle" {
 		t.Fatalf("beta fencestatus state %q before the kill", got)
 	}
-	mon := monitorVIP(t, l.beta)
+	mon := monitorVIP(t, l.Beta)
 
 	killed := time.Now()
 	if err := a.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	l.waitServer(t, "beta", 20*time.Second)
+	l.WaitServer(t, "beta", 20*time.Second)
 	served := time.Since(killed)
 
 	calls := pl.calls()
@@ -83,7 +84,7 @@ func TestKilledHolderIsFencedFirst(t *testing.T) {
 	if calls[0].FVIP {
 		t.Fatalf("beta had the VIP when it reset alpha: %s", calls[0].RawLine)
 	}
-	poweredOff(t, l.alpha)
+	poweredOff(t, l.Alpha)
 	added, ok := mon.added()
 	if !ok {
 		t.Fatalf("no VIP address event on beta:\n%s", mon.p.Output())
@@ -94,19 +95,19 @@ func TestKilledHolderIsFencedFirst(t *testing.T) {
 	t.Logf("kill → fence done %v, fence → VIP on beta %v, kill → client served by beta %v",
 		calls[0].At.Sub(killed).Round(time.Millisecond), added.Sub(calls[0].At).Round(time.Millisecond), served.Round(time.Millisecond))
 
-	st := cl(t, l.beta, "fencestatus")
+	st := cl(t, l.Beta, "fencestatus")
 	for _, want := range []string{"state idle\n", "device " + pl.Type + "\n", "results_OK 1\n", "results_bad 0\n", "last_node alpha\n", "last_result OK\n", "device_status ok\n"} {
 		if !strings.Contains(st, want) {
 			t.Errorf("beta fencestatus lacks %q:\n%s", want, st)
 		}
 	}
-	log := logOf(l.beta)
+	log := hbdlab.Log(l.Beta)
 	for _, want := range []string{"Resetting node alpha with [" + pl.Type + "]", "node alpha now reset."} {
 		if !strings.Contains(log, want) {
 			t.Errorf("beta's log lacks %q", want)
 		}
 	}
-	m := scrape(t, l.beta)
+	m := scrape(t, l.Beta)
 	if v := metricValue(m, `hbd_stonith_attempts_total{result="OK"}`); v != 1 {
 		t.Errorf("hbd_stonith_attempts_total{result=\"OK\"} = %v, want 1", v)
 	}
@@ -121,15 +122,15 @@ func TestKilledHolderIsFencedFirst(t *testing.T) {
 // the takeover follows as soon as a reset succeeds.
 func TestFailingFenceBlocksTakeover(t *testing.T) {
 	l := newLAN(t)
-	pl := installPlugin(t, l.alpha, l.beta)
+	pl := installPlugin(t, l.Alpha, l.Beta)
 	l.configure(t, "on", pl.line("alpha beta"))
 	ch := make(chan *netns.Proc, 1)
-	go func() { ch <- startHbd(t, l.beta, "-stonith-retry", "500ms", "-metrics", metricsAddr) }()
-	a := startHbd(t, l.alpha, "-stonith-retry", "500ms")
+	go func() { ch <- hbdlab.StartDirector(t, l.Beta, "-stonith-retry", "500ms", "-metrics", metricsAddr) }()
+	a := hbdlab.StartDirector(t, l.Alpha, "-stonith-retry", "500ms")
 	<-ch
-	l.waitServer(t, "alpha", 30*time.Second)
+	l.WaitServer(t, "alpha", 30*time.Second)
 	pl.fail(-1)
-	mon := monitorVIP(t, l.beta)
+	mon := monitorVIP(t, l.Beta)
 	if err := a.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +138,10 @@ func TestFailingFenceBlocksTakeover(t *testing.T) {
 	// hbd counts an attempt when the stonith program returns, a moment
 	// after the plugin recorded it.
 	netns.Eventually(t, 30*time.Second, 50*time.Millisecond, func() (bool, string) {
-		if answers(l.beta) {
+		if answers(l.Beta) {
 			t.Fatalf("beta took the VIP while the reset of alpha fails; calls %+v", pl.calls())
 		}
-		n, _ := strconv.Atoi(fenceField(t, l.beta, "results_bad"))
+		n, _ := strconv.Atoi(fenceField(t, l.Beta, "results_bad"))
 		return n >= fails, fmt.Sprintf("beta counted %d failed resets (want %d); plugin calls %+v", n, fails, pl.calls())
 	})
 	for _, c := range pl.calls() {
@@ -148,41 +149,41 @@ func TestFailingFenceBlocksTakeover(t *testing.T) {
 			t.Fatalf("call %+v", c)
 		}
 	}
-	if got := l.get(); got != "alpha" {
+	if got := l.Get(500 * time.Millisecond); got != "alpha" {
 		t.Errorf("the client got %q while alpha is unfenced; its address still answers", got)
 	}
-	st := cl(t, l.beta, "fencestatus")
+	st := cl(t, l.Beta, "fencestatus")
 	if !strings.Contains(st, "node alpha\n") || !strings.Contains(st, "last_result bad\n") ||
 		!strings.Contains(st, "lvsha test plugin: failing as the test asks") {
 		t.Errorf("beta fencestatus while failing:\n%s", st)
 	}
-	if n, _ := strconv.Atoi(fenceField(t, l.beta, "results_bad")); n < fails {
+	if n, _ := strconv.Atoi(fenceField(t, l.Beta, "results_bad")); n < fails {
 		t.Errorf("results_bad %d, want >= %d", n, fails)
 	}
-	if n := strings.Count(logOf(l.beta), "STONITH of alpha failed.  Retrying..."); n < fails {
+	if n := strings.Count(hbdlab.Log(l.Beta), "STONITH of alpha failed.  Retrying..."); n < fails {
 		t.Errorf("%d 'STONITH of alpha failed.  Retrying...' log lines, want >= %d", n, fails)
 	}
-	if v := metricValue(scrape(t, l.beta), `hbd_stonith_attempts_total{result="bad"}`); v < fails {
+	if v := metricValue(scrape(t, l.Beta), `hbd_stonith_attempts_total{result="bad"}`); v < fails {
 		t.Errorf("hbd_stonith_attempts_total{result=\"bad\"} = %v, want >= %d", v, fails)
 	}
 
 	pl.ok()
 	okAt := time.Now()
 	// The next attempt comes within the backoff (0.5, 1, 2, 4 s ...).
-	l.waitServer(t, "beta", 30*time.Second)
+	l.WaitServer(t, "beta", 30*time.Second)
 	calls := pl.calls()
 	last := calls[len(calls)-1]
 	if last.Result != "OK" || last.Target != "alpha" {
 		t.Fatalf("last call %+v", last)
 	}
-	poweredOff(t, l.alpha)
+	poweredOff(t, l.Alpha)
 	added, ok := mon.added()
 	if !ok || !added.After(last.At) {
 		t.Fatalf("VIP on beta at %v (%v), not after the successful reset at %v", added, ok, last.At)
 	}
 	t.Logf("%d failed attempts; plugin fixed → reset %v → VIP on beta %v",
 		len(calls)-1, last.At.Sub(okAt).Round(time.Millisecond), added.Sub(last.At).Round(time.Millisecond))
-	if got := fenceField(t, l.beta, "state"); got != "idle" {
+	if got := fenceField(t, l.Beta, "state"); got != "idle" {
 		t.Errorf("fencestatus state %q after the success", got)
 	}
 }
@@ -212,36 +213,36 @@ func TestMeatware(t *testing.T) {
 	testenv.RequireProgram(t, "meatclient", "cluster-glue")
 	l.configure(t, "on", "stonith_host * meatware alpha beta\n")
 	a, _ := l.startBoth(t)
-	l.waitServer(t, "alpha", 30*time.Second)
+	l.WaitServer(t, "alpha", 30*time.Second)
 	if err := a.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	fifo, _ := l.beta.HostPath("/run/meatware.alpha")
+	fifo, _ := l.Beta.HostPath("/run/meatware.alpha")
 	netns.Eventually(t, 15*time.Second, 50*time.Millisecond, func() (bool, string) {
 		return fileExists(fifo), "meatware waiting on beta (" + fifo + ")"
 	})
-	if got := fenceField(t, l.beta, "state"); got != "fencing" || fenceField(t, l.beta, "waits_for_operator") != "yes" {
-		t.Errorf("fencestatus while waiting:\n%s", cl(t, l.beta, "fencestatus"))
+	if got := fenceField(t, l.Beta, "state"); got != "fencing" || fenceField(t, l.Beta, "waits_for_operator") != "yes" {
+		t.Errorf("fencestatus while waiting:\n%s", cl(t, l.Beta, "fencestatus"))
 	}
-	waitLog(t, l.beta, "OPERATOR INTERVENTION REQUIRED to reset alpha", 5*time.Second)
+	hbdlab.WaitLog(t, l.Beta, "OPERATOR INTERVENTION REQUIRED to reset alpha", 5*time.Second)
 	// Nothing moves while the operator has not answered.
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
-		if answers(l.beta) {
+		if answers(l.Beta) {
 			t.Fatal("beta took the VIP before the operator confirmed the reset")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	powerOff(t, l.alpha)
+	powerOff(t, l.Alpha)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out, errOut, code, err := l.beta.Run(ctx, "sh", "-c", "echo y | meatclient -c alpha")
+	out, errOut, code, err := l.Beta.Run(ctx, "sh", "-c", "echo y | meatclient -c alpha")
 	if err != nil || code != 0 || !strings.Contains(out+errOut, "reset confirmed") {
 		t.Fatalf("meatclient -c alpha: exit %d %v\n%s%s", code, err, out, errOut)
 	}
 	confirmed := time.Now()
-	l.waitServer(t, "beta", 20*time.Second)
+	l.WaitServer(t, "beta", 20*time.Second)
 	t.Logf("meatclient -c → client served by beta %v", time.Since(confirmed).Round(time.Millisecond))
-	if got := fenceField(t, l.beta, "results_OK"); got != "1" {
+	if got := fenceField(t, l.Beta, "results_OK"); got != "1" {
 		t.Errorf("results_OK %q", got)
 	}
 }
@@ -268,10 +269,10 @@ type sample struct {
 // two nodes answer for the VIP, before or after the fence.
 func TestFrozenHolder(t *testing.T) {
 	l := newLAN(t)
-	pl := installPlugin(t, l.alpha, l.beta)
+	pl := installPlugin(t, l.Alpha, l.Beta)
 	l.configure(t, "off", pl.line("alpha beta"))
 	a, _ := l.startBoth(t)
-	l.waitServer(t, "alpha", 30*time.Second)
+	l.WaitServer(t, "alpha", 30*time.Second)
 
 	var mu sync.Mutex
 	var samples []sample
@@ -285,8 +286,8 @@ func TestFrozenHolder(t *testing.T) {
 				return
 			default:
 			}
-			b := answers(l.beta)
-			s := sample{at: time.Now(), beta: b, alpha: answers(l.alpha)}
+			b := answers(l.Beta)
+			s := sample{at: time.Now(), beta: b, alpha: answers(l.Alpha)}
 			mu.Lock()
 			samples = append(samples, s)
 			mu.Unlock()
@@ -297,7 +298,7 @@ func TestFrozenHolder(t *testing.T) {
 	if err := a.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	l.waitServer(t, "beta", 20*time.Second)
+	l.WaitServer(t, "beta", 20*time.Second)
 	tookOver := time.Now()
 	// Keep sampling a while after the takeover.
 	netns.Eventually(t, 10*time.Second, 50*time.Millisecond, func() (bool, string) {
@@ -313,7 +314,7 @@ func TestFrozenHolder(t *testing.T) {
 		t.Fatalf("plugin calls %+v", calls)
 	}
 	fenced := calls[0].At
-	poweredOff(t, l.alpha)
+	poweredOff(t, l.Alpha)
 	var before, after, both, betaOnly int
 	for _, s := range samples {
 		if s.alpha && s.beta {
@@ -365,30 +366,19 @@ func TestMixedPairFencesBothWays(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			l := newLAN(t)
-			pl := installPlugin(t, l.alpha, l.beta)
+			pl := installPlugin(t, l.Alpha, l.Beta)
 			l.configure(t, "on", pl.line("alpha beta"))
-			real, ours := l.beta, l.alpha
+			real, ours := l.Beta, l.Alpha
 			if !c.realOnBeta {
-				real, ours = l.alpha, l.beta
+				real, ours = l.Alpha, l.Beta
 			}
-			ch := make(chan *netns.Proc, 1)
-			errs := make(chan error, 1)
-			go func() {
-				p, err := real.StartHeartbeat()
-				ch <- p
-				errs <- err
-			}()
-			op := startHbd(t, ours)
-			rp := <-ch
-			if err := <-errs; err != nil {
-				t.Fatal(err)
-			}
-			l.waitServer(t, "alpha", 40*time.Second)
-			waitLog(t, real, "remote resource transition completed", 30*time.Second)
+			rp, op := hbdlab.StartMixed(t, real, ours, "-on-stop-failure", "ignore")
+			l.WaitServer(t, "alpha", 40*time.Second)
+			hbdlab.WaitLog(t, real, "remote resource transition completed", 30*time.Second)
 			if c := pl.calls(); len(c) != 0 {
 				t.Fatalf("resets at start: %+v", c)
 			}
-			mon := monitorVIP(t, l.beta)
+			mon := monitorVIP(t, l.Beta)
 			holder := op
 			if !c.realOnBeta {
 				holder = rp
@@ -397,29 +387,21 @@ func TestMixedPairFencesBothWays(t *testing.T) {
 			if err := holder.Kill(); err != nil {
 				t.Fatal(err)
 			}
-			l.waitServer(t, "beta", 60*time.Second)
+			l.WaitServer(t, "beta", 60*time.Second)
 			calls := pl.calls()
 			if len(calls) != 1 || calls[0].Target != "alpha" || calls[0].By != "beta" || calls[0].Result != "OK" || calls[0].FVIP {
 				t.Fatalf("plugin calls %+v, want one reset of alpha by beta before beta held the VIP", calls)
 			}
-			poweredOff(t, l.alpha)
+			poweredOff(t, l.Alpha)
 			added, ok := mon.added()
 			if !ok || !added.After(calls[0].At) {
 				t.Fatalf("VIP on beta at %v (%v), not after the reset at %v", added, ok, calls[0].At)
 			}
-			survivorLog := logOf(l.beta)
+			survivorLog := hbdlab.Log(l.Beta)
 			if !strings.Contains(survivorLog, "Resetting node alpha with [") || !strings.Contains(survivorLog, "node alpha now reset.") {
-				t.Errorf("beta's log lacks the reset lines:\n%s", tailLines(survivorLog, 30))
+				t.Errorf("beta's log lacks the reset lines:\n%s", hbdlab.LastLines(survivorLog, 30))
 			}
 			t.Logf("kill → fence %v → VIP on beta %v", calls[0].At.Sub(killed).Round(time.Millisecond), added.Sub(calls[0].At).Round(time.Millisecond))
 		})
 	}
-}
-
-func tailLines(s string, n int) string {
-	l := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(l) > n {
-		l = l[len(l)-n:]
-	}
-	return strings.Join(l, "\n")
 }

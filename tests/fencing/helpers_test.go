@@ -11,9 +11,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,35 +21,15 @@ import (
 
 	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
-var hbdBin, clStatusBin string
-
-// TestMain builds hbd (and its cl_status name) once.
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "lvsha-fencing-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	hbdBin, clStatusBin = filepath.Join(dir, "hbd"), filepath.Join(dir, "cl_status")
-	if out, err := exec.Command("go", "build", "-o", hbdBin, "lvsha/hbd").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build hbd: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	if err := os.Symlink("hbd", clStatusBin); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
+// TestMain builds hbd once for every test (see hbdlab.Main).
+func TestMain(m *testing.M) { hbdlab.Main(m) }
 
 const (
-	vip        = "10.62.0.100"
+	lanNet     = "10.62.0" // eth0: the directors .1 and .2, the client .10
+	vip        = lanNet + ".100"
 	pluginDir  = "/usr/lib/stonith/plugins/external"
 	stonithCmd = "/usr/sbin/stonith"
 )
@@ -211,106 +189,30 @@ func (p *plugin) calls() []call {
 	return out
 }
 
-// topology: alpha and beta heartbeat over eth1 and eth2 and share the LAN
-// eth0 (a bridge) with a client.
-type lan struct {
-	alpha, beta, client *netns.Node
-}
+// lan: alpha and beta heartbeat over eth1 and eth2 and share the LAN eth0
+// (a bridge) with a client.
+type lan struct{ *hbdlab.LAN }
 
 func newLAN(t *testing.T) *lan {
-	netns.Require(t)
-	l := &lan{alpha: netns.NewNode(t, "alpha"), beta: netns.NewNode(t, "beta"), client: netns.NewNode(t, "client")}
-	sw := netns.NewSwitch(t, "lan")
-	netns.JoinLAN(t, sw, l.alpha, "eth0", "10.62.0.1/24")
-	netns.JoinLAN(t, sw, l.beta, "eth0", "10.62.0.2/24")
-	netns.JoinLAN(t, sw, l.client, "eth0", "10.62.0.10/24")
-	netns.Connect(t, l.alpha, l.beta, "eth1", "10.61.1")
-	netns.Connect(t, l.alpha, l.beta, "eth2", "10.61.2")
-	return l
-}
-
-func (l *lan) peer(n *netns.Node) *netns.Node {
-	if n == l.alpha {
-		return l.beta
-	}
-	return l.alpha
+	return &lan{hbdlab.NewLAN(t, hbdlab.Net{LAN: lanNet, HB: "10.61"})}
 }
 
 // haCF: fast timers a real Heartbeat accepts too, two bcast links.
 func haCF(failback, stonith string) string {
-	return `# fencing tests
-logfile /var/log/ha-log
-debugfile /var/log/ha-debug
-use_logd no
-keepalive 200ms
-deadtime 1
-warntime 500ms
-initdead 3
-udpport 694
-bcast eth1 eth2
-auto_failback ` + failback + `
-node alpha beta
-` + stonith
+	return hbdlab.HACF{
+		Comment:   "fencing tests",
+		Keepalive: 200 * time.Millisecond,
+		Initdead:  3,
+		Failback:  failback,
+		Nodes:     "alpha beta",
+		Extra:     stonith,
+	}.String()
 }
-
-// webScript serves the node's name on port 80 (Heartbeat's resource.d
-// conventions for status).
-const webScript = `#!/bin/sh
-PID=/run/webserver.pid
-running() { [ -f $PID ] && kill -0 "$(cat $PID)" 2>/dev/null; }
-case "$1" in
-start)
-	running && exit 0
-	mkdir -p /run/web && uname -n > /run/web/index.html
-	setsid python3 -m http.server 80 --bind 0.0.0.0 --directory /run/web </dev/null >/dev/null 2>&1 &
-	echo $! > $PID
-	i=0
-	while [ $i -lt 100 ]; do
-		curl -s -o /dev/null --max-time 1 http://127.0.0.1/ && exit 0
-		sleep 0.05; i=$((i+1))
-	done
-	echo "webserver did not start" >&2; exit 1;;
-stop)
-	if running; then kill "$(cat $PID)"; fi
-	rm -f $PID; exit 0;;
-status)
-	if running; then echo running; else echo stopped; fi; exit 0;;
-*) echo "usage: $0 start|stop|status" >&2; exit 1;;
-esac
-`
 
 // configure writes both directors' files: alpha's group is the VIP and
 // the web server.
 func (l *lan) configure(t *testing.T, failback, stonith string) {
-	for _, n := range []*netns.Node{l.alpha, l.beta} {
-		n.WriteFile("/etc/ha.d/ha.cf", []byte(haCF(failback, stonith)), 0o644)
-		n.WriteFile("/etc/ha.d/authkeys", []byte("auth 1\n1 sha1 fencing-test-key\n"), 0o600)
-		n.WriteFile("/etc/ha.d/haresources", []byte("alpha IPaddr2::"+vip+"/24/eth0 webserver\n"), 0o644)
-		n.WriteFile("/etc/ha.d/resource.d/webserver", []byte(webScript), 0o755)
-	}
-}
-
-// startHbd runs hbd in the foreground with test-safe options and waits for
-// its control socket.
-func startHbd(t *testing.T, n *netns.Node, args ...string) *netns.Proc {
-	t.Helper()
-	p, err := n.Start(hbdBin, append([]string{"-f", "-on-stop-failure", "ignore"}, args...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock, _ := n.HostPath("/run/heartbeat/hbd.sock")
-	netns.Eventually(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
-		if p.Exited() {
-			t.Fatalf("hbd exited on %s:\n%s", n.Name, p.Output())
-		}
-		c, err := net.DialTimeout("unix", sock, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return true, ""
-		}
-		return false, "hbd control socket on " + n.Name
-	})
-	return p
+	l.Configure(haCF(failback, stonith), hbdlab.Authkeys("sha1", "fencing-test-key"), "alpha IPaddr2::"+vip+"/24/eth0 webserver\n")
 }
 
 // startBoth starts hbd on both directors at once (so neither resets the
@@ -318,8 +220,8 @@ func startHbd(t *testing.T, n *netns.Node, args ...string) *netns.Proc {
 func (l *lan) startBoth(t *testing.T, args ...string) (a, b *netns.Proc) {
 	t.Helper()
 	ch := make(chan *netns.Proc, 1)
-	go func() { ch <- startHbd(t, l.beta, args...) }()
-	a = startHbd(t, l.alpha, args...)
+	go func() { ch <- hbdlab.StartDirector(t, l.Beta, args...) }()
+	a = hbdlab.StartDirector(t, l.Alpha, args...)
 	return a, <-ch
 }
 
@@ -332,31 +234,11 @@ func answers(n *netns.Node) bool {
 	return strings.Contains(out, " "+vip+"/24")
 }
 
-// get asks the VIP from the client: the serving node's name.
-func (l *lan) get() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	out, _, code, err := l.client.Run(ctx, "curl", "-s", "--max-time", "0.5", "http://"+vip+"/")
-	if err != nil || code != 0 {
-		return fmt.Sprintf("(no answer: exit %d %v)", code, err)
-	}
-	return strings.TrimSpace(out)
-}
-
-func (l *lan) waitServer(t *testing.T, want string, timeout time.Duration) {
-	t.Helper()
-	netns.Eventually(t, timeout, 50*time.Millisecond, func() (bool, string) {
-		got := l.get()
-		return got == want, fmt.Sprintf("client got %q from the VIP, want %q", got, want)
-	})
-}
-
 // cl runs our cl_status in n.
 func cl(t *testing.T, n *netns.Node, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	out, errOut, code, err := n.Run(ctx, clStatusBin, args...)
+	// Raw: the tests match whole lines, the last one's newline included.
+	out, errOut, code, err := hbdlab.Ours.Raw(n, args...)
 	if err != nil || code != 0 {
 		return fmt.Sprintf("(cl_status %v: exit %d %v %s)", args, code, err, errOut)
 	}
@@ -436,16 +318,4 @@ func poweredOff(t *testing.T, n *netns.Node) {
 			t.Errorf("%s: a link is still up after the fence: %s", n.Name, l)
 		}
 	}
-}
-
-func logOf(n *netns.Node) string {
-	b, _ := n.ReadFile("/var/log/ha-log")
-	return string(b)
-}
-
-func waitLog(t *testing.T, n *netns.Node, text string, timeout time.Duration) {
-	t.Helper()
-	netns.Eventually(t, timeout, 100*time.Millisecond, func() (bool, string) {
-		return strings.Contains(logOf(n), text), fmt.Sprintf("%s: log line %q", n.Name, text)
-	})
 }

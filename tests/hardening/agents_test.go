@@ -3,12 +3,12 @@ package hardening
 import (
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
 // flakyScript is a resource.d script that misbehaves on alpha only (so the
@@ -33,21 +33,6 @@ exit 1
 `
 }
 
-// logTime finds the slog time of the first log line containing text.
-func logTime(log, text string) (time.Time, bool) {
-	re := regexp.MustCompile(`time=(\S+)`)
-	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, text) {
-			if m := re.FindStringSubmatch(line); m != nil {
-				if ts, err := time.Parse(time.RFC3339Nano, m[1]); err == nil {
-					return ts, true
-				}
-			}
-		}
-	}
-	return time.Time{}, false
-}
-
 // TestBrokenAgentStart: the group's start hangs forever or fails on alpha.
 // hbd bounds the hang by -rsc-timeout (2 s), logs the failure, counts it,
 // stops the rest of the group, keeps running, and hands the group to beta
@@ -66,45 +51,45 @@ func TestBrokenAgentStart(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			l := directors(t, withResources("alpha IPaddr2::"+vip+"/24/eth0 flaky webserver\n"))
-			for _, n := range l.dirs {
+			for _, n := range l.Directors() {
 				n.WriteFile("/etc/ha.d/resource.d/flaky", []byte(flakyScript(c.start)), 0o755)
 			}
 			pa, pb := l.startBoth("-rsc-timeout", "2s")
 			start := time.Now()
 			netns.Eventually(t, 15*time.Second, 100*time.Millisecond, func() (bool, string) {
-				log := readLogs(l.alpha)
+				log := readLogs(l.Alpha)
 				return strings.Contains(log, c.logged) && strings.Contains(log, "resource groups failed"),
 					fmt.Sprintf("alpha's log lacks %q and the group failure", c.logged)
 			})
-			log := readLogs(l.alpha)
-			began, ok1 := logTime(log, "Running flaky start")
-			gaveUp, ok2 := logTime(log, "Giving up resources due to failure of flaky")
+			log := readLogs(l.Alpha)
+			began, ok1 := hbdlab.LogTime(log, "Running flaky start")
+			gaveUp, ok2 := hbdlab.LogTime(log, "Giving up resources due to failure of flaky")
 			if !ok1 || !ok2 {
 				t.Fatalf("alpha's log lacks the start or the give-up line:\n%s", tail(log, 3000))
 			}
 			if d := gaveUp.Sub(began); d > 2*time.Second+time.Second {
 				t.Errorf("the failed start took %v to be given up (rsc-timeout 2s)", d)
 			}
-			rsc, _ := cl(l.alpha, "rscstatus")
-			fails := counters(t, l.alpha)["rsc_failures"]
+			rsc, _ := hbdlab.Ours.Ask(l.Alpha, "rscstatus")
+			fails := hbdlab.Counters(t, l.Alpha)["rsc_failures"]
 			t.Logf("alpha gave up the failed start %v after it began; then rscstatus %q, rsc_failures %d, VIP on %v",
-				gaveUp.Sub(began).Round(time.Millisecond), rsc, fails, l.holders())
+				gaveUp.Sub(began).Round(time.Millisecond), rsc, fails, l.Holders())
 			if fails == 0 {
 				t.Errorf("rsc_failures not counted")
 			}
-			if h := l.holders(); len(h) != 0 {
+			if h := l.Holders(); len(h) != 0 {
 				t.Errorf("the failed group's VIP is still on %v (the rest of the group must be stopped)", h)
 			}
 			// The group ends on beta after the failed-start delay (30 s).
-			l.waitServer("beta", 45*time.Second)
+			l.WaitServer(t, "beta", 45*time.Second)
 			t.Logf("group served by beta %v after hbd started (failed-start delay 30 s)", time.Since(start).Round(time.Millisecond))
-			l.waitOneHolder(l.beta, 5*time.Second)
-			waitRsc(t, l.beta, "all", 5*time.Second)
-			waitRsc(t, l.alpha, "none", 5*time.Second)
+			l.waitOneHolder(l.Beta, 5*time.Second)
+			hbdlab.Ours.WaitRsc(t, l.Beta, "all", 5*time.Second)
+			hbdlab.Ours.WaitRsc(t, l.Alpha, "none", 5*time.Second)
 			if pa.Exited() || pb.Exited() {
 				t.Fatal("hbd exited")
 			}
-			for _, pid := range l.alpha.Pids() {
+			for _, pid := range l.Alpha.Pids() {
 				if cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); strings.Contains(string(cmd), "sleep\x001000") {
 					t.Errorf("the hung start's process %d survives the timeout", pid)
 				}
@@ -142,24 +127,24 @@ func TestLyingAgent(t *testing.T) {
 			t.Parallel()
 			l := directors(t, withResources("alpha IPaddr2::"+vip+"/24/eth0 liar webserver\n"))
 			liar := "#!/bin/sh\ncase \"$1\" in\nstart) touch /run/liar.started; exit 0;;\nstop) " + c.stop + ";;\nstatus) " + c.status + "; exit 0;;\nesac\nexit 1\n"
-			for _, n := range l.dirs {
+			for _, n := range l.Directors() {
 				n.WriteFile("/etc/ha.d/resource.d/liar", []byte(liar), 0o755)
 			}
 			pa, pb := l.startBoth("-rsc-timeout", "2s", "-on-stop-failure", c.onFailure)
 			l.waitStable()
-			if _, err := l.alpha.ReadFile("/run/liar.started"); (err == nil) != (c.onFailure == "exit") {
+			if _, err := l.Alpha.ReadFile("/run/liar.started"); (err == nil) != (c.onFailure == "exit") {
 				t.Errorf("liar started: %v, want %v (hbd starts it only when its status says stopped)", err == nil, c.onFailure == "exit")
 			}
 			marks := l.logMarks()
 			start := time.Now()
-			out, errOut, code, err := l.alpha.Run(t.Context(), binDir+"/hb_standby")
+			out, errOut, code, err := l.Alpha.Run(t.Context(), hbdlab.Bin("hb_standby"))
 			if err != nil || code != 0 {
 				t.Fatalf("hb_standby: exit %d %v %s%s", code, err, out, errOut)
 			}
-			l.waitServer("beta", c.bound)
+			l.WaitServer(t, "beta", c.bound)
 			moved := time.Since(start)
-			waitRsc(t, l.beta, "all", 5*time.Second)
-			log := logSince(l.alpha, marks)
+			hbdlab.Ours.WaitRsc(t, l.Beta, "all", 5*time.Second)
+			log := logSince(l.Alpha, marks)
 			stops := strings.Count(log, "Running liar stop")
 			failed := strings.Contains(log, "Resource STOP failure")
 			t.Logf("hb_standby moved the group to beta in %v; liar stop attempts on alpha: %d; STOP failure logged: %v; alpha's hbd exited: %v",
@@ -175,14 +160,14 @@ func TestLyingAgent(t *testing.T) {
 				if !strings.Contains(log, "exiting without shutdone") {
 					t.Errorf("alpha's log does not say why it exited:\n%s", tail(log, 2000))
 				}
-				if b := logSince(l.beta, marks); !strings.Contains(b, "node alpha: is dead") || strings.Contains(b, "Received shutdown notice") {
+				if b := logSince(l.Beta, marks); !strings.Contains(b, "node alpha: is dead") || strings.Contains(b, "Received shutdown notice") {
 					t.Errorf("beta did not take over by alpha's death (no shutdone expected):\n%s", tail(b, 2000))
 				}
 				if pb.Exited() {
 					t.Fatal("beta's hbd exited")
 				}
 			default:
-				l.waitOneHolder(l.beta, 5*time.Second)
+				l.waitOneHolder(l.Beta, 5*time.Second)
 				if pa.Exited() || pb.Exited() {
 					t.Fatal("hbd exited")
 				}

@@ -14,6 +14,7 @@ import (
 	"lvsha/hbd/wire"
 	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
 // asUser runs one of our tools in the node as uid/gid 65534 (nobody) with
@@ -25,7 +26,7 @@ func asUser(n *netns.Node, groups, tool string, args ...string) (string, int) {
 	} else {
 		argv = append(argv, "--groups="+groups)
 	}
-	argv = append(argv, filepath.Join(binDir, tool))
+	argv = append(argv, hbdlab.Bin(tool))
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	out, errOut, code, err := n.Run(ctx, "setpriv", append(argv, args...)...)
@@ -72,7 +73,7 @@ func TestControlSocketPermissions(t *testing.T) {
 		)
 	}
 	for _, s := range steps {
-		for _, n := range l.dirs {
+		for _, n := range l.Directors() {
 			out, code := asUser(n, s.groups, s.tool, s.args...)
 			t.Logf("%s on %s: %s %v -> exit %d: %s", s.who, n.Name, s.tool, s.args, code, out)
 			switch {
@@ -89,7 +90,7 @@ func TestControlSocketPermissions(t *testing.T) {
 	// seconds: watch both sides' views for that long.
 	_, changes := l.watch(before, 2*time.Second)
 	reportChanges(t, "refused requests", changes)
-	if got := l.get(time.Second); got != "alpha" {
+	if got := l.Get(time.Second); got != "alpha" {
 		t.Fatalf("client served by %q", got)
 	}
 	if pa.Exited() || pb.Exited() {
@@ -121,7 +122,7 @@ func TestAuthkeysReadableByOthers(t *testing.T) {
 	for _, args := range [][]string{{"-f", "-on-stop-failure", "ignore"}, {"-t"}} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		start := time.Now()
-		out, errOut, code, err := n.Run(ctx, hbdBin, args...)
+		out, errOut, code, err := n.Run(ctx, hbdlab.Bin("hbd"), args...)
 		cancel()
 		if err != nil {
 			t.Fatalf("hbd %v did not exit: %v", args, err)
@@ -159,37 +160,37 @@ func TestSecretNeverLogged(t *testing.T) {
 		outputs.WriteString(out + errOut)
 	}
 	// Bad packets from inside beta: a wrong key and a wrong index.
-	sock := udpIn(t, l.beta, "0.0.0.0:0")
+	sock := udpIn(t, l.Beta, "0.0.0.0:0")
 	to := &net.UDPAddr{IP: net.IPv4(10, 51, 1, 1), Port: 694}
 	for _, r := range []*wire.Keyring{ring(1, wire.MethodMD5, secret+"x"), ring(3, wire.MethodSHA1, secret)} {
 		sock.WriteToUDP(forge(t, r, "status", "beta", 1, 1, "st", "dead"), to)
 	}
-	run(l.alpha, hbdBin, "-t")
-	run(l.alpha, hbdBin, "-t", "-v")
+	run(l.Alpha, hbdlab.Bin("hbd"), "-t")
+	run(l.Alpha, hbdlab.Bin("hbd"), "-t", "-v")
 	for _, args := range [][]string{{"counters"}, {"hbstatus"}, {"parameter", "-p", "keepalive"}, {"rscstatus"}} {
-		run(l.alpha, clStatusBin, args...)
+		run(l.Alpha, hbdlab.Bin("cl_status"), args...)
 	}
-	run(l.alpha, binDir+"/hb_standby")
-	l.waitServer("beta", 10*time.Second)
-	reloads := func(n *netns.Node) uint64 { c := counters(t, n); return c["reloads_ok"] + c["reloads_failed"] }
-	ra, rb := reloads(l.alpha), reloads(l.beta)
+	run(l.Alpha, hbdlab.Bin("hb_standby"))
+	l.WaitServer(t, "beta", 10*time.Second)
+	reloads := func(n *netns.Node) uint64 { c := hbdlab.Counters(t, n); return c["reloads_ok"] + c["reloads_failed"] }
+	ra, rb := reloads(l.Alpha), reloads(l.Beta)
 	pa.Signal(syscall.SIGHUP)
-	run(l.beta, hbdBin, "-r")
+	run(l.Beta, hbdlab.Bin("hbd"), "-r")
 	for _, r := range []struct {
 		n   *netns.Node
 		was uint64
-	}{{l.alpha, ra}, {l.beta, rb}} {
+	}{{l.Alpha, ra}, {l.Beta, rb}} {
 		netns.Eventually(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
 			return reloads(r.n) > r.was, r.n.Name + " has not reloaded"
 		})
 	}
 	pb.Kill()
-	l.waitServer("alpha", 10*time.Second)
-	if c := counters(t, l.alpha); c["rx_dropped_bad_auth"]+c["rx_dropped_unknown_key_index"] < 2 {
+	l.WaitServer(t, "alpha", 10*time.Second)
+	if c := hbdlab.Counters(t, l.Alpha); c["rx_dropped_bad_auth"]+c["rx_dropped_unknown_key_index"] < 2 {
 		t.Errorf("the bad packets were not received: %v", c)
 	}
 	total := outputs.Len()
-	for _, n := range l.dirs {
+	for _, n := range l.Directors() {
 		log := readLogs(n)
 		total += len(log)
 		if i := strings.Index(log, secret); i >= 0 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
 // TestDelayHarness proves the delay line itself, between two bare nodes:
@@ -166,27 +167,20 @@ var warntime = func() time.Duration {
 // delayBoth puts a delay line in each director for the heartbeats it
 // receives on ifaces: both directions of those links are delayed.
 func (l *lan) delayBoth(queue uint16, delay time.Duration, ifaces ...string) []*delayLine {
-	return []*delayLine{delayIn(l.t, l.alpha, queue, delay, ifaces...), delayIn(l.t, l.beta, queue, delay, ifaces...)}
-}
-
-// haLog is the node's logfile (each line once; readLogs has the debug file
-// and stderr too, so every line thrice).
-func haLog(n *netns.Node) string {
-	b, _ := n.ReadFile("/var/log/ha-log")
-	return string(b)
+	return []*delayLine{delayIn(l.t, l.Alpha, queue, delay, ifaces...), delayIn(l.t, l.Beta, queue, delay, ifaces...)}
 }
 
 // logMarks notes where each director's logfile ends now.
 func (l *lan) logMarks() map[string]int {
 	m := map[string]int{}
-	for _, n := range l.dirs {
-		m[n.Name] = len(haLog(n))
+	for _, n := range l.Directors() {
+		m[n.Name] = len(hbdlab.Log(n))
 	}
 	return m
 }
 
 func logSince(n *netns.Node, marks map[string]int) string {
-	s := haLog(n)
+	s := hbdlab.Log(n)
 	if m := marks[n.Name]; m <= len(s) {
 		return s[m:]
 	}
@@ -274,7 +268,7 @@ func delta(c1, c0 map[string]uint64) map[string]uint64 {
 
 func (l *lan) alive(pa, pb *netns.Proc) {
 	l.t.Helper()
-	for _, n := range l.dirs {
+	for _, n := range l.Directors() {
 		if strings.Contains(readLogs(n), "panic:") {
 			l.t.Errorf("%s: hbd panicked:\n%s", n.Name, readLogs(n))
 		}
@@ -298,7 +292,7 @@ func reportChanges(t *testing.T, what string, changes []string) {
 }
 
 func (l *lan) counters() map[string]map[string]uint64 {
-	return map[string]map[string]uint64{"alpha": counters(l.t, l.alpha), "beta": counters(l.t, l.beta)}
+	return map[string]map[string]uint64{"alpha": hbdlab.Counters(l.t, l.Alpha), "beta": hbdlab.Counters(l.t, l.Beta)}
 }
 
 func clientAlwaysAlpha(t *testing.T, p *poller, samples int) {
@@ -332,11 +326,11 @@ func TestDelayBelowWarntime(t *testing.T) {
 	samples, changes := l.watch(before, 8*time.Second)
 	clientAlwaysAlpha(t, p, samples)
 	reportChanges(t, fmt.Sprintf("%v delay on both links", delay), changes)
-	for i, n := range l.dirs {
+	for i, n := range l.Directors() {
 		st := lines[i].Stats()
-		c := delta(counters(t, n), c0[n.Name])
+		c := delta(hbdlab.Counters(t, n), c0[n.Name])
 		log := logSince(n, marks)
-		late := lateWarnings(log, l.peer(n).Name)
+		late := lateWarnings(log, l.Peer(n).Name)
 		dropped, by := drops(c)
 		t.Logf("%s: delay line held %d heartbeats %v..%v; accepted %d, duplicates %d, dropped %d %v; late-heartbeat warnings %v",
 			n.Name, st.Released, st.MinHeld.Round(time.Millisecond), st.MaxHeld.Round(time.Millisecond),
@@ -394,10 +388,10 @@ func TestDelayLateHeartbeat(t *testing.T) {
 	}
 	clientAlwaysAlpha(t, p, samples)
 	reportChanges(t, fmt.Sprintf("%d stalls of %v", stalls, hold), changes)
-	for i, n := range l.dirs {
-		peer := l.peer(n).Name
+	for i, n := range l.Directors() {
+		peer := l.Peer(n).Name
 		st := lines[i].Stats()
-		c := delta(counters(t, n), c0[n.Name])
+		c := delta(hbdlab.Counters(t, n), c0[n.Name])
 		log := logSince(n, marks)
 		late := lateWarnings(log, peer)
 		dropped, by := drops(c)
@@ -450,44 +444,44 @@ func TestDelayHoldPastDeadtime(t *testing.T) {
 		d.HoldFor(hold)
 	}
 	took := netns.Eventually(t, hold, 20*time.Millisecond, func() (bool, string) {
-		return hasVIP(l.beta), fmt.Sprintf("beta has not taken the VIP %v into the stall (holders %v)", time.Since(stall).Round(time.Millisecond), l.holders())
+		return l.HasVIP(l.Beta), fmt.Sprintf("beta has not taken the VIP %v into the stall (holders %v)", time.Since(stall).Round(time.Millisecond), l.Holders())
 	})
-	during := l.holders()
+	during := l.Holders()
 	// Each side's deadtime runs from the last heartbeat it heard, so alpha
 	// may declare beta dead up to a keepalive after beta took over.
-	for _, n := range l.dirs {
+	for _, n := range l.Directors() {
 		netns.Eventually(t, time.Until(stall.Add(hold)), 20*time.Millisecond, func() (bool, string) {
-			return strings.Contains(logSince(n, marks), fmt.Sprintf("node %s: is dead", l.peer(n).Name)),
-				fmt.Sprintf("%s has not declared %s dead %v into a %v stall", n.Name, l.peer(n).Name, time.Since(stall).Round(time.Millisecond), hold)
+			return strings.Contains(logSince(n, marks), fmt.Sprintf("node %s: is dead", l.Peer(n).Name)),
+				fmt.Sprintf("%s has not declared %s dead %v into a %v stall", n.Name, l.Peer(n).Name, time.Since(stall).Round(time.Millisecond), hold)
 		})
 	}
 	t.Logf("stall of %v: beta holds the VIP %v into it; holders %v", hold, took.Round(time.Millisecond), during)
 	time.Sleep(time.Until(stall.Add(hold)))
 	healed := time.Now()
-	waitStatus(t, l.alpha, "beta", "active", 5*time.Second)
-	waitStatus(t, l.beta, "alpha", "active", 5*time.Second)
+	hbdlab.Ours.WaitStatus(t, l.Alpha, "beta", "active", 5*time.Second)
+	hbdlab.Ours.WaitStatus(t, l.Beta, "alpha", "active", 5*time.Second)
 	var one []string
 	netns.Eventually(t, 15*time.Second, 50*time.Millisecond, func() (bool, string) {
-		one = l.holders()
+		one = l.Holders()
 		return len(one) == 1, fmt.Sprintf("VIP holders %v %v after the stall ended", one, time.Since(healed).Round(time.Millisecond))
 	})
 	settled := time.Since(healed)
 	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); {
-		if h := l.holders(); !reflect.DeepEqual(h, one) {
+		if h := l.Holders(); !reflect.DeepEqual(h, one) {
 			t.Fatalf("VIP holders changed from %v to %v after settling", one, h)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	ra, _ := cl(l.alpha, "rscstatus")
-	rb, _ := cl(l.beta, "rscstatus")
-	served := l.get(time.Second)
+	ra, _ := hbdlab.Ours.Ask(l.Alpha, "rscstatus")
+	rb, _ := hbdlab.Ours.Ask(l.Beta, "rscstatus")
+	served := l.Get(time.Second)
 	t.Logf("stall over: both active; exactly one holder %v after %v; alpha holds %q, beta %q; client served by %q", one, settled.Round(time.Millisecond), ra, rb, served)
 	if served != one[0] {
 		t.Errorf("client served by %q, want the one holder %q", served, one[0])
 	}
-	for i, n := range l.dirs {
+	for i, n := range l.Directors() {
 		st := lines[i].Stats()
-		c := delta(counters(t, n), c0[n.Name])
+		c := delta(hbdlab.Counters(t, n), c0[n.Name])
 		log := logSince(n, marks)
 		dropped, by := drops(c)
 		t.Logf("%s: delay line held %d messages up to %v; accepted %d, duplicates %d, dropped %d %v; %d \"returning after partition\"",
@@ -496,8 +490,8 @@ func TestDelayHoldPastDeadtime(t *testing.T) {
 		if w := wrongDrops(by); len(w) > 0 {
 			t.Errorf("%s dropped genuine messages released after the stall: %v", n.Name, w)
 		}
-		if !strings.Contains(log, fmt.Sprintf("Cluster node %s returning after partition.", l.peer(n).Name)) {
-			t.Errorf("%s declared %s dead and heard it again, but never logged it returning after partition", n.Name, l.peer(n).Name)
+		if !strings.Contains(log, fmt.Sprintf("Cluster node %s returning after partition.", l.Peer(n).Name)) {
+			t.Errorf("%s declared %s dead and heard it again, but never logged it returning after partition", n.Name, l.Peer(n).Name)
 		}
 	}
 	l.alive(pa, pb)
@@ -539,14 +533,14 @@ func TestDelayOneLink(t *testing.T) {
 	r1 := []delayStats{lines[0].Stats(), lines[1].Stats()}
 	clientAlwaysAlpha(t, p, samples)
 	reportChanges(t, fmt.Sprintf("eth1 delayed %v", delay), changes)
-	for i, n := range l.dirs {
-		c := delta(counters(t, n), c0[n.Name])
+	for i, n := range l.Directors() {
+		c := delta(hbdlab.Counters(t, n), c0[n.Name])
 		slow := r1[i].Released - r0[i].Released
 		dropped, by := drops(c)
 		log := logSince(n, marks)
 		t.Logf("%s: %d copies came %v..%v late on eth1; accepted %d, duplicates %d, dropped %d %v; %d link deaths; late-heartbeat warnings %v",
 			n.Name, slow, r1[i].MinHeld.Round(time.Millisecond), r1[i].MaxHeld.Round(time.Millisecond), c["rx_accepted"], c["rx_duplicates"], dropped, by,
-			strings.Count(log, " dead."), lateWarnings(log, l.peer(n).Name))
+			strings.Count(log, " dead."), lateWarnings(log, l.Peer(n).Name))
 		if slow == 0 || r1[i].MinHeld < delay {
 			t.Errorf("%s: eth1 was not delayed (released %d, shortest hold %v)", n.Name, slow, r1[i].MinHeld)
 		}

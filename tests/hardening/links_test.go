@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
 // Heartbeat traffic on a link, as nft matches it inside a director.
@@ -21,25 +22,25 @@ func TestOneLinkDropped(t *testing.T) {
 	l := directors(t)
 	pa, pb := l.startBoth()
 	l.waitStable()
-	nft(t, l.alpha, "cut1", "in "+hbIn(`"eth1"`)+" drop", "out "+hbOut(`"eth1"`)+" drop")
+	nft(t, l.Alpha, "cut1", "in "+hbIn(`"eth1"`)+" drop", "out "+hbOut(`"eth1"`)+" drop")
 
-	da := waitLink(t, l.alpha, "beta", "eth1", "dead", 5*time.Second)
-	db := waitLink(t, l.beta, "alpha", "eth1", "dead", 5*time.Second)
+	da := hbdlab.Ours.WaitLink(t, l.Alpha, "beta", "eth1", "dead", 5*time.Second)
+	db := hbdlab.Ours.WaitLink(t, l.Beta, "alpha", "eth1", "dead", 5*time.Second)
 	t.Logf("eth1 dropped: alpha saw beta/eth1 dead after %v, beta saw alpha/eth1 dead after %v", da.Round(time.Millisecond), db.Round(time.Millisecond))
 	// For 3 s (3 deadtimes): the peer stays active over eth2 and the VIP
 	// stays on alpha, answered every time.
 	p := l.poll(50 * time.Millisecond)
 	end := time.Now().Add(3 * time.Second)
 	for time.Now().Before(end) {
-		for _, n := range l.dirs {
-			if st, _ := cl(n, "nodestatus", l.peer(n).Name); st != "active" {
-				t.Fatalf("%s sees %s %q with eth2 still up", n.Name, l.peer(n).Name, st)
+		for _, n := range l.Directors() {
+			if st, _ := hbdlab.Ours.Ask(n, "nodestatus", l.Peer(n).Name); st != "active" {
+				t.Fatalf("%s sees %s %q with eth2 still up", n.Name, l.Peer(n).Name, st)
 			}
-			if got, _ := cl(n, "hblinkstatus", l.peer(n).Name, "eth2"); got != "up" {
-				t.Fatalf("%s sees link %s/eth2 %q", n.Name, l.peer(n).Name, got)
+			if got, _ := hbdlab.Ours.Ask(n, "hblinkstatus", l.Peer(n).Name, "eth2"); got != "up" {
+				t.Fatalf("%s sees link %s/eth2 %q", n.Name, l.Peer(n).Name, got)
 			}
 		}
-		if h := l.holders(); len(h) != 1 || h[0] != "alpha" {
+		if h := l.Holders(); len(h) != 1 || h[0] != "alpha" {
 			t.Fatalf("VIP holders %v with one link dropped", h)
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -49,12 +50,12 @@ func TestOneLinkDropped(t *testing.T) {
 	if fail > 0 || servers["beta"] > 0 {
 		t.Fatalf("client saw failures or beta with one link down: %d failures, %v", fail, servers)
 	}
-	waitRsc(t, l.alpha, "local", time.Second)
-	waitRsc(t, l.beta, "local", time.Second)
+	hbdlab.Ours.WaitRsc(t, l.Alpha, "local", time.Second)
+	hbdlab.Ours.WaitRsc(t, l.Beta, "local", time.Second)
 	// Back: the link comes up again.
-	nftDelete(t, l.alpha, "cut1")
-	d := waitLink(t, l.alpha, "beta", "eth1", "up", 5*time.Second)
-	waitLink(t, l.beta, "alpha", "eth1", "up", 5*time.Second)
+	nftDelete(t, l.Alpha, "cut1")
+	d := hbdlab.Ours.WaitLink(t, l.Alpha, "beta", "eth1", "up", 5*time.Second)
+	hbdlab.Ours.WaitLink(t, l.Beta, "alpha", "eth1", "up", 5*time.Second)
 	t.Logf("eth1 restored: up again after %v", d.Round(time.Millisecond))
 	if pa.Exited() || pb.Exited() {
 		t.Fatal("hbd exited")
@@ -71,31 +72,31 @@ func TestLossyLinks(t *testing.T) {
 	pa, pb := l.startBoth()
 	l.waitStable()
 	before := l.snapshot()
-	c0 := map[string]map[string]uint64{"alpha": counters(t, l.alpha), "beta": counters(t, l.beta)}
+	c0 := map[string]map[string]uint64{"alpha": hbdlab.Counters(t, l.Alpha), "beta": hbdlab.Counters(t, l.Beta)}
 	const loss = `numgen random mod 100 < 30 drop`
-	nft(t, l.alpha, "loss", "in "+hbIn(`"eth1", "eth2"`)+" "+loss, "out "+hbOut(`"eth1", "eth2"`)+" "+loss)
+	nft(t, l.Alpha, "loss", "in "+hbIn(`"eth1", "eth2"`)+" "+loss, "out "+hbOut(`"eth1", "eth2"`)+" "+loss)
 	p := l.poll(100 * time.Millisecond)
 	end := time.Now().Add(20 * time.Second)
 	samples := 0
 	for time.Now().Before(end) {
 		samples++
-		for _, n := range l.dirs {
-			if st, _ := cl(n, "nodestatus", l.peer(n).Name); st != "active" {
-				t.Fatalf("sample %d: %s sees %s %q under 30%% loss", samples, n.Name, l.peer(n).Name, st)
+		for _, n := range l.Directors() {
+			if st, _ := hbdlab.Ours.Ask(n, "nodestatus", l.Peer(n).Name); st != "active" {
+				t.Fatalf("sample %d: %s sees %s %q under 30%% loss", samples, n.Name, l.Peer(n).Name, st)
 			}
-			if r, _ := cl(n, "rscstatus"); r != before.rsc[n.Name] {
+			if r, _ := hbdlab.Ours.Ask(n, "rscstatus"); r != before.rsc[n.Name] {
 				t.Fatalf("sample %d: %s rscstatus %q, was %q", samples, n.Name, r, before.rsc[n.Name])
 			}
 		}
-		if h := l.holders(); !reflect.DeepEqual(h, before.vip) {
+		if h := l.Holders(); !reflect.DeepEqual(h, before.vip) {
 			t.Fatalf("sample %d: VIP holders %v, were %v", samples, h, before.vip)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	ok, fail, worst, servers := p.finish()
-	nftDelete(t, l.alpha, "loss")
-	for _, n := range l.dirs {
-		c := counters(t, n)
+	nftDelete(t, l.Alpha, "loss")
+	for _, n := range l.Directors() {
+		c := hbdlab.Counters(t, n)
 		c0 := c0[n.Name]
 		log := readLogs(n)
 		t.Logf("%s over 20 s of 30%% loss: accepted %d, duplicates %d, rexmit requests %d, retransmits %d, late-heartbeat warnings %d, link deaths %d",
@@ -124,39 +125,39 @@ func TestAsymmetricLoss(t *testing.T) {
 	l := directors(t)
 	pa, pb := l.startBoth()
 	l.waitStable()
-	nft(t, l.alpha, "oneway", "out "+hbOut(`"eth1", "eth2"`)+" drop")
+	nft(t, l.Alpha, "oneway", "out "+hbOut(`"eth1", "eth2"`)+" drop")
 	cut := time.Now()
-	d := waitStatus(t, l.beta, "alpha", "dead", 5*time.Second)
+	d := hbdlab.Ours.WaitStatus(t, l.Beta, "alpha", "dead", 5*time.Second)
 	netns.Eventually(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
-		return hasVIP(l.beta), "beta has not taken the VIP"
+		return l.HasVIP(l.Beta), "beta has not taken the VIP"
 	})
 	t.Logf("alpha→beta cut: beta declared alpha dead after %v and holds the VIP after %v", d.Round(time.Millisecond), time.Since(cut).Round(time.Millisecond))
 	time.Sleep(2 * time.Second)
-	sa, _ := cl(l.alpha, "nodestatus", "beta")
-	ra, _ := cl(l.alpha, "rscstatus")
-	rb, _ := cl(l.beta, "rscstatus")
-	t.Logf("during the one-way partition: alpha sees beta %q, alpha holds %q, beta holds %q, VIP on %v", sa, ra, rb, l.holders())
+	sa, _ := hbdlab.Ours.Ask(l.Alpha, "nodestatus", "beta")
+	ra, _ := hbdlab.Ours.Ask(l.Alpha, "rscstatus")
+	rb, _ := hbdlab.Ours.Ask(l.Beta, "rscstatus")
+	t.Logf("during the one-way partition: alpha sees beta %q, alpha holds %q, beta holds %q, VIP on %v", sa, ra, rb, l.Holders())
 
-	nftDelete(t, l.alpha, "oneway")
+	nftDelete(t, l.Alpha, "oneway")
 	healed := time.Now()
-	waitStatus(t, l.beta, "alpha", "active", 5*time.Second)
+	hbdlab.Ours.WaitStatus(t, l.Beta, "alpha", "active", 5*time.Second)
 	// Stable: exactly one holder, and it stays so for 2 s.
 	var one []string
 	netns.Eventually(t, 15*time.Second, 50*time.Millisecond, func() (bool, string) {
-		one = l.holders()
+		one = l.Holders()
 		return len(one) == 1, fmt.Sprintf("VIP holders %v %v after the links recovered", one, time.Since(healed).Round(time.Millisecond))
 	})
 	t.Logf("links recovered: exactly one holder (%v) after %v", one, time.Since(healed).Round(time.Millisecond))
 	end := time.Now().Add(2 * time.Second)
 	for time.Now().Before(end) {
-		if h := l.holders(); !reflect.DeepEqual(h, one) {
+		if h := l.Holders(); !reflect.DeepEqual(h, one) {
 			t.Fatalf("VIP holders changed to %v", h)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	ra, _ = cl(l.alpha, "rscstatus")
-	rb, _ = cl(l.beta, "rscstatus")
-	served := l.get(time.Second)
+	ra, _ = hbdlab.Ours.Ask(l.Alpha, "rscstatus")
+	rb, _ = hbdlab.Ours.Ask(l.Beta, "rscstatus")
+	served := l.Get(time.Second)
 	t.Logf("after recovery: alpha holds %q, beta holds %q; client served by %q", ra, rb, served)
 	if served != one[0] {
 		// The holder must have re-announced the VIP: the client's ARP
@@ -209,21 +210,21 @@ func splitBrainHeal(t *testing.T, failback string, long bool) {
 	pa, pb := l.startBoth()
 	l.waitStable()
 	both := `"eth1", "eth2"`
-	nft(t, l.alpha, "split", "in "+hbIn(both)+" drop", "out "+hbOut(both)+" drop")
+	nft(t, l.Alpha, "split", "in "+hbIn(both)+" drop", "out "+hbOut(both)+" drop")
 	cut := time.Now()
-	waitStatus(t, l.alpha, "beta", "dead", 5*time.Second)
-	waitStatus(t, l.beta, "alpha", "dead", 5*time.Second)
+	hbdlab.Ours.WaitStatus(t, l.Alpha, "beta", "dead", 5*time.Second)
+	hbdlab.Ours.WaitStatus(t, l.Beta, "alpha", "dead", 5*time.Second)
 	netns.Eventually(t, 10*time.Second, 20*time.Millisecond, func() (bool, string) {
-		h := l.holders()
+		h := l.Holders()
 		return len(h) == 2, fmt.Sprintf("VIP holders %v during the split", h)
 	})
-	waitRsc(t, l.alpha, "all", 5*time.Second)
-	waitRsc(t, l.beta, "all", 5*time.Second)
-	t.Logf("split: both hold every group after %v; client served by %q", time.Since(cut).Round(time.Millisecond), l.get(time.Second))
+	hbdlab.Ours.WaitRsc(t, l.Alpha, "all", 5*time.Second)
+	hbdlab.Ours.WaitRsc(t, l.Beta, "all", 5*time.Second)
+	t.Logf("split: both hold every group after %v; client served by %q", time.Since(cut).Round(time.Millisecond), l.Get(time.Second))
 	if long {
 		// The partition lasts until beta's takeover announcement (5
 		// rounds 200 ms apart from adding the address) is over.
-		added, ok := logTime(haLog(l.beta), "address added")
+		added, ok := hbdlab.LogTime(hbdlab.Log(l.Beta), "address added")
 		if !ok {
 			t.Fatalf("beta's log has no \"address added\" for its takeover")
 		}
@@ -239,14 +240,14 @@ func splitBrainHeal(t *testing.T, failback string, long bool) {
 	})
 	marks := l.logMarks()
 	healed := time.Now()
-	nftDelete(t, l.alpha, "split")
+	nftDelete(t, l.Alpha, "split")
 	// Sample the holders until beta has released its copy and for 2 s
 	// after: alpha must hold the VIP in every sample.
 	var first time.Duration
 	var changes []string // each change of holders, with when
 	prev := []string{"alpha", "beta"}
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
-		h := l.holders()
+		h := l.Holders()
 		at := time.Since(healed)
 		if !reflect.DeepEqual(h, prev) {
 			changes = append(changes, fmt.Sprintf("%v at %v", h, at.Round(time.Millisecond)))
@@ -265,16 +266,16 @@ func splitBrainHeal(t *testing.T, failback string, long bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	answers, fails, worst, servers := p.finish()
-	waitStatus(t, l.alpha, "beta", "active", time.Second)
-	waitStatus(t, l.beta, "alpha", "active", time.Second)
-	ra, _ := cl(l.alpha, "rscstatus")
-	rb, _ := cl(l.beta, "rscstatus")
-	released, ok := logTime(logSince(l.beta, marks), "address removed")
+	hbdlab.Ours.WaitStatus(t, l.Alpha, "beta", "active", time.Second)
+	hbdlab.Ours.WaitStatus(t, l.Beta, "alpha", "active", time.Second)
+	ra, _ := hbdlab.Ours.Ask(l.Alpha, "rscstatus")
+	rb, _ := hbdlab.Ours.Ask(l.Beta, "rscstatus")
+	released, ok := hbdlab.LogTime(logSince(l.Beta, marks), "address removed")
 	t.Logf("heal (auto_failback %s, long %v): beta removed its copy %v after the links returned (first sample with one holder %v; holders %v); alpha holds %q, beta %q; client %d answers %v, %d failures, longest gap %v",
 		failback, long, released.Sub(healed).Round(time.Millisecond), first.Round(time.Millisecond), changes, ra, rb, answers, servers, fails, worst.Round(time.Millisecond))
 	switch {
 	case !ok:
-		t.Errorf("beta never removed its copy of the VIP (its log has no \"address removed\"); holders now %v", l.holders())
+		t.Errorf("beta never removed its copy of the VIP (its log has no \"address removed\"); holders now %v", l.Holders())
 	case released.Sub(healed) > healBound:
 		t.Errorf("beta removed its copy %v after the links returned (bound %v)", released.Sub(healed).Round(time.Millisecond), healBound)
 	}
@@ -295,12 +296,12 @@ func splitBrainHeal(t *testing.T, failback string, long bool) {
 	}
 	if fails > healLost || worst > healGap {
 		t.Errorf("the client went unanswered %d times during the heal (requests begun at %v after the links returned; longest gap %v), servers %v; bounds %d requests, %v\nalpha:\n%s\nbeta:\n%s",
-			fails, at, worst.Round(time.Millisecond), servers, healLost, healGap, logSince(l.alpha, marks), logSince(l.beta, marks))
+			fails, at, worst.Round(time.Millisecond), servers, healLost, healGap, logSince(l.Alpha, marks), logSince(l.Beta, marks))
 	}
-	if got := l.get(time.Second); got != "alpha" {
+	if got := l.Get(time.Second); got != "alpha" {
 		t.Errorf("after the heal the client is served by %q, want alpha", got)
 	}
-	if strings.Contains(logSince(l.alpha, marks), "address removed") {
+	if strings.Contains(logSince(l.Alpha, marks), "address removed") {
 		t.Errorf("alpha removed the VIP during the heal")
 	}
 	if pa.Exited() || pb.Exited() {

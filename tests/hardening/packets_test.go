@@ -15,6 +15,7 @@ import (
 
 	"lvsha/hbd/wire"
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
 func ring(idx int, m wire.Method, key string) *wire.Keyring {
@@ -74,18 +75,18 @@ func capture(t *testing.T, c *net.UDPConn, real *wire.Keyring) (pkt []byte, msg 
 // (cl_status counters and /metrics) and hbd keeps running.
 func TestForgedAndReplayedPackets(t *testing.T) {
 	l := directors(t, withAttacker())
-	pa := startHbd(t, l.alpha, "-metrics", "127.0.0.1:9694")
-	pb := startHbd(t, l.beta)
+	pa := hbdlab.StartDirector(t, l.Alpha, "-metrics", "127.0.0.1:9694")
+	pb := hbdlab.StartDirector(t, l.Beta)
 	l.waitStable()
 	for _, link := range []string{"eth1", "eth2"} {
-		waitLink(t, l.alpha, "beta", link, "up", 5*time.Second)
-		waitLink(t, l.beta, "alpha", link, "up", 5*time.Second)
+		hbdlab.Ours.WaitLink(t, l.Alpha, "beta", link, "up", 5*time.Second)
+		hbdlab.Ours.WaitLink(t, l.Beta, "alpha", link, "up", 5*time.Second)
 	}
 	before := l.snapshot()
 	t.Logf("state before the attack: %v", before)
 
 	real := ring(1, wire.MethodMD5, secret)
-	sock := udpIn(t, l.attacker, "0.0.0.0:694")
+	sock := udpIn(t, l.Mallory, "0.0.0.0:694")
 	captured, cmsg := capture(t, sock, real)
 	gen, _ := strconv.ParseUint(cmsg.Get("hg"), 16, 64)
 	seq, _ := strconv.ParseUint(cmsg.Get("seq"), 16, 64)
@@ -142,20 +143,20 @@ func TestForgedAndReplayedPackets(t *testing.T) {
 	target := &net.UDPAddr{IP: net.IPv4(10, 51, 1, 1), Port: 694} // alpha's eth1
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			c0 := counters(t, l.alpha)
+			c0 := hbdlab.Counters(t, l.Alpha)
 			for i := 0; i < copies; i++ {
 				if _, err := sock.WriteToUDP(c.pkt, target); err != nil {
 					t.Fatalf("send %d bytes: %v", len(c.pkt), err)
 				}
 			}
 			netns.Eventually(t, 3*time.Second, 50*time.Millisecond, func() (bool, string) {
-				d := counters(t, l.alpha)[c.counter] - c0[c.counter]
+				d := hbdlab.Counters(t, l.Alpha)[c.counter] - c0[c.counter]
 				return d >= copies, fmt.Sprintf("%s grew by %d, want >= %d", c.counter, d, copies)
 			})
-			c1 := counters(t, l.alpha)
+			c1 := hbdlab.Counters(t, l.Alpha)
 			t.Logf("%d x %d bytes: %s +%d, rx_accepted +%d", copies, len(c.pkt), c.counter, c1[c.counter]-c0[c.counter], c1["rx_accepted"]-c0["rx_accepted"])
 			if s := l.snapshot(); !reflect.DeepEqual(s, before) {
-				t.Log(l.alpha.MustRun("ip", "-o", "addr"))
+				t.Log(l.Alpha.MustRun("ip", "-o", "addr"))
 				t.Fatalf("state changed:\n before %v\n after  %v", before, s)
 			}
 			if pa.Exited() || pb.Exited() {
@@ -174,13 +175,13 @@ func TestForgedAndReplayedPackets(t *testing.T) {
 	// a retransmission, tx_rexmit_requests), no late-heartbeat warning, no
 	// link or node declared dead.
 	t.Run("flood", func(t *testing.T) {
-		nft(t, l.alpha, "flood",
+		nft(t, l.Alpha, "flood",
 			`in iifname "eth1" ip saddr 10.51.1.66 udp dport 694 counter comment "forged"`,
 			`in ip saddr { 10.51.1.2, 10.51.2.2 } udp dport 694 counter comment "beta"`,
 			`in ip saddr != 10.51.1.66 udp dport 694 counter comment "genuine"`)
 		marks := l.logMarks()
-		c0 := counters(t, l.alpha)
-		k0 := udpRcvbufErrors(t, l.alpha)
+		c0 := hbdlab.Counters(t, l.Alpha)
+		k0 := udpRcvbufErrors(t, l.Alpha)
 		pkt := cases[0].pkt
 		start := time.Now()
 		sent := 0
@@ -190,19 +191,19 @@ func TestForgedAndReplayedPackets(t *testing.T) {
 			}
 		}
 		took := time.Since(start)
-		delivered := nftCounter(t, l.alpha, "flood", "forged")
+		delivered := nftCounter(t, l.Alpha, "flood", "forged")
 		// Every delivered packet ends in one of three counters; wait until
 		// hbd has worked through its queue.
 		var c1 map[string]uint64
 		var kernel uint64
 		accounted := func() uint64 {
-			c1 = counters(t, l.alpha)
-			kernel = udpRcvbufErrors(t, l.alpha) - k0
+			c1 = hbdlab.Counters(t, l.Alpha)
+			kernel = udpRcvbufErrors(t, l.Alpha) - k0
 			return c1["rx_dropped_bad_auth"] - c0["rx_dropped_bad_auth"] + c1["rx_dropped_queue_full"] - c0["rx_dropped_queue_full"] + kernel
 		}
 		netns.Eventually(t, 10*time.Second, 100*time.Millisecond, func() (bool, string) {
 			a := accounted()
-			delivered = nftCounter(t, l.alpha, "flood", "forged") // the last may have been in flight
+			delivered = nftCounter(t, l.Alpha, "flood", "forged") // the last may have been in flight
 			return a >= delivered, fmt.Sprintf("%d forged packets delivered to alpha, %d accounted for", delivered, a)
 		})
 		// A message of beta lost during the flood is asked for again
@@ -211,16 +212,16 @@ func TestForgedAndReplayedPackets(t *testing.T) {
 		// at keepalive 100 ms), so such a request would have been sent.
 		after := c1["rx_accepted"]
 		netns.Eventually(t, 5*time.Second, 50*time.Millisecond, func() (bool, string) {
-			c := counters(t, l.alpha)["rx_accepted"]
+			c := hbdlab.Counters(t, l.Alpha)["rx_accepted"]
 			return c >= after+5, fmt.Sprintf("alpha accepted %d messages since the flood was processed, want 5", c-after)
 		})
 		total := accounted()
-		fromBeta := nftCounter(t, l.alpha, "flood", "beta")
+		fromBeta := nftCounter(t, l.Alpha, "flood", "beta")
 		// Beta's heartbeats and alpha's own broadcasts looped back may be
 		// dropped too: never more than those.
-		genuine := nftCounter(t, l.alpha, "flood", "genuine")
+		genuine := nftCounter(t, l.Alpha, "flood", "genuine")
 		d := delta(c1, c0)
-		log := logSince(l.alpha, marks)
+		log := logSince(l.Alpha, marks)
 		t.Logf("flood: %d packets sent in %v (%.0f/s); %d delivered to alpha's namespace (%.0f/s); hbd counted bad_auth +%d, queue_full +%d; kernel receive-buffer drops %d; beta's packets delivered %d (all genuine %d), alpha accepted +%d, duplicates +%d, rexmit requests +%d",
 			sent, took.Round(time.Millisecond), float64(sent)/took.Seconds(), delivered, float64(delivered)/took.Seconds(),
 			d["rx_dropped_bad_auth"], d["rx_dropped_queue_full"], kernel, fromBeta, genuine, d["rx_accepted"], d["rx_duplicates"], d["tx_rexmit_requests"])
@@ -247,11 +248,11 @@ func TestForgedAndReplayedPackets(t *testing.T) {
 	})
 
 	// Metrics say the same by reason.
-	out, _, code, err := l.alpha.Run(context.Background(), "curl", "-s", "--max-time", "2", "http://127.0.0.1:9694/metrics")
+	out, _, code, err := l.Alpha.Run(context.Background(), "curl", "-s", "--max-time", "2", "http://127.0.0.1:9694/metrics")
 	if err != nil || code != 0 {
 		t.Fatalf("metrics: exit %d %v", code, err)
 	}
-	final := counters(t, l.alpha)
+	final := hbdlab.Counters(t, l.Alpha)
 	for _, reason := range []string{"bad_auth", "unknown_key_index", "old_status_seq", "old_generation", "unknown_node", "truncated", "bad_framing", "missing_auth"} {
 		line := fmt.Sprintf(`hbd_packets_dropped_total{reason="%s"} `, reason)
 		i := strings.Index(out, line)
@@ -264,7 +265,7 @@ func TestForgedAndReplayedPackets(t *testing.T) {
 			t.Errorf("metrics %s%d, cl_status counters rx_dropped_%s %d", line, v, reason, final["rx_dropped_"+reason])
 		}
 	}
-	for _, n := range []*netns.Node{l.alpha, l.beta} {
+	for _, n := range []*netns.Node{l.Alpha, l.Beta} {
 		if log := readLogs(n); strings.Contains(log, "panic") || strings.Contains(log, "is dead") {
 			t.Errorf("%s's log shows a panic or a death:\n%s", n.Name, tail(log, 3000))
 		}

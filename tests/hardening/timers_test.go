@@ -13,6 +13,7 @@ import (
 
 	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
+	"lvsha/tests/netns/hbdlab"
 )
 
 // Fast timers: the shortest keepalive/deadtime hbd supports (README).
@@ -49,7 +50,7 @@ func TestFastTimersUnderCPULoad(t *testing.T) {
 		testenv.Skip(t, "needs CAP_SYS_NICE (hbd's SCHED_RR)")
 	}
 	l := directors(t)
-	for _, n := range l.dirs {
+	for _, n := range l.Directors() {
 		n.WriteFile("/etc/ha.d/ha.cf", []byte(fastHACF()), 0o644)
 	}
 	pa, pb := l.startBoth()
@@ -60,7 +61,7 @@ func TestFastTimersUnderCPULoad(t *testing.T) {
 			t.Errorf("hbd (pid %d) is not real-time: %s", p.PID, bad)
 		}
 	}
-	if pidText, err := l.alpha.ReadFile("/run/webserver.pid"); err != nil {
+	if pidText, err := l.Alpha.ReadFile("/run/webserver.pid"); err != nil {
 		t.Errorf("webserver pid: %v", err)
 	} else if pid, _ := strconv.Atoi(strings.TrimSpace(string(pidText))); pid > 0 {
 		if pol, _, err := schedOf(pid, pid); err != nil || pol != 0 {
@@ -74,7 +75,7 @@ func TestFastTimersUnderCPULoad(t *testing.T) {
 	}
 	before := map[string]int{}
 	lateBefore := map[string]int{}
-	for _, n := range l.dirs {
+	for _, n := range l.Directors() {
 		before[n.Name] = deadLines(n)
 		lateBefore[n.Name] = strings.Count(readLogs(n), "Late heartbeat")
 	}
@@ -84,17 +85,17 @@ func TestFastTimersUnderCPULoad(t *testing.T) {
 	loadStart := time.Now()
 	checks := 0
 	for time.Since(loadStart) < hogFor {
-		for _, n := range l.dirs {
-			if got, _ := cl(n, "nodestatus", l.peer(n).Name); got != "active" {
-				t.Fatalf("%s sees %s %q under load after %v: a false failover", n.Name, l.peer(n).Name, got, time.Since(loadStart).Round(time.Millisecond))
+		for _, n := range l.Directors() {
+			if got, _ := hbdlab.Ours.Ask(n, "nodestatus", l.Peer(n).Name); got != "active" {
+				t.Fatalf("%s sees %s %q under load after %v: a false failover", n.Name, l.Peer(n).Name, got, time.Since(loadStart).Round(time.Millisecond))
 			}
 		}
 		checks++
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, n := range l.dirs {
+	for _, n := range l.Directors() {
 		if d := deadLines(n) - before[n.Name]; d != 0 {
-			t.Errorf("%s logged %d node or link deaths under load (a false failover):\n%s", n.Name, d, tailLines(readLogs(n), 30))
+			t.Errorf("%s logged %d node or link deaths under load (a false failover):\n%s", n.Name, d, hbdlab.LastLines(readLogs(n), 30))
 		}
 		t.Logf("%s: %d late heartbeats (> warntime 60 ms) logged under %v of load", n.Name,
 			strings.Count(readLogs(n), "Late heartbeat")-lateBefore[n.Name], hogFor)
@@ -109,7 +110,7 @@ func TestFastTimersUnderCPULoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	took := netns.Eventually(t, 10*time.Second, 5*time.Millisecond, func() (bool, string) {
-		return hasVIP(l.beta), "beta holds the VIP"
+		return l.HasVIP(l.Beta), "beta holds the VIP"
 	})
 	t.Logf("kill -9 of alpha under load: beta holds the VIP after %v (deadtime %v)", took.Round(time.Millisecond), fastDeadtime)
 	if bound := fastDeadtime + time.Second; took > bound {
@@ -195,12 +196,4 @@ func hasCapability(c uint) bool {
 		}
 	}
 	return false
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }
