@@ -166,8 +166,9 @@ func TestForgedAndReplayedPackets(t *testing.T) {
 	}
 
 	// A flood of forged packets (bad MAC) for 3 s as fast as one sender
-	// goes, longer when it has not sent floodMin by then. What alpha's namespace received is counted by nftables, so the
-	// flood's size is a fact, not the sender's hope; every one of those
+	// goes, longer when it has not sent floodMin by then. What alpha's
+	// namespace received is counted by nftables, so the flood's size is a
+	// fact, not the sender's hope; every one of those
 	// packets must be accounted for (hbd's rx_dropped_bad_auth or its
 	// bounded queue's rx_dropped_queue_full, or the kernel's UDP receive
 	// buffer errors). hbd's own record must show that alpha missed none of
