@@ -149,7 +149,7 @@ func IsRR(policy int) bool { return policy == policyRR }
 // would fail and end the daemon.
 func lockMemory() error {
 	lim := unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}
-	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil && !hasCap(capIPCLock) {
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil && !HasCap(capIPCLock) {
 		if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim) == nil && lim.Cur != unix.RLIM_INFINITY {
 			return fmt.Errorf("RLIMIT_MEMLOCK is %d bytes and cannot be lifted (%w): memory left unlocked", lim.Cur, err)
 		}
@@ -157,11 +157,16 @@ func lockMemory() error {
 	return unix.Mlockall(unix.MCL_CURRENT | unix.MCL_FUTURE | unix.MCL_ONFAULT)
 }
 
-// capIPCLock is CAP_IPC_LOCK, which exempts locked memory from the limit.
-const capIPCLock = 14
+// Capabilities this package cares about: CAP_IPC_LOCK exempts locked
+// memory from the limit, CAP_SYS_NICE allows real-time scheduling.
+const (
+	capIPCLock = 14
+	CapSysNice = 23
+)
 
-// hasCap reports whether the process has capability c in its effective set.
-func hasCap(c uint) bool {
+// HasCap reports whether the process has capability c in its effective
+// set (hbd's tests ask it for CapSysNice before expecting SCHED_RR).
+func HasCap(c uint) bool {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return false

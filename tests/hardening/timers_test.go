@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"lvsha/hbd/realtime"
 	"lvsha/internal/testenv"
 	"lvsha/tests/netns"
 	"lvsha/tests/netns/hbdlab"
@@ -55,7 +56,7 @@ node alpha beta
 // load (no false failover), nothing moves, and after kill -9 of the holder,
 // still under load, the backup holds the VIP within deadtime + 1 s.
 func TestFastTimersUnderCPULoad(t *testing.T) {
-	if !hasCapability(capSysNice) {
+	if !realtime.HasCap(realtime.CapSysNice) {
 		testenv.Skip(t, "needs CAP_SYS_NICE (hbd's SCHED_RR)")
 	}
 	l := directors(t)
@@ -217,25 +218,6 @@ func notRR(t *testing.T, pid int) string {
 		}
 	}
 	return strings.Join(bad, ", ")
-}
-
-// capSysNice is CAP_SYS_NICE, needed for SCHED_RR.
-const capSysNice = 23
-
-// hasCapability reports whether this process has capability c in its
-// effective set (hbd, started from it as root, has the same).
-func hasCapability(c uint) bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "CapEff:"); ok {
-			n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && n&(1<<c) != 0
-		}
-	}
-	return false
 }
 
 // stallProbe measures the machine's own scheduling stalls: a thread of
