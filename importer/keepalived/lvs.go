@@ -25,6 +25,18 @@ type service struct {
 // vsSettings are a virtual_server's values, also the defaults of its reals
 // and checkers.
 type vsSettings struct {
+	timing
+	inhibit  bool
+	alpha    bool
+	vhost    string
+	method   string // gate, masq, ipip; "" = not set (NAT)
+	protocol string
+	weight   int
+}
+
+// timing is how often and how patiently the checks run: set on a
+// virtual_server, overridden per real_server, then per checker.
+type timing struct {
 	delayLoop time.Duration
 	connTO    time.Duration
 	retry     int // -1 = the checker's default
@@ -33,12 +45,24 @@ type vsSettings struct {
 	delayAt, toAt, retryAt *kaconf.Node
 	dbr                    time.Duration
 	dbrSet                 bool
-	inhibit                bool
-	alpha                  bool
-	vhost                  string
-	method                 string // gate, masq, ipip; "" = not set (NAT)
-	protocol               string
-	weight                 int
+}
+
+// setTimer takes delay_loop, connect_timeout or delay_before_retry from
+// c; an unreadable value is reported and changes nothing.
+func (m *mapper) setTimer(t *timing, c *kaconf.Node) {
+	d, err := timer(c.Arg(0))
+	if err != nil {
+		m.rep.Unmapped(m.pos(c.Pos), words(c), err.Error(), "fix the value")
+		return
+	}
+	switch c.Key {
+	case "delay_loop":
+		t.delayLoop, t.delayAt = d, c
+	case "connect_timeout":
+		t.connTO, t.toAt = d, c
+	default:
+		t.dbr, t.dbrSet = d, true
+	}
 }
 
 const (
@@ -101,7 +125,7 @@ func (m *mapper) virtualServer(n *kaconf.Node) {
 	}
 
 	// The virtual server's own settings.
-	s := vsSettings{delayLoop: defaultDelayLoop, connTO: defaultConnTO, retry: -1, weight: 1}
+	s := vsSettings{timing: timing{delayLoop: defaultDelayLoop, connTO: defaultConnTO, retry: -1}, weight: 1}
 	v := &plan.Virtual{CheckType: "on"}
 	var (
 		reals       []*kaconf.Node
@@ -174,20 +198,7 @@ func (m *mapper) virtualServer(n *kaconf.Node) {
 		case "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback":
 			flags = append(flags, c)
 		case "delay_loop", "connect_timeout", "delay_before_retry":
-			d, err := timer(c.Arg(0))
-			if err != nil {
-				m.rep.Unmapped(cp, words(c), err.Error(), "fix the value")
-				continue
-			}
-			switch c.Key {
-			case "delay_loop":
-				s.delayLoop, s.delayAt = d, c
-			case "connect_timeout":
-				s.connTO, s.toAt = d, c
-			default:
-				s.dbr, s.dbrSet = d, true
-			}
-			// Reported with the checks that use it.
+			m.setTimer(&s.timing, c) // reported with the checks that use it
 		case "retry", "nb_get_retry":
 			r, err := strconv.Atoi(c.Arg(0))
 			if err != nil || r < 0 {
@@ -539,25 +550,18 @@ func expandRange(s string) ([]netip.Addr, error) {
 
 // realSrv is a real_server with everything resolved.
 type realSrv struct {
-	n         *kaconf.Node
-	addr      netip.Addr
-	port      int // as written; 0 = none
-	method    string
-	weight    int
-	inhibit   bool
-	delayLoop time.Duration
-	connTO    time.Duration
-	retry     int
-	delayAt   *kaconf.Node
-	toAt      *kaconf.Node
-	retryAt   *kaconf.Node
-	dbr       time.Duration
-	dbrSet    bool
-	vhost     string
-	lower     int
-	upper     int
-	checks    []*chk
-	dropped   bool
+	n       *kaconf.Node
+	addr    netip.Addr
+	port    int // as written; 0 = none
+	method  string
+	weight  int
+	inhibit bool
+	timing  // the virtual_server's, overridden here
+	vhost   string
+	lower   int
+	upper   int
+	checks  []*chk
+	dropped bool
 	// udpVirtual: the virtual service is UDP (not a firewall mark).
 	udpVirtual bool
 	// ownRequest/Receive are set when the real's check differs from the
@@ -597,8 +601,7 @@ func (m *mapper) realServer(n *kaconf.Node, s vsSettings, udp bool) *realSrv {
 		return nil
 	}
 	r := &realSrv{n: n, addr: a.Unmap(), method: s.method, weight: s.weight, inhibit: s.inhibit,
-		delayLoop: s.delayLoop, connTO: s.connTO, retry: s.retry, dbr: s.dbr, dbrSet: s.dbrSet, vhost: s.vhost,
-		delayAt: s.delayAt, toAt: s.toAt, retryAt: s.retryAt, udpVirtual: udp}
+		timing: s.timing, vhost: s.vhost, udpVirtual: udp}
 	if r.method == "" {
 		r.method = "masq"
 	}
@@ -651,19 +654,7 @@ func (m *mapper) realServer(n *kaconf.Node, s vsSettings, udp bool) *realSrv {
 		case "inhibit_on_failure":
 			r.inhibit = boolArg(c, true)
 		case "delay_loop", "connect_timeout", "delay_before_retry":
-			d, err := timer(c.Arg(0))
-			if err != nil {
-				m.rep.Unmapped(cp, words(c), err.Error(), "fix the value")
-				continue
-			}
-			switch c.Key {
-			case "delay_loop":
-				r.delayLoop, r.delayAt = d, c
-			case "connect_timeout":
-				r.connTO, r.toAt = d, c
-			default:
-				r.dbr, r.dbrSet = d, true
-			}
+			m.setTimer(&r.timing, c)
 		case "retry", "nb_get_retry":
 			if v, err := strconv.Atoi(c.Arg(0)); err == nil && v >= 0 {
 				r.retry, r.retryAt = v, c
