@@ -1,12 +1,10 @@
 package director
 
 import (
-	"errors"
 	"time"
 
 	"lvsha/ldird/check"
 	"lvsha/ldird/config"
-	"lvsha/ldird/dataplane"
 )
 
 // Detail is everything the status API shows of the director at one
@@ -76,28 +74,9 @@ func (d *Director) Detail() Detail {
 	now := time.Now()
 	pub := d.published.Load()
 	det.Applied = pub.applied
-	table := map[string]map[string]dataplane.Dest{}
-	svcs, err := d.dp.Services()
-	if err != nil {
-		det.TableErr = err
-	}
-	for _, s := range svcs {
-		ds, err := d.dp.Dests(s)
-		if errors.Is(err, dataplane.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			det.TableErr = err
-			continue
-		}
-		det.TableServices++
-		det.TableDests += len(ds)
-		m := make(map[string]dataplane.Dest, len(ds))
-		for _, x := range ds {
-			m[x.Key()] = x
-		}
-		table[s.Key()] = m
-	}
+	tv := d.readTable()
+	table := tv.byService
+	det.TableServices, det.TableDests, det.TableErr = tv.services, tv.dests, tv.err
 	var conns map[string][2]int64
 	if d.o.Conns != nil {
 		conns = d.o.Conns()

@@ -109,28 +109,9 @@ func (d *Director) Snapshot() Snapshot {
 	var snap Snapshot
 	pub := d.published.Load()
 	cfg := pub.cfg
-	table := map[string]map[string]dataplane.Dest{}
-	svcs, err := d.dp.Services()
-	if err != nil {
-		snap.TableErr = err
-	}
-	for _, s := range svcs {
-		ds, err := d.dp.Dests(s)
-		if errors.Is(err, dataplane.ErrNotExist) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			snap.TableErr = err
-			continue
-		}
-		snap.TableServices++
-		snap.TableDests += len(ds)
-		m := make(map[string]dataplane.Dest, len(ds))
-		for _, x := range ds {
-			m[x.Key()] = x
-		}
-		table[s.Key()] = m
-	}
+	tv := d.readTable()
+	table := tv.byService
+	snap.TableServices, snap.TableDests, snap.TableErr = tv.services, tv.dests, tv.err
 	if cfg == nil {
 		return snap
 	}
@@ -164,4 +145,39 @@ func (d *Director) Snapshot() Snapshot {
 		snap.Virtuals = append(snap.Virtuals, vs)
 	}
 	return snap
+}
+
+// tableView is the dataplane's whole table as read now: each service's
+// destinations by key, the counts, and the last error of the reading (a
+// service deleted meanwhile is no error).
+type tableView struct {
+	byService       map[string]map[string]dataplane.Dest
+	services, dests int
+	err             error
+}
+
+func (d *Director) readTable() tableView {
+	tv := tableView{byService: map[string]map[string]dataplane.Dest{}}
+	svcs, err := d.dp.Services()
+	if err != nil {
+		tv.err = err
+	}
+	for _, s := range svcs {
+		ds, err := d.dp.Dests(s)
+		if errors.Is(err, dataplane.ErrNotExist) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			tv.err = err
+			continue
+		}
+		tv.services++
+		tv.dests += len(ds)
+		m := make(map[string]dataplane.Dest, len(ds))
+		for _, x := range ds {
+			m[x.Key()] = x
+		}
+		tv.byService[s.Key()] = m
+	}
+	return tv
 }
