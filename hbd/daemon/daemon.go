@@ -258,24 +258,33 @@ func (d *Daemon) enqueue(i int, p media.Packet) {
 	}
 }
 
-// drainRx takes queued packets one link at a time, in turn: a flooded
-// link gets its share of the loop and no more.
-func (d *Daemon) drainRx() {
-	for n := 0; n < rxBatch; {
+// takeRx takes queued packets one link at a time, in turn, up to budget
+// (a flooded link gets its share and no more), and reports whether it
+// stopped on the budget with packets perhaps left.
+func (d *Daemon) takeRx(budget int) bool {
+	for budget > 0 {
 		got := false
 		for _, q := range d.rx {
 			select {
 			case p := <-q:
 				d.receive(p)
-				got, n = true, n+1
+				got, budget = true, budget-1
 			default:
 			}
 		}
 		if !got {
-			return
+			return false
 		}
 	}
-	// More may be queued: come back after the loop's other work.
+	return true
+}
+
+// drainRx takes a batch of queued packets; when more may be queued it
+// comes back after the loop's other work.
+func (d *Daemon) drainRx() {
+	if !d.takeRx(rxBatch) {
+		return
+	}
 	select {
 	case d.rxReady <- struct{}{}:
 	default:
@@ -299,20 +308,7 @@ func nextBeat(due, now time.Time, keepalive time.Duration) time.Time {
 // process), a peer's heartbeat waiting in a queue must count before its
 // deadtime is judged, or a live node would be declared dead.
 func (d *Daemon) onTick(now time.Time) {
-	for budget := rxQueue; budget > 0; {
-		got := false
-		for _, q := range d.rx {
-			select {
-			case p := <-q:
-				d.receive(p)
-				got, budget = true, budget-1
-			default:
-			}
-		}
-		if !got {
-			break
-		}
-	}
+	d.takeRx(rxQueue)
 	d.tick(now)
 }
 
