@@ -645,3 +645,16 @@ func TestClusterSchema(t *testing.T) {
 		}
 	}
 }
+
+// The hash unknown users are checked against is a real bcrypt hash at the
+// default cost (`htpasswd -B`'s), so an unknown name
+// takes as long as a wrong password.
+func TestDummyHashCost(t *testing.T) {
+	cost, err := bcrypt.Cost([]byte(dummyHash))
+	if err != nil || cost != bcrypt.DefaultCost {
+		t.Fatalf("dummyHash: cost %d, %v; want %d", cost, err, bcrypt.DefaultCost)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(dummyHash), []byte("no such user")) != nil {
+		t.Fatal("dummyHash is not bcrypt(\"no such user\")")
+	}
+}
