@@ -67,7 +67,9 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		for _, b := range []struct{ out, pkg string }{{"hbd", "lvsha/hbd"}, {"ldird", "lvsha/ldird"}} {
-			if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg).CombinedOutput(); err != nil {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b.out), b.pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as the Makefile builds them
+			if out, err := cmd.CombinedOutput(); err != nil {
 				fmt.Fprintf(os.Stderr, "build %s: %v\n%s", b.pkg, err, out)
 				return 1
 			}

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"lvsha/hbd/api"
 )
 
@@ -48,11 +52,47 @@ func TestMetricsExposition(t *testing.T) {
 		`hbd_events_total{event="rx_accepted"} 3`,
 		`hbd_events_total{event="rsc_transitions"} 2`,
 		`hbd_resources_holding{holding="local"} 1`,
+		`# HELP hbd_link_up Whether a heartbeat link to a node is up.`,
+		`# TYPE hbd_packets_dropped_total counter`,
 		`go_goroutines`,
+		`process_resident_memory_bytes`,
+		`process_open_fds`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	families := parse(t, body)
+	for name, typ := range map[string]string{"hbd_node_status": "GAUGE", "hbd_link_packets_total": "COUNTER", "hbd_events_total": "COUNTER"} {
+		if f := families[name]; f == nil || f.GetType().String() != typ || f.GetHelp() == "" {
+			t.Errorf("family %s: %v (want type %s with help)", name, f, typ)
+		}
+	}
+	if n := len(families["hbd_node_status"].GetMetric()); n != 2 {
+		t.Errorf("hbd_node_status has %d series, want 2", n)
+	}
+}
+
+// parse reads an exposition with Prometheus's own text parser, which
+// refuses a family written twice, a bad escape or a malformed line.
+func parse(t *testing.T, body string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v\n%s", err, body)
+	}
+	return fams
+}
+
+// Label values and help text are escaped as the format says: a device
+// name with a quote, a backslash and a newline comes back unchanged.
+func TestMetricsEscaping(t *testing.T) {
+	dev := "ext\\ipmi \"rack 2\"\nslot"
+	body := scrape(t, fencingSource{st: api.FenceStatus{Configured: true, Device: dev, State: "none", Results: map[string]uint64{}}})
+	f := parse(t, body)["hbd_stonith_configured"]
+	if f == nil || len(f.GetMetric()) != 1 || f.GetMetric()[0].GetLabel()[0].GetValue() != dev {
+		t.Fatalf("device label not round-tripped: %v", f)
 	}
 }
 
