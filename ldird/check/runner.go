@@ -331,11 +331,10 @@ func (w *worker) run() {
 	w.checkOnce(initial)
 	first := !w.started
 	w.started = true
-	wait := nextWait(time.Now(), w.cfg.Interval, first)
 	if first {
 		close(w.first)
 	}
-	w.r.sched.after(w, wait)
+	w.r.sched.again(w, w.cfg.Interval, first)
 }
 
 // Check times. Every real started at once (start-up, a reload that changed
@@ -344,23 +343,36 @@ func (w *worker) run() {
 // at 1 s intervals on two cores some wait past their own timeout. So the
 // first pause after a real's first check is drawn from (0, Interval] (never
 // later than the interval), which spreads the reals over the interval; and
-// every pause ends on a 20 ms grid, nearest the interval, so the reals of
-// one slot keep waking together (a wakeup is dearer than the check it
-// runs) and a fast real keeps an exact period instead of drifting by its
-// check time. Intervals under 200 ms are left as they are.
+// every pause ends on a 20 ms grid, so the reals of one slot keep waking
+// together (a wakeup is dearer than the check it runs). Intervals under
+// 200 ms are left as they are.
+//
+// After that a real keeps its slot: the next check is due Interval after
+// the last one was due, not after it completed, as long as the check took
+// at most half the interval. Counted from completion, every check slower
+// than half a grid step moved its real to a later slot, so busy slots
+// shed reals onto their neighbours, which grew busier and slower in turn:
+// at 10,000 http checks a second the checks' latency grew to a p90 of
+// 200 ms, the period to 1.1 s and only 84 % of rounds came on time,
+// with the CPU a fifth idle. A slower check (a hung real, a timeout) is
+// followed by a full interval's pause, as ldirectord pauses between rounds.
 const (
 	checkGrid     = 20 * time.Millisecond
 	checkGridFrom = 200 * time.Millisecond
 )
 
-// nextWait is the pause after a check that completed at now.
-func nextWait(now time.Time, interval time.Duration, first bool) time.Duration {
+// nextWait is the pause after a check that completed at now, sinceDue
+// after it was due (its latency, and how late it started).
+func nextWait(now time.Time, sinceDue, interval time.Duration, first bool) time.Duration {
 	if interval < checkGridFrom {
 		return interval
 	}
 	wait := interval
-	if first {
+	switch {
+	case first:
 		wait = time.Duration(rand.Int64N(int64(interval))) + 1
+	case sinceDue <= interval/2:
+		wait = interval - sinceDue // keep the slot
 	}
 	at := now.UnixNano() + int64(wait)
 	at = (at + int64(checkGrid)/2) / int64(checkGrid) * int64(checkGrid)

@@ -299,27 +299,41 @@ func mustNewB(b *testing.B, s Spec) Checker {
 	return c
 }
 
-// TestNextWait: pauses end on the check grid, nearest the interval (so a
-// fast real keeps an exact period); the first pause is drawn from the
-// interval so reals started together spread over it; short intervals are
-// used as they are.
+// TestNextWait: pauses end on the check grid; a real keeps its slot (the
+// next check is due an interval after the last was due) while its checks
+// take at most half the interval, and a slower check is followed by a full
+// interval; the first pause is drawn from the interval so reals started
+// together spread over it; short intervals are used as they are.
 func TestNextWait(t *testing.T) {
 	now := time.Unix(1700000000, 123456789)
 	for range 1000 {
-		w := nextWait(now, time.Second, false)
+		w := nextWait(now, 0, time.Second, false)
 		at := now.Add(w).UnixNano()
 		if at%int64(checkGrid) != 0 || w < time.Second-checkGrid/2 || w > time.Second+checkGrid/2 {
 			t.Fatalf("pause %v ends at %d", w, at)
 		}
-		// Next round from an aligned start with a 3 ms check: same slot.
-		next := now.Add(w + 3*time.Millisecond)
-		if w2 := nextWait(next, time.Second, false); next.Add(w2).UnixNano()-at != int64(time.Second) {
-			t.Fatalf("period drifted: %v", next.Add(w2).Sub(now.Add(w)))
+	}
+	due := time.Unix(1700000000, 0) // a slot
+	for _, tc := range []struct {
+		took   time.Duration // from due to completion
+		period time.Duration // due to next due
+	}{
+		{3 * time.Millisecond, time.Second},
+		{44 * time.Millisecond, time.Second},  // slower than half a grid step: same slot all the same
+		{365 * time.Millisecond, time.Second}, // a p99 under load
+		{500 * time.Millisecond, time.Second},
+		{600 * time.Millisecond, 1600 * time.Millisecond}, // slow: a full interval after it ended
+		{5 * time.Second, 6 * time.Second},                // a timeout
+	} {
+		done := due.Add(tc.took)
+		next := done.Add(nextWait(done, tc.took, time.Second, false))
+		if got := next.Sub(due); got != tc.period {
+			t.Errorf("check taking %v: next due %v after the last, want %v", tc.took, got, tc.period)
 		}
 	}
 	slots := map[int64]bool{}
 	for range 2000 {
-		w := nextWait(now, time.Second, true)
+		w := nextWait(now, 0, time.Second, true)
 		if w < 0 || w > time.Second+checkGrid/2 {
 			t.Fatalf("first pause %v", w)
 		}
@@ -328,7 +342,7 @@ func TestNextWait(t *testing.T) {
 	if want := int(time.Second / checkGrid); len(slots) < want*9/10 {
 		t.Fatalf("first pauses fill only %d of ~%d slots", len(slots), want)
 	}
-	if w := nextWait(now, 50*time.Millisecond, true); w != 50*time.Millisecond {
+	if w := nextWait(now, 0, 50*time.Millisecond, true); w != 50*time.Millisecond {
 		t.Fatalf("short interval: %v", w)
 	}
 }

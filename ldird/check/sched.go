@@ -85,11 +85,18 @@ func (s *sched) serve(w *worker) {
 	}
 }
 
-// after puts w back into the schedule, due wait from now, unless it was
-// stopped meanwhile.
-func (s *sched) after(w *worker, wait time.Duration) {
+// again puts w back into the schedule after a check (see nextWait),
+// unless it was stopped meanwhile.
+func (s *sched) again(w *worker, interval time.Duration, first bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
+	s.after(w, nextWait(time.Now(), now-w.due, interval, first))
+}
+
+// after puts w into the schedule, due wait from now, unless it was
+// stopped meanwhile; s.mu is held.
+func (s *sched) after(w *worker, wait time.Duration) {
 	if w.stopped || s.quit {
 		return
 	}

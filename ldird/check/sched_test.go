@@ -53,7 +53,7 @@ func TestSchedDropped(t *testing.T) {
 	}
 	r.Stop()
 	before := len(r.sched.heap)
-	r.sched.after(&worker{r: r}, 0)
+	r.sched.again(&worker{r: r}, time.Second, false)
 	if len(r.sched.heap) != before {
 		t.Fatal("a stopped schedule took an entry")
 	}
