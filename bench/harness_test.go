@@ -474,6 +474,21 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(ticks) * time.Second / clockTicks, nil
 }
 
+// procSysCPU is the system (kernel) part of procCPU: stime plus the
+// reaped children's cstime.
+func procSysCPU(pid int) (time.Duration, error) {
+	f, err := procStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	var ticks int64
+	for _, x := range []string{f[12], f[14]} { // stime cstime
+		v, _ := strconv.ParseInt(x, 10, 64)
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
 // procStat returns the fields of /proc/PID/stat after the command name
 // (field 3, the state, is index 0).
 func procStat(pid int) ([]string, error) {
