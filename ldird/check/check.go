@@ -8,6 +8,7 @@
 package check
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -290,6 +291,26 @@ func (b *base) dial(ctx context.Context, network string, real Target) (net.Conn,
 	}
 	bindConn(ctx, c)
 	return c, nil
+}
+
+// dialProtocol connects to real over the virtual's protocol, udp or tcp:
+// the services ldirectord runs over either (simpletcp, sip).
+func (b *base) dialProtocol(ctx context.Context, real Target) (net.Conn, error) {
+	network := "tcp"
+	if b.spec.Protocol == "udp" {
+		network = "udp"
+	}
+	return b.dial(ctx, network, real)
+}
+
+// datagramReply reads a UDP reply, which arrives whole in one datagram.
+func datagramReply(c net.Conn) (*bufio.Reader, error) {
+	buf := make([]byte, 65535)
+	n, err := c.Read(buf)
+	if err != nil {
+		return nil, err
+	}
+	return bufio.NewReader(bytes.NewReader(buf[:n])), nil
 }
 
 // bindConn makes every I/O on c obey ctx: the deadline is copied, and a

@@ -2,7 +2,6 @@ package check
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,11 +23,7 @@ func (s *simpleTCPChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
 	ctx, cancel := withTimeout(ctx, s.b.negotiateTimeout)
 	defer cancel()
-	network := "tcp"
-	if s.b.spec.Protocol == "udp" {
-		network = "udp"
-	}
-	c, err := s.b.dial(ctx, network, real)
+	c, err := s.b.dialProtocol(ctx, real)
 	if err != nil {
 		return finish(start, err, "")
 	}
@@ -41,13 +36,8 @@ func (s *simpleTCPChecker) Check(ctx context.Context, real Target) Result {
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.CloseWrite()
 		rd = bufio.NewReader(io.LimitReader(c, maxBody))
-	} else {
-		buf := make([]byte, 65535)
-		n, err := c.Read(buf)
-		if err != nil {
-			return finish(start, fmt.Errorf("simpletcp receive: %w", err), "")
-		}
-		rd = bufio.NewReader(bytes.NewReader(buf[:n]))
+	} else if rd, err = datagramReply(c); err != nil {
+		return finish(start, fmt.Errorf("simpletcp receive: %w", err), "")
 	}
 	var last string
 	for {

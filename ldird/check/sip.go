@@ -2,7 +2,6 @@ package check
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,11 +21,7 @@ func (s *sipChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
 	ctx, cancel := withTimeout(ctx, s.b.negotiateTimeout)
 	defer cancel()
-	network := "tcp"
-	if s.b.spec.Protocol == "udp" {
-		network = "udp"
-	}
-	c, err := s.b.dial(ctx, network, real)
+	c, err := s.b.dialProtocol(ctx, real)
 	if err != nil {
 		return finish(start, err, "")
 	}
@@ -35,17 +30,11 @@ func (s *sipChecker) Check(ctx context.Context, real Target) Result {
 	if _, err := c.Write(sipOptions(s.b.spec.Login, local)); err != nil {
 		return finish(start, fmt.Errorf("sip send: %w", err), "")
 	}
-	var rd *bufio.Reader
-	if network == "udp" {
-		// The whole reply arrives in one datagram.
-		buf := make([]byte, 65535)
-		n, err := c.Read(buf)
-		if err != nil {
+	rd := bufio.NewReader(c)
+	if s.b.spec.Protocol == "udp" {
+		if rd, err = datagramReply(c); err != nil {
 			return finish(start, fmt.Errorf("sip receive: %w", err), "")
 		}
-		rd = bufio.NewReader(bytes.NewReader(buf[:n]))
-	} else {
-		rd = bufio.NewReader(c)
 	}
 	line, err := rd.ReadString('\n')
 	if line == "" && err != nil {
