@@ -161,10 +161,18 @@ func (l *loop) run() {
 	for {
 		var n int
 		var werr error
+		parked := false
 		err := l.raw.Read(func(fd uintptr) bool {
 			n, werr = sysEpollPoll(int(fd), l.events[:])
-			return n > 0 || werr != nil || len(l.again) > 0
+			if n > 0 || werr != nil || len(l.again) > 0 {
+				return true
+			}
+			parked = true
+			return false
 		})
+		if parked && n > 0 { // this loop took the netpoller's waiting thread
+			l.p.wakePoller()
+		}
 		l.now = l.p.clock()
 		sweep := false
 		if err != nil {
