@@ -74,6 +74,7 @@ type Proxy struct {
 	// done ends pollerWaker.
 	poller chan struct{}
 	done   chan struct{}
+	parked atomic.Int32 // loops waiting in the netpoller
 
 	// live holds every UDP session so Close can end them; DelService
 	// leaves TCP connections running (their loops own them).
@@ -201,14 +202,15 @@ func (p *Proxy) startLoopsLocked() error {
 	return nil
 }
 
-// wakePoller is called by a loop the netpoller has just woken. The thread
-// that was waiting in the netpoller now runs this loop, and the scheduler
-// does not send another to wait there while a P is idle: the other loops'
-// events would wait for the end of this loop's batch (longer when the
-// kernel preempts its thread) or for sysmon's poll, 10 ms on. Readying a
-// goroutine makes the scheduler wake an idle P's thread, which runs it,
-// finds nothing else to do and waits in the netpoller. Without an idle P
-// it costs a channel send and a brief run of pollerWaker.
+// wakePoller is called by a loop the netpoller has just woken while
+// another loop waits there. The thread that was waiting in the netpoller
+// now runs the woken loop, and the scheduler does not send another to wait
+// there while a P is idle: the waiting loop's events would wait for the end
+// of this loop's batch (longer when the kernel preempts its thread) or for
+// sysmon's poll, 10 ms on. Readying a goroutine makes the scheduler wake an
+// idle P's thread, which runs it, finds nothing else to do and waits in the
+// netpoller. Without an idle P it costs a channel send and a brief run of
+// pollerWaker.
 func (p *Proxy) wakePoller() {
 	if p.poller == nil {
 		return
