@@ -158,13 +158,32 @@ func (l *loop) close() {
 
 func (l *loop) run() {
 	defer l.p.wg.Done()
+	var (
+		n      int
+		werr   error
+		parked bool
+	)
+	// One closure for the loop's life: one made per turn escaped to the
+	// heap, three allocations per wake-up and a GC cycle every few seconds.
+	poll := func(fd uintptr) bool {
+		n, werr = sysEpollPoll(int(fd), l.events[:])
+		if n > 0 || werr != nil || len(l.again) > 0 {
+			return true
+		}
+		if !parked {
+			parked = true
+			l.p.parked.Add(1)
+		}
+		return false
+	}
 	for {
-		var n int
-		var werr error
-		err := l.raw.Read(func(fd uintptr) bool {
-			n, werr = sysEpollPoll(int(fd), l.events[:])
-			return n > 0 || werr != nil || len(l.again) > 0
-		})
+		n, werr, parked = 0, nil, false
+		err := l.raw.Read(poll)
+		if parked && l.p.parked.Add(-1) > 0 && n > 0 {
+			// This loop took the netpoller's waiting thread, and
+			// another loop waits there.
+			l.p.wakePoller()
+		}
 		l.now = l.p.clock()
 		sweep := false
 		if err != nil {

@@ -70,6 +70,11 @@ type Proxy struct {
 	closed bool
 	loops  []*loop // started with the first TCP service
 	next   atomic.Uint32
+	// poller wakes pollerWaker (see wakePoller); nil with a single loop.
+	// done ends pollerWaker.
+	poller chan struct{}
+	done   chan struct{}
+	parked atomic.Int32 // loops waiting in the netpoller
 
 	// live holds every UDP session so Close can end them; DelService
 	// leaves TCP connections running (their loops own them).
@@ -185,11 +190,47 @@ func (p *Proxy) startLoopsLocked() error {
 		loops = append(loops, l)
 	}
 	p.loops = loops
+	if n > 1 { // before the loops start: they read p.poller unlocked
+		p.poller, p.done = make(chan struct{}, 1), make(chan struct{})
+		p.wg.Add(1)
+		go p.pollerWaker()
+	}
 	for _, l := range loops {
 		p.wg.Add(1)
 		go l.run()
 	}
 	return nil
+}
+
+// wakePoller is called by a loop the netpoller has just woken while
+// another loop waits there. The thread that was waiting in the netpoller
+// now runs the woken loop, and the scheduler does not send another to wait
+// there while a P is idle: the waiting loop's events would wait for the end
+// of this loop's batch (longer when the kernel preempts its thread) or for
+// sysmon's poll, 10 ms on. Readying a goroutine makes the scheduler wake an
+// idle P's thread, which runs it, finds nothing else to do and waits in the
+// netpoller. Without an idle P it costs a channel send and a brief run of
+// pollerWaker.
+func (p *Proxy) wakePoller() {
+	if p.poller == nil {
+		return
+	}
+	select {
+	case p.poller <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// pollerWaker only exists to be readied by wakePoller.
+func (p *Proxy) pollerWaker() {
+	defer p.wg.Done()
+	for {
+		select {
+		case <-p.poller:
+		case <-p.done:
+			return
+		}
+	}
 }
 
 // ErrClosed is returned by table changes after Close.
@@ -470,6 +511,9 @@ func (p *Proxy) Close() error {
 		delete(p.svcs, k)
 	}
 	loops := p.loops
+	if p.done != nil {
+		close(p.done)
+	}
 	p.mu.Unlock()
 	for _, l := range loops {
 		l.close()
