@@ -134,8 +134,6 @@ func escape(s string, quote bool) string {
 func collect(e *exposition, src Source) {
 	for _, n := range src.Nodes() {
 		e.add(nodeStatus, 1, n.Name, n.Status)
-	}
-	for _, n := range src.Nodes() {
 		for _, l := range n.Links {
 			v := 0.0
 			if l.Status == "up" {
