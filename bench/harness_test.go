@@ -462,31 +462,23 @@ const clockTicks = 100 // USER_HZ on Linux
 
 // procCPU is utime+stime of pid plus those of its reaped children.
 func procCPU(pid int) (time.Duration, error) {
-	f, err := procStat(pid)
-	if err != nil {
-		return 0, err
-	}
-	var ticks int64
-	for _, x := range f[11:15] { // utime stime cutime cstime
-		v, _ := strconv.ParseInt(x, 10, 64)
-		ticks += v
-	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	total, _, err := procTimes(pid)
+	return total, err
 }
 
-// procSysCPU is the system (kernel) part of procCPU: stime plus the
-// reaped children's cstime.
-func procSysCPU(pid int) (time.Duration, error) {
+// procTimes is procCPU and its system (kernel) part, stime + cstime, from
+// one reading of /proc/PID/stat.
+func procTimes(pid int) (total, sys time.Duration, err error) {
 	f, err := procStat(pid)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var ticks int64
-	for _, x := range []string{f[12], f[14]} { // stime cstime
-		v, _ := strconv.ParseInt(x, 10, 64)
-		ticks += v
+	var t [4]int64 // utime stime cutime cstime
+	for i, x := range f[11:15] {
+		t[i], _ = strconv.ParseInt(x, 10, 64)
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / clockTicks }
+	return tick(t[0] + t[1] + t[2] + t[3]), tick(t[1] + t[3]), nil
 }
 
 // procStat returns the fields of /proc/PID/stat after the command name

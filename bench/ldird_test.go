@@ -409,14 +409,12 @@ func ldLoad(t *testing.T, tool string, o cfOpts, sc ldScale, tb *table) {
 		}
 		time.Sleep(2 * time.Second)
 		s0.at = time.Now()
-		if s0.cpu, s0.err = procCPU(r.proc.PID); s0.err != nil {
+		if s0.cpu, s0.sys, s0.err = procTimes(r.proc.PID); s0.err != nil {
 			t.Fatalf("%s died: %v\n%s", tool, s0.err, tail(r.proc.Output(), 2000))
 		}
-		s0.sys, _ = procSysCPU(r.proc.PID)
 		time.Sleep(sc.window)
 		s1.at = time.Now()
-		s1.cpu, s1.err = procCPU(r.proc.PID)
-		s1.sys, _ = procSysCPU(r.proc.PID)
+		s1.cpu, s1.sys, s1.err = procTimes(r.proc.PID)
 		if s1.err != nil {
 			t.Fatalf("%s died: %v\n%s", tool, s1.err, tail(r.proc.Output(), 2000))
 		}
