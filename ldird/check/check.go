@@ -101,6 +101,31 @@ type Checker interface {
 	Check(ctx context.Context, real Target) Result
 }
 
+// quickChecker is a Checker that can often end a check without waiting
+// (a connect to a near real, checktype on). The Runner runs the begin of
+// many reals in turn on one goroutine: a goroutine woken for each check
+// cost more than the check's own work.
+type quickChecker interface {
+	Checker
+	begin(ctx context.Context, real Target) quickStart
+}
+
+// quickStart is what begin did: the result (res) when the check is over,
+// or rest, the part that must wait, for a goroutine of its own.
+type quickStart struct {
+	res  Result
+	rest func() Result
+}
+
+// checkQuick is one check of q on its own.
+func checkQuick(q quickChecker, ctx context.Context, real Target) Result {
+	s := q.begin(ctx, real)
+	if s.rest != nil {
+		return s.rest()
+	}
+	return s.res
+}
+
 // ErrConfig marks errors New returns for a Spec that cannot work.
 var ErrConfig = errors.New("check configuration")
 
@@ -346,6 +371,10 @@ var errNoMatch = errors.New("response does not match receive")
 type static struct {
 	ok     bool
 	detail string
+}
+
+func (s static) begin(ctx context.Context, real Target) quickStart {
+	return quickStart{res: s.Check(ctx, real)}
 }
 
 func (s static) Check(context.Context, Target) Result {

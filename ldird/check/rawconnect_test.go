@@ -17,6 +17,13 @@ import (
 
 func apOf(tg Target) netip.AddrPort { return netip.AddrPortFrom(tg.IP, tg.Port) }
 
+// connectCheck is one connect check of ap on its own: its error.
+func connectCheck(t *testing.T, ctx context.Context, ap netip.AddrPort, timeout time.Duration) error {
+	t.Helper()
+	c := mustNew(t, Spec{Type: "connect", ConnectTimeout: timeout, NegotiateTimeout: timeout})
+	return c.Check(ctx, Target{IP: ap.Addr(), Port: ap.Port(), Protocol: "tcp"}).Err
+}
+
 // exchange sends req on a rawConn to ap and reads to the end of the reply.
 func exchange(ctx context.Context, ap netip.AddrPort, req string, timeout time.Duration) (string, error) {
 	c, err := dialRaw(ctx, ap, time.Now().Add(timeout))
@@ -73,7 +80,7 @@ func TestRawConnRefused(t *testing.T) {
 	if !errors.Is(err, unix.ECONNREFUSED) {
 		t.Fatalf("err %v, want connection refused", err)
 	}
-	if err := tcpConnect(context.Background(), apOf(closedPort(t)), 5*time.Second); !errors.Is(err, unix.ECONNREFUSED) {
+	if err := connectCheck(t, context.Background(), apOf(closedPort(t)), 5*time.Second); !errors.Is(err, unix.ECONNREFUSED) {
 		t.Fatalf("connect check: %v, want connection refused", err)
 	}
 }
@@ -147,7 +154,7 @@ func TestRawConnHandshakeInProgress(t *testing.T) {
 	if _, err := exchange(context.Background(), ap, "hello", 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("err %v, want i/o timeout", err)
 	}
-	if err := tcpConnect(context.Background(), ap, 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := connectCheck(t, context.Background(), ap, 200*time.Millisecond); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("connect check: %v, want i/o timeout", err)
 	}
 	done := make(chan struct{})
@@ -203,5 +210,41 @@ func TestRawConnCancel(t *testing.T) {
 	case <-closed:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the connection stayed open")
+	}
+}
+
+// TestConnectIPv6: the connect check's own socket address works for
+// IPv6 (the port in network byte order, as for IPv4): up on a listener
+// on ::1, refused on a closed port there.
+func TestConnectIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		testenv.Skip(t, "no IPv6 loopback here: "+err.Error())
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	ap := apOf(targetOf(t, ln.Addr()))
+	if !ap.Addr().Is6() || ap.Addr().Is4In6() {
+		t.Fatalf("listener address %v is not IPv6", ap)
+	}
+	if err := connectCheck(t, context.Background(), ap, 5*time.Second); err != nil {
+		t.Fatalf("connect [::1]: %v", err)
+	}
+	closed, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cap := apOf(targetOf(t, closed.Addr()))
+	closed.Close()
+	if err := connectCheck(t, context.Background(), cap, 5*time.Second); !errors.Is(err, unix.ECONNREFUSED) {
+		t.Fatalf("connect to a closed port on ::1: %v, want connection refused", err)
 	}
 }

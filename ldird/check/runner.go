@@ -56,6 +56,9 @@ type RealConfig struct {
 	// Timeout, if > 0, is a hard cap on each check on top of the checker's
 	// own checktimeout/negotiatetimeout.
 	Timeout time.Duration
+	// Tag is the caller's own, handed back in the real's events: what it
+	// keeps per real, reached without a look-up by Key on every result.
+	Tag any
 }
 
 // Event reports a check result.
@@ -71,6 +74,7 @@ type Event struct {
 	// Failures is the number of consecutive failed checks.
 	Failures int
 	Result   Result
+	Tag      any // RealConfig.Tag
 }
 
 // Up reports whether the real is up after this event.
@@ -322,13 +326,71 @@ func (w *worker) stop() {
 	w.inflight.Wait()
 }
 
-// run is one check, in a goroutine of its own; then the real goes back
-// into the schedule.
+// run is one check, on a pool goroutine; then the real goes back into
+// the schedule.
 func (w *worker) run() {
-	defer w.inflight.Done()
+	initial := w.takeInitial()
+	if w.ctx.Err() == nil { // not removed or stopped before it began
+		var ctx context.Context = w.ctx
+		var cancel context.CancelFunc
+		if w.cfg.Timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
+		}
+		res := w.cfg.Checker.Check(ctx, w.cfg.Target)
+		if cancel != nil {
+			cancel()
+		}
+		w.report(res, initial)
+	}
+	w.done()
+}
+
+// runBatch runs the checks of quick checkers in turn on this goroutine.
+// A check that must wait goes on with its rest on a pool goroutine of its
+// own (runRest), so the batch never waits for one real.
+func runBatch(ws []*worker) {
+	for _, w := range ws {
+		initial := w.takeInitial()
+		if w.ctx.Err() != nil {
+			w.done()
+			continue
+		}
+		s := w.quick().begin(w.ctx, w.cfg.Target)
+		if s.rest != nil {
+			w.r.sched.start(job{w: w, rest: s.rest, initial: initial})
+			continue
+		}
+		w.report(s.res, initial)
+		w.done()
+	}
+}
+
+// runRest ends a quick check that had to wait.
+func (w *worker) runRest(rest func() Result, initial bool) {
+	w.report(rest(), initial)
+	w.done()
+}
+
+// quick is w's checker when its checks can run in a batch: a
+// quickChecker without a cap of the Runner's own (that needs a context
+// with a timer per check).
+func (w *worker) quick() quickChecker {
+	if q, ok := w.cfg.Checker.(quickChecker); ok && w.cfg.Timeout <= 0 {
+		return q
+	}
+	return nil
+}
+
+func (w *worker) takeInitial() bool {
 	initial := w.initial
 	w.initial = false
-	w.checkOnce(initial)
+	return initial
+}
+
+// done ends a check: the first one releases WaitStartup, and the real
+// goes back into the schedule.
+func (w *worker) done() {
+	defer w.inflight.Done()
 	first := !w.started
 	w.started = true
 	if first {
@@ -379,21 +441,11 @@ func nextWait(now time.Time, sinceDue, interval time.Duration, first bool) time.
 	return max(time.Duration(at-now.UnixNano()), 0)
 }
 
-func (w *worker) checkOnce(initial bool) {
+// report applies a check's result and tells Notify, unless the real was
+// removed or stopped mid-check (the result then means nothing).
+func (w *worker) report(res Result, initial bool) {
 	if w.ctx.Err() != nil {
-		return // removed or stopped before it began
-	}
-	var ctx context.Context = w.ctx
-	var cancel context.CancelFunc
-	if w.cfg.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(ctx, w.cfg.Timeout)
-	}
-	res := w.cfg.Checker.Check(ctx, w.cfg.Target)
-	if cancel != nil {
-		cancel()
-	}
-	if w.ctx.Err() != nil {
-		return // removed or stopped mid-check: the result means nothing
+		return
 	}
 	w.checks.Add(1)
 	ev := w.apply(res, initial)
@@ -429,7 +481,7 @@ func (w *worker) apply(res Result, initial bool) Event {
 		w.state = Down
 	}
 	ev := Event{Key: w.cfg.Key, Target: w.cfg.Target, State: w.state, Changed: w.state != prev,
-		Initial: initial, Failures: w.failures, Result: res}
+		Initial: initial, Failures: w.failures, Result: res, Tag: w.cfg.Tag}
 	w.mu.Unlock()
 	log := w.r.log
 	switch {
@@ -473,6 +525,10 @@ func (c *realCtx) Err() error {
 	}
 	return nil
 }
+
+// Deadline: a real's context has none (its parent is Background); said
+// here, the question costs no walk up the context chain on every check.
+func (c *realCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
 
 func (c *realCtx) init() {
 	c.Context, c.cancelCtx = context.WithCancel(context.Background())

@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"lvsha/internal/testenv"
 )
@@ -344,5 +348,83 @@ func TestNextWait(t *testing.T) {
 	}
 	if w := nextWait(now, 0, 50*time.Millisecond, true); w != 50*time.Millisecond {
 		t.Fatalf("short interval: %v", w)
+	}
+}
+
+func TestBatchSize(t *testing.T) {
+	for _, c := range []struct{ n, size int }{
+		{1, 1}, {127, 127}, {128, 128}, {129, 65}, {200, 100}, {300, 100}, {1000, 125}, {1025, 114},
+	} {
+		size := batchSize(c.n)
+		if size != c.size {
+			t.Errorf("batchSize(%d) = %d, want %d", c.n, size, c.size)
+		}
+		if batches := (c.n + size - 1) / size; size > quickBatch || batches != (c.n+quickBatch-1)/quickBatch {
+			t.Errorf("batchSize(%d) = %d: %d batches", c.n, size, batches)
+		}
+	}
+}
+
+// TestRunBatch: a batch of connect checks, as the schedule runs the
+// reals of one slot, has reported every real whose handshake was over
+// (up, or refused) when it returns, and leaves a real whose handshake
+// hangs to a goroutine of its own: the batch does not wait for it, and
+// its timeout is still reported.
+func TestRunBatch(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	upTg := targetOf(t, ln.Addr())
+	hangAP, _ := fullBacklog(t)
+	rec := &recorder{}
+	r := NewRunner(RunnerOptions{Notify: rec.notify})
+	defer r.Stop()
+	mk := func(key string, tg Target, timeout time.Duration) *worker {
+		c := mustNew(t, Spec{Type: "connect", ConnectTimeout: timeout, NegotiateTimeout: timeout})
+		w := &worker{r: r, first: make(chan struct{}), initial: true,
+			cfg: RealConfig{Key: key, Target: tg, Checker: c, Interval: time.Hour, FailureCount: 1}}
+		w.rctx.init()
+		w.ctx = &w.rctx
+		w.inflight.Add(1)
+		return w
+	}
+	hang := mk("hang", Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}, time.Second)
+	ws := []*worker{mk("up1", upTg, 30*time.Second), mk("refused", closedPort(t), 30*time.Second), hang, mk("up2", upTg, 30*time.Second)}
+	for _, w := range ws {
+		if w.quick() == nil {
+			t.Fatalf("%s: a connect check is not a quick one", w.cfg.Key)
+		}
+	}
+	runBatch(ws)
+	for _, k := range []string{"up1", "up2"} {
+		if evs := rec.events(k); len(evs) != 1 || !evs[0].Up() || !evs[0].Initial {
+			t.Errorf("%s: events when the batch returned: %+v, want one: up", k, evs)
+		}
+	}
+	if evs := rec.events("hang"); len(evs) != 0 {
+		t.Fatalf("the batch waited for the real whose handshake hangs: %+v", evs)
+	}
+	for _, w := range ws {
+		w.inflight.Wait()
+	}
+	if evs := rec.events("refused"); len(evs) != 1 || evs[0].Up() || !errors.Is(evs[0].Result.Err, unix.ECONNREFUSED) {
+		t.Errorf("refused: %+v, want one event: down, connection refused", evs)
+	}
+	if evs := rec.events("hang"); len(evs) != 1 || evs[0].Up() || !errors.Is(evs[0].Result.Err, os.ErrDeadlineExceeded) {
+		t.Errorf("hang: %+v, want one event: down, i/o timeout", evs)
+	}
+	for _, w := range ws {
+		w.stop()
 	}
 }

@@ -14,6 +14,13 @@ import (
 // timer per real instead, 10,000 reals a second cost a timer, a channel
 // send and a select per check, and 10,000 parked goroutines whose stacks
 // the collector scans.
+//
+// Checks that seldom wait (quickChecker: a connect to a near real) go in
+// batches of up to quickBatch instead, one goroutine running the batch in
+// turn: handing each to a goroutine of its own cost a wakeup and a thread
+// switch per check, more than the user-space part of the check itself. A
+// check of the batch that must wait (a far real) goes on alone on a pool
+// goroutine, so a hung real holds up no other here either.
 type sched struct {
 	epoch time.Time // due times are monotonic durations since epoch
 
@@ -30,11 +37,36 @@ type sched struct {
 	// checks: a goroutine per check would grow a fresh stack for each.
 	// When none is idle a new one starts, so a hung check never holds up
 	// another; past maxIdle idle ones, a goroutine ends after its check.
-	work chan *worker // closed by stop
+	work chan job // closed by stop
 	idle atomic.Int32
 }
 
 const maxIdle = 1024
+
+// quickBatch bounds a batch of quick checks: at some 30 µs each, a batch
+// ends within a few milliseconds, and a slot with more due than this
+// spreads over several goroutines (and cores).
+const quickBatch = 128
+
+// job is a pool goroutine's work: one check (w), the waiting part of a
+// quick check (w with rest), or a batch of quick checks.
+type job struct {
+	w       *worker
+	rest    func() Result
+	initial bool
+	batch   []*worker
+}
+
+func (j job) run() {
+	switch {
+	case j.batch != nil:
+		runBatch(j.batch)
+	case j.rest != nil:
+		j.w.runRest(j.rest, j.initial)
+	default:
+		j.w.run()
+	}
+}
 
 // slot is a heap entry: the due time is kept in the heap itself, so that
 // ordering it does not visit thousands of workers.
@@ -47,7 +79,7 @@ func (s *sched) init() {
 	s.epoch = time.Now()
 	s.wake = make(chan struct{}, 1)
 	s.done = make(chan struct{})
-	s.work = make(chan *worker)
+	s.work = make(chan job)
 }
 
 func (s *sched) now() time.Duration { return time.Since(s.epoch) }
@@ -57,29 +89,30 @@ func (s *sched) launch(w *worker) {
 	s.mu.Lock()
 	w.inflight.Add(1)
 	s.mu.Unlock()
-	s.start(w)
+	s.start(job{w: w})
 }
 
-// start runs w's check on an idle pool goroutine, or a new one.
-func (s *sched) start(w *worker) {
+// start runs j on an idle pool goroutine, or a new one.
+func (s *sched) start(j job) {
 	select {
-	case s.work <- w:
+	case s.work <- j:
 	default:
-		go s.serve(w)
+		go s.serve(j)
 	}
 }
 
-// serve is a pool goroutine: w's check, then whatever it is handed.
-func (s *sched) serve(w *worker) {
+// serve is a pool goroutine: j, then whatever it is handed.
+func (s *sched) serve(j job) {
 	for {
-		w.run()
+		j.run()
 		if s.idle.Add(1) > maxIdle {
 			s.idle.Add(-1)
 			return
 		}
-		w = <-s.work
+		var ok bool
+		j, ok = <-s.work
 		s.idle.Add(-1)
-		if w == nil { // stopped
+		if !ok { // stopped
 			return
 		}
 	}
@@ -174,10 +207,8 @@ func (s *sched) loop() {
 		}
 		sleep := s.sleepTo - now
 		s.mu.Unlock()
-		for i, w := range due {
-			s.start(w)
-			due[i] = nil
-		}
+		s.startDue(due)
+		clear(due)
 		s.due = due
 		if sleep <= 0 { // nothing scheduled: wait for a push
 			<-s.wake
@@ -190,6 +221,34 @@ func (s *sched) loop() {
 			timer.Stop()
 		}
 	}
+}
+
+// startDue starts the checks that are due: quick ones in batches, the
+// others each on a goroutine of its own.
+func (s *sched) startDue(due []*worker) {
+	var quick []*worker
+	for _, w := range due {
+		if w.quick() == nil {
+			s.start(job{w: w})
+		} else {
+			quick = append(quick, w)
+		}
+	}
+	if len(quick) == 0 {
+		return
+	}
+	size := batchSize(len(quick))
+	for i := 0; i < len(quick); i += size {
+		end := min(i+size, len(quick))
+		s.start(job{batch: quick[i:end:end]})
+	}
+}
+
+// batchSize is the size of the batches n quick checks go in: at most
+// quickBatch, and even (300 make three of 100, not 128, 128 and 44).
+func batchSize(n int) int {
+	batches := (n + quickBatch - 1) / quickBatch
+	return (n + batches - 1) / batches
 }
 
 // The heap, by due time.

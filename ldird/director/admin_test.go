@@ -175,7 +175,7 @@ func TestCheckHistory(t *testing.T) {
 			res = check.Result{Err: errors.New("connection refused"), Latency: time.Millisecond, Detail: "ignored"}
 			st = check.Down
 		}
-		h.record(check.Event{Key: "k", Result: res, State: st}, t0.Add(time.Duration(i)*10*time.Second))
+		h.entry("k").record(check.Event{Key: "k", Result: res, State: st}, t0.Add(time.Duration(i)*10*time.Second))
 	}
 	now := t0.Add(time.Duration(RecentChecks+4) * 10 * time.Second)
 	recent, buckets := h.get("k", now)

@@ -39,13 +39,17 @@ type CheckBucket struct {
 }
 
 // checkHistory is every check's recent results, written by the checks'
-// goroutines and read by status.
+// goroutines and read by status. Each check's history is its Tag in the
+// Runner (entry), so a result is recorded without a look-up by key and
+// under the lock of its own real: at 10,000 checks a second, the map
+// look-up by key and one lock for all were a tenth of ldird's own CPU.
 type checkHistory struct {
 	mu sync.Mutex
 	m  map[string]*realHistory
 }
 
 type realHistory struct {
+	mu      sync.Mutex
 	recent  [RecentChecks]CheckRecord
 	n, next int
 	buckets [HistoryBuckets]CheckBucket // ring by bucket number
@@ -66,16 +70,24 @@ func resultDetail(r check.Result) string {
 	return d
 }
 
-func (h *checkHistory) record(ev check.Event, now time.Time) {
-	rec := CheckRecord{At: now, OK: ev.Result.OK, Outcome: Outcome(ev.Result), Latency: ev.Result.Latency,
-		Detail: resultDetail(ev.Result), Up: ev.State == check.Up}
+// entry is key's history, made on first use.
+func (h *checkHistory) entry(key string) *realHistory {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	rh := h.m[ev.Key]
+	rh := h.m[key]
 	if rh == nil {
 		rh = &realHistory{}
-		h.m[ev.Key] = rh
+		h.m[key] = rh
 	}
+	return rh
+}
+
+// record adds a result.
+func (rh *realHistory) record(ev check.Event, now time.Time) {
+	rec := CheckRecord{At: now, OK: ev.Result.OK, Outcome: Outcome(ev.Result), Latency: ev.Result.Latency,
+		Detail: resultDetail(ev.Result), Up: ev.State == check.Up}
+	rh.mu.Lock()
+	defer rh.mu.Unlock()
 	rh.recent[rh.next] = rec
 	rh.next = (rh.next + 1) % RecentChecks
 	rh.n = min(rh.n+1, RecentChecks)
@@ -98,11 +110,13 @@ func (h *checkHistory) record(ev check.Event, now time.Time) {
 // the hour before now (oldest first, empty ones left out).
 func (h *checkHistory) get(key string, now time.Time) ([]CheckRecord, []CheckBucket) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	rh := h.m[key]
+	h.mu.Unlock()
 	if rh == nil {
 		return nil, nil
 	}
+	rh.mu.Lock()
+	defer rh.mu.Unlock()
 	recent := make([]CheckRecord, 0, rh.n)
 	for i := range rh.n {
 		recent = append(recent, rh.recent[(rh.next-rh.n+i+RecentChecks)%RecentChecks])
