@@ -111,6 +111,9 @@ func New(ctx context.Context, opt Options) (*Daemon, error) {
 		Self: opt.Node, Nodes: ha.Nodes, Links: d.links,
 		Keepalive: ha.Keepalive, Deadtime: ha.Deadtime, Warntime: ha.Warntime, Initdead: ha.Initdead,
 		Seed: d.gen,
+		// The loop ticks every tickInterval, a tenth of keepalive or less;
+		// a whole keepalive without one is a stall (see onTick).
+		StallAfter: ha.Keepalive,
 	}, now)
 	d.started = now
 	return d, nil
@@ -433,6 +436,10 @@ func (d *Daemon) handleEvents(evs []membership.Event) {
 			}
 		case membership.DeadtimeChanged:
 			d.log.Info(fmt.Sprintf("node %s advertises deadtime %d ms", ev.Node, ev.Interval.Milliseconds()), "node", ev.Node)
+		case membership.Stalled:
+			d.countLocked("stalls")
+			d.log.Warn(fmt.Sprintf("hbd did not run for %d ms (a stopped process, or a stalled machine): not counted against the peers", ev.Interval.Milliseconds()),
+				"gap", ev.Interval)
 		case membership.CommUp:
 			d.log.Info("Comm_now_up(): updating status to active", "node", ev.Node)
 			select {

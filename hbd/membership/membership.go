@@ -53,6 +53,15 @@ type Config struct {
 	// request (ha.cf max_rexmit_delay, 250 ms by default).
 	MaxRexmitDelay time.Duration
 	Seed           uint64 // for the retransmit delay jitter; tests fix it
+	// StallAfter, when > 0, is the longest gap between two Ticks that is
+	// not a stall of our own. Over it, this node (the process, or the whole
+	// machine: a paused VM, a throttled container) did not run, and peers
+	// could not be heard either: the time beyond StallAfter is not held
+	// against any peer last heard before the gap (Stalled event). A peer
+	// that died meanwhile is declared dead that much later; without it, a
+	// stall longer than the deadtime declares every live peer dead the
+	// moment the node runs again, before their next heartbeat can arrive.
+	StallAfter time.Duration
 }
 
 // Verdict says what to do with a received message.
@@ -104,9 +113,10 @@ const (
 	LateHeartbeat   // a status arrived more than warntime after the previous one (Interval)
 	CommUp          // every node heard or declared dead: start resource handling
 	DeadtimeChanged // the peer advertises another dt (Interval); it governs its death
+	Stalled         // no Tick for Interval, more than StallAfter: the excess was not counted (Node is us)
 )
 
-var eventNames = [...]string{"node-status", "node-dead", "node-restarted", "node-returned", "link-up", "link-dead", "late-heartbeat", "comm-up", "deadtime-changed"}
+var eventNames = [...]string{"node-status", "node-dead", "node-restarted", "node-returned", "link-up", "link-dead", "late-heartbeat", "comm-up", "deadtime-changed", "stalled"}
 
 func (k EventKind) String() string { return eventNames[k] }
 
@@ -117,7 +127,7 @@ type Event struct {
 	Link     string
 	Status   Status
 	Old      Status
-	Interval time.Duration // LateHeartbeat: time since the previous status; DeadtimeChanged: the new dt
+	Interval time.Duration // LateHeartbeat: time since the previous status; DeadtimeChanged: the new dt; Stalled: the gap
 	// OverDeadtime: a LateHeartbeat whose interval exceeds the node's
 	// deadtime (Heartbeat logs it as critical, "(> deadtime)").
 	OverDeadtime bool
@@ -251,12 +261,13 @@ func (n *node) seenStatusOn(seq uint64, link int) (known, onThisLink bool) {
 // Membership is the state machine. It is not safe for concurrent use: the
 // daemon drives it from one goroutine.
 type Membership struct {
-	cfg    Config
-	start  time.Time
-	commUp bool
-	nodes  map[string]*node
-	order  []*node
-	rng    *rand.Rand
+	cfg      Config
+	start    time.Time
+	lastTick time.Time
+	commUp   bool
+	nodes    map[string]*node
+	order    []*node
+	rng      *rand.Rand
 }
 
 // New starts the clock at now. The local node is up; peers are init until
@@ -480,6 +491,11 @@ func (m *Membership) touchLink(now time.Time, n *node, idx int, status bool, r *
 func (m *Membership) Tick(now time.Time) ([]Event, []Rexmit) {
 	var evs []Event
 	var rx []Rexmit
+	if gap := now.Sub(m.lastTick); m.cfg.StallAfter > 0 && !m.lastTick.IsZero() && gap > m.cfg.StallAfter {
+		m.forgive(now, now.Add(-m.cfg.StallAfter), gap-m.cfg.StallAfter)
+		evs = append(evs, Event{Kind: Stalled, Node: m.cfg.Self, Interval: gap})
+	}
+	m.lastTick = now
 	for _, n := range m.order {
 		for i := range n.links {
 			l := &n.links[i]
@@ -516,6 +532,32 @@ func (m *Membership) Tick(now time.Time) ([]Event, []Rexmit) {
 		}
 	}
 	return evs, rx
+}
+
+// forgive moves forward by d (capped at now) what was heard before
+// cutoff: peers' last heartbeat, every link's (our own links too), and
+// initdead's start. Nothing is heard during a stall, so what is older than
+// cutoff (now - StallAfter) was heard before it, and what is newer came
+// in after it and is fresh already.
+func (m *Membership) forgive(now, cutoff time.Time, d time.Duration) {
+	move := func(t *time.Time) {
+		if t.Before(cutoff) {
+			if *t = t.Add(d); t.After(now) {
+				*t = now
+			}
+		}
+	}
+	move(&m.start)
+	for _, n := range m.order {
+		if n.heard && !n.self {
+			move(&n.last)
+		}
+		for i := range n.links {
+			if n.links[i].up {
+				move(&n.links[i].heard)
+			}
+		}
+	}
 }
 
 func (m *Membership) dueRexmits(now time.Time, n *node) []Rexmit {

@@ -399,3 +399,81 @@ func TestShutdownStatusDead(t *testing.T) {
 		t.Fatal("beta alive after st=dead")
 	}
 }
+
+// TestStall: a gap between two Ticks longer than StallAfter is a stall of
+// our own; the time beyond StallAfter is not held against a peer heard
+// before it, and the peer dies that much later if it stays silent. What
+// is heard after the stall counts from then. Without StallAfter, the
+// stall declares the peer dead at once.
+func TestStall(t *testing.T) {
+	tests := []struct {
+		name       string
+		stallAfter time.Duration
+		heard      int // ms: a heartbeat taken in after the tick at 1100 (0: none)
+		dead       int // ms: the first tick (every 10 ms after the stall) that declares beta dead
+	}{
+		{"not counted", 100 * time.Millisecond, 0, 3410}, // last 1000 + dt 1000 + (1500 - 100)
+		{"heard after the stall", 100 * time.Millisecond, 2590, 3600},
+		{"heard after the last tick, before the stall", 100 * time.Millisecond, 1105, 3510}, // 1105 + 1000 + 1400
+		{"off", 0, 0, 2600},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := cfg()
+			c.StallAfter = tc.stallAfter
+			m := New(c, t0)
+			var seq uint64
+			feed(m, &seq, 0, 1000, 0, 1) // beta's dt is 1 s; heard last at 1000, ticked at 1050
+			for ms := 1060; ms <= 1100; ms += 10 {
+				if evs, _ := m.Tick(at(ms)); len(evs) != 0 {
+					t.Fatalf("tick at %d: %v", ms, kinds(evs))
+				}
+			}
+			if tc.heard > 0 {
+				seq++
+				m.Receive(at(tc.heard), 0, status(seq, 7, "active"))
+				m.Receive(at(tc.heard), 1, status(seq, 7, "active"))
+			}
+			var all []Event
+			for ms := 2600; ms <= 5000; ms += 10 { // nothing ran from 1100 to 2600
+				evs, _ := m.Tick(at(ms))
+				all = append(all, evs...)
+				if ms == 2600 && tc.stallAfter > 0 {
+					if len(evs) != 1 || evs[0].Kind != Stalled || evs[0].Node != "alpha" || evs[0].Interval != 1500*time.Millisecond {
+						t.Fatalf("events at the end of the stall: %+v, want one: stalled for 1.5s", evs)
+					}
+				}
+				if hasEvent(evs, LinkDead) && !hasEvent(evs, NodeDead) {
+					t.Fatalf("a link declared dead before its node, at %d ms: %v", ms, kinds(evs))
+				}
+				if hasEvent(evs, NodeDead) {
+					if ms != tc.dead {
+						t.Fatalf("beta declared dead at %d ms, want %d (events %v)", ms, tc.dead, kinds(all))
+					}
+					return
+				}
+			}
+			t.Fatalf("beta never declared dead (events %v)", kinds(all))
+		})
+	}
+}
+
+// TestStallInitdead: a stall during initdead is not counted either.
+func TestStallInitdead(t *testing.T) {
+	c := cfg()
+	c.StallAfter = 100 * time.Millisecond
+	m := New(c, t0)
+	for ms := 10; ms <= 1000; ms += 10 {
+		m.Tick(at(ms))
+	}
+	for ms := 4000; ms <= 7000; ms += 10 { // stalled from 1000 to 4000
+		evs, _ := m.Tick(at(ms))
+		if hasEvent(evs, NodeDead) {
+			if want := 3000 + 2900 + 10; ms != want { // initdead 3 s + the stall beyond StallAfter
+				t.Fatalf("beta declared dead at %d ms, want %d", ms, want)
+			}
+			return
+		}
+	}
+	t.Fatal("beta never declared dead")
+}

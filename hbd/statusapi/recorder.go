@@ -92,6 +92,8 @@ func (r *Recorder) event(ev membership.Event, now time.Time) {
 		t.Cause = "every node heard or declared dead: resources may be taken"
 	case membership.DeadtimeChanged:
 		t.Cause = fmt.Sprintf("it advertises deadtime %d ms", ev.Interval.Milliseconds())
+	case membership.Stalled:
+		t.Cause = fmt.Sprintf("this node did not run for %d ms: not counted against its peers", ev.Interval.Milliseconds())
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

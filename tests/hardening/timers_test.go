@@ -285,3 +285,44 @@ func (p *stallProbe) since(t0 time.Time, min time.Duration) []string {
 	}
 	return out
 }
+
+// TestMachineStall: both daemons stopped at once (SIGSTOP: every thread)
+// for three deadtimes and let go, as a paused VM or a throttled container
+// stops a whole machine. Neither may declare the other dead: neither peer
+// could send while it was stopped, and time a daemon did not run is not
+// held against its peers (membership.Config.StallAfter). Both log the
+// stall and count it; nothing moves.
+func TestMachineStall(t *testing.T) {
+	l := directors(t)
+	pa, pb := l.startBoth()
+	l.waitStable()
+	before := l.snapshot()
+	marks := l.logMarks()
+	c0 := l.counters()
+	for _, p := range []*netns.Proc{pa, pb} {
+		if err := syscall.Kill(p.PID, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(3 * deadtime)
+	for _, p := range []*netns.Proc{pa, pb} {
+		if err := syscall.Kill(p.PID, syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	samples, changes := l.watch(before, 3*deadtime)
+	reportChanges(t, fmt.Sprintf("after a stall of %v (%d samples)", 3*deadtime, samples), changes)
+	for _, n := range l.Directors() {
+		log := logSince(n, marks)
+		if strings.Contains(log, "is dead") {
+			t.Errorf("%s declared its peer dead after the stall:\n%s", n.Name, log)
+		}
+		if !strings.Contains(log, "hbd did not run for") {
+			t.Errorf("%s did not log its stall:\n%s", n.Name, log)
+		}
+		if got := hbdlab.Counters(t, n)["stalls"] - c0[n.Name]["stalls"]; got != 1 {
+			t.Errorf("%s counted %d stalls, want 1", n.Name, got)
+		}
+	}
+	l.alive(pa, pb)
+}
