@@ -90,9 +90,10 @@ type Status struct {
 
 // RunnerOptions configures a Runner.
 type RunnerOptions struct {
-	// Notify receives events. It is called from the real's own goroutine
-	// (so concurrently for different reals) and must not block for long nor
-	// call Remove/Replace/Stop for the same runner.
+	// Notify receives events. It is called from the goroutine that ran the
+	// check (concurrently for different reals; a batch of connect checks
+	// calls it for each of its reals in turn) and must not block for long
+	// nor call Remove/Replace/Stop for the same runner.
 	Notify func(Event)
 	// EveryResult delivers every check result (for monitorfile), not only
 	// the first result of a real and state changes.
@@ -100,8 +101,8 @@ type RunnerOptions struct {
 	Logger      *slog.Logger
 }
 
-// Runner schedules checks. Each check runs in a goroutine of its own, so a
-// hung real never delays another; between checks a real is only an entry
+// Runner schedules checks. Each check runs in a goroutine of its own (those
+// that seldom wait in batches, see sched), so a hung real never delays another; between checks a real is only an entry
 // in the runner's schedule, which one goroutine keeps (see sched).
 type Runner struct {
 	opts    RunnerOptions
