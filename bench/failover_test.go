@@ -451,7 +451,7 @@ func TestFailoverSoak(t *testing.T) {
 		var b strings.Builder
 		for i, p := range pairs {
 			c := soakCounts(p.s)
-			fmt.Fprintf(&b, "  %s: %d dead, %d late", cols[i], c.dead, c.late)
+			fmt.Fprintf(&b, "  %s: %d dead, %d late, %d stalls", cols[i], c.dead, c.late, c.stalls)
 		}
 		progress("soak %v/%v:%s", time.Since(t0).Round(time.Second), cfg.soak, b.String())
 	}
@@ -465,6 +465,11 @@ func TestFailoverSoak(t *testing.T) {
 		tb.add("false failovers (a node declared dead)", kCount, cols[i], float64(c.dead))
 		tb.add("links declared dead", kCount, cols[i], float64(c.links))
 		tb.add("late heartbeat warnings", kCount, cols[i], float64(c.late))
+		if p.im.real {
+			tb.setText("stalls of its own, not counted against the peer", kCount, cols[i], "- (no such rule)")
+		} else {
+			tb.add("stalls of its own, not counted against the peer", kCount, cols[i], float64(c.stalls))
+		}
 		if h := rscstatus(p.s.a, p.im); h != "all" && h != "local" {
 			tb.setText("alpha holds its group at the end (rscstatus)", kCount, cols[i], "no: "+h)
 		} else {
@@ -472,12 +477,12 @@ func TestFailoverSoak(t *testing.T) {
 		}
 	}
 	tb.note("hog: %d busy loops (one per core, nice 0) for the whole soak; they got %.0f %% of the machine", len(hogs), idle)
-	tb.note("counted in each node's /var/log/ha-log: 'node X: is dead', 'Link X:Y dead.', 'Late heartbeat' (both daemons log Heartbeat's wording)")
+	tb.note("counted in each node's /var/log/ha-log: 'node X: is dead', 'Link X:Y dead.', 'Late heartbeat' (both daemons log Heartbeat's wording); hbd's 'hbd did not run for N ms' (a gap of more than a keepalive in its own ticks)")
 	tb.note("one soak per bench run: a count, not a sample; LVSHA_BENCH_SOAK sets its length (default 10m, quick 30s)")
 	publish(t, tb.render())
 }
 
-type soakCount struct{ dead, links, late int }
+type soakCount struct{ dead, links, late, stalls int }
 
 func soakCounts(s *site) soakCount {
 	var c soakCount
@@ -489,6 +494,8 @@ func soakCounts(s *site) soakCount {
 				c.dead++
 			case strings.Contains(ln, "Late heartbeat"):
 				c.late++
+			case strings.Contains(ln, "hbd did not run for"):
+				c.stalls++
 			case strings.Contains(ln, "Link ") && strings.Contains(ln, " dead."):
 				c.links++
 			}
