@@ -73,6 +73,26 @@ func hungServer(t *testing.T) (Target, func()) {
 	}
 }
 
+// closingServer listens on addr and closes every connection it accepts
+// (all a connect check needs), until the test ends.
+func closingServer(t *testing.T, network, addr string) (Target, error) {
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return Target{}, err
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return targetOf(t, ln.Addr()), nil
+}
+
 // closedPort returns a loopback port nothing listens on.
 func closedPort(t *testing.T) Target {
 	t.Helper()

@@ -217,21 +217,11 @@ func TestRawConnCancel(t *testing.T) {
 // IPv6 (the port in network byte order, as for IPv4): up on a listener
 // on ::1, refused on a closed port there.
 func TestConnectIPv6(t *testing.T) {
-	ln, err := net.Listen("tcp6", "[::1]:0")
+	tg, err := closingServer(t, "tcp6", "[::1]:0")
 	if err != nil {
 		testenv.Skip(t, "no IPv6 loopback here: "+err.Error())
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	ap := apOf(targetOf(t, ln.Addr()))
+	ap := apOf(tg)
 	if !ap.Addr().Is6() || ap.Addr().Is4In6() {
 		t.Fatalf("listener address %v is not IPv6", ap)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"runtime"
@@ -371,21 +370,10 @@ func TestBatchSize(t *testing.T) {
 // hangs to a goroutine of its own: the batch does not wait for it, and
 // its timeout is still reported.
 func TestRunBatch(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	upTg, err := closingServer(t, "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	upTg := targetOf(t, ln.Addr())
 	hangAP, _ := fullBacklog(t)
 	rec := &recorder{}
 	r := NewRunner(RunnerOptions{Notify: rec.notify})
