@@ -52,8 +52,9 @@ func (c *connectChecker) begin(ctx context.Context, real Target) quickStart {
 		conn.Close()
 		return quickStart{res: finish(start, nil, "connected")}
 	}
+	// A real on a LAN is here: its SYN-ACK is a round trip away.
 	return quickStart{rest: func() Result {
-		err := conn.established()
+		err := conn.waitConnected()
 		conn.Close()
 		if err != nil {
 			return finish(start, fmt.Errorf("connect tcp/%s: %w", ap, err), "")

@@ -166,6 +166,12 @@ func (c *rawConn) established() error {
 		c.pending = false
 		return nil
 	}
+	return c.waitConnected()
+}
+
+// waitConnected waits in the poller for a handshake that was not
+// complete when last looked at.
+func (c *rawConn) waitConnected() error {
 	if err := c.register(); err != nil {
 		return err
 	}
