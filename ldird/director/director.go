@@ -212,11 +212,7 @@ func (d *Director) Poke() { d.post(input{f: d.p.poke}, false) }
 // onEvent receives check results, on the checks' goroutines: the loop
 // handles them in order, and a burst of results becomes one table pass.
 func (d *Director) onEvent(ev check.Event) {
-	rh, _ := ev.Tag.(*realHistory)
-	if rh == nil {
-		rh = d.hist.entry(ev.Key)
-	}
-	rh.record(ev, time.Now())
+	ev.Tag.(*realHistory).record(ev, time.Now()) // buildChecks set it
 	d.post(input{ev: ev}, ev.Result.OK && !ev.Changed && !ev.Initial)
 }
 
@@ -365,11 +361,10 @@ func (d *Director) Start(ctx context.Context, cfg *config.Config) error {
 		d.p.start(cfg, seeds)
 		d.checks, d.started = entries, true
 		n = len(entries)
-		for k, e := range entries {
+		for _, e := range entries {
 			if e.rc.Initial == check.Up {
 				initialUp++
 			}
-			e.rc.Tag = d.hist.entry(k)
 			if err := d.runner.Add(e.rc); err != nil {
 				return fmt.Errorf("schedule check %s: %w", e.rc.Key, err)
 			}
@@ -433,13 +428,11 @@ func (d *Director) Reload(cfg *config.Config) error {
 			o, ok := d.checks[k]
 			switch {
 			case !ok:
-				e.rc.Tag = d.hist.entry(k)
 				if err := d.runner.Add(e.rc); err != nil {
 					d.log.Error("schedule check", "key", k, "err", err)
 				}
 				added++
 			case o.fp != e.fp:
-				e.rc.Tag = d.hist.entry(k)
 				if err := d.runner.Replace(e.rc); err != nil {
 					d.log.Error("reschedule check", "key", k, "err", err)
 				}
