@@ -63,9 +63,10 @@
 // thread takes over the waiting. Otherwise the waiting loop's events wait
 // for the woken loop's batch to end (milliseconds when the kernel preempts
 // its thread), which made the keep-alive p99 six times HAProxy's. The
-// loops allocate nothing per wake-up or event. A loop reads into its one scratch buffer and writes
-// straight on; only bytes the receiver cannot take yet are kept, in a
-// pooled 32 KiB buffer, while reading that side pauses.
+// loops allocate nothing per wake-up or event. A loop reads into its one
+// scratch buffer and writes straight on; only bytes the receiver cannot
+// take yet are kept, in a pooled 32 KiB buffer, while reading that side
+// pauses.
 // An idle connection therefore holds no goroutine, stack or buffer, only
 // its state (about 250 bytes measured, TestIdleConnectionsBoundedMemory;
 // HAProxy 2.6 measured 3.3 KiB here). The per-connection system calls
