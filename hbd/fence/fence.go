@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -230,10 +229,35 @@ func (s *Stonith) Status(ctx context.Context) error {
 	return nil
 }
 
+// paramPipe returns the read end of a pipe that holds text, its write end
+// closed. text must fit in the pipe's buffer (64 KiB on Linux, where a
+// stonith_host line is a few hundred bytes), so nothing waits for the
+// program to read.
+func paramPipe(text string) (*os.File, error) {
+	const capacity = 64 << 10
+	if len(text) > capacity {
+		return nil, fmt.Errorf("%d bytes of parameters, more than %d", len(text), capacity)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	_, err = w.WriteString(text)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return r, nil
+}
+
 // run runs the stonith program with the device's parameters and args. The
-// parameters of a stonith_host line go through a private file (-F), not the
-// command line, where every local user could read a password in ps; a
-// parameter file is read by the same library call as Heartbeat's line.
+// parameters of a stonith_host line go through a pipe given as a file
+// (-F /dev/fd/3), not the command line, where every local user could read
+// a password in ps; a parameter file is read by the same library call as
+// Heartbeat's line.
 func (s *Stonith) run(ctx context.Context, timed bool, args ...string) (code int, detail string, err error) {
 	if timed && s.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -241,25 +265,29 @@ func (s *Stonith) run(ctx context.Context, timed bool, args ...string) (code int
 		defer cancel()
 	}
 	argv := []string{"-t", s.Device.Type}
+	var params *os.File
 	switch {
 	case s.Device.File != "":
 		argv = append(argv, "-F", s.Device.File)
 	case strings.TrimSpace(s.Device.Params) == "":
 		argv = append(argv, "-p", "") // a plugin without parameters (suicide)
 	default:
-		dir, err := os.MkdirTemp("", "hbd-stonith-")
+		// The parameters go through a pipe the program opens as
+		// /dev/fd/3: a file would outlive an hbd killed mid-call and
+		// leave a device's password on disk.
+		r, err := paramPipe(s.Device.Params + "\n")
 		if err != nil {
-			return -1, "", fmt.Errorf("parameter file: %w", err)
+			return -1, "", fmt.Errorf("parameter pipe: %w", err)
 		}
-		defer os.RemoveAll(dir)
-		f := filepath.Join(dir, "params")
-		if err := os.WriteFile(f, []byte(s.Device.Params+"\n"), 0o600); err != nil {
-			return -1, "", fmt.Errorf("parameter file: %w", err)
-		}
-		argv = append(argv, "-F", f)
+		defer r.Close()
+		params = r
+		argv = append(argv, "-F", "/dev/fd/3")
 	}
 	argv = append(argv, args...)
 	cmd := exec.Command(s.program(), argv...)
+	if params != nil {
+		cmd.ExtraFiles = []*os.File{params} // fd 3
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group, so a timeout kills the plugin's children too

@@ -27,7 +27,7 @@ rec=` + record + `
 echo "args: $*" >> $rec
 prev=
 for a in "$@"; do
-	if [ "$prev" = -F ]; then echo "file: $(cat "$a")" >> $rec; echo "mode: $(stat -c %a "$a")" >> $rec; echo "path: $a" >> $rec; fi
+	if [ "$prev" = -F ]; then echo "file: $(cat "$a")" >> $rec; echo "mode: $(stat -L -c %a "$a")" >> $rec; echo "path: $a" >> $rec; fi
 	prev=$a
 done
 ` + body + "\n"
@@ -48,9 +48,12 @@ func readRecord(t *testing.T, p string) string {
 
 // TestResetOutcomes: the program's exit code is the plugin library's S_*
 // code; 0 is a reset, 4 a device that cannot reset that host, the rest a
-// failure; the parameters reach it through a private file that is gone
-// afterwards, never on the command line.
+// failure; the parameters reach it through a pipe given as its -F file
+// (fd 3, private to it), never on the command line nor on disk, where an
+// hbd killed mid-call would leave them.
 func TestResetOutcomes(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // os.TempDir: where a parameter file would go
 	for _, c := range []struct {
 		body   string
 		want   Outcome
@@ -72,16 +75,14 @@ func TestResetOutcomes(t *testing.T) {
 		if strings.Contains(strings.SplitN(got, "\n", 2)[0], "secret") {
 			t.Errorf("the parameters are on the command line: %s", got)
 		}
-		for _, w := range []string{"-t external/x -F ", " -T reset beta", "file: beta  10.0.0.2 secret", "mode: 600"} {
+		for _, w := range []string{"-t external/x -F /dev/fd/3 -T reset beta", "file: beta  10.0.0.2 secret", "mode: 600"} {
 			if !strings.Contains(got, w) {
 				t.Errorf("%q: record lacks %q:\n%s", c.body, w, got)
 			}
 		}
-		path := got[strings.Index(got, "path: ")+6:]
-		path = strings.TrimSpace(strings.SplitN(path, "\n", 2)[0])
-		if _, err := os.Stat(path); !os.IsNotExist(err) {
-			t.Errorf("parameter file %s left behind (%v)", path, err)
-		}
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("left in TMPDIR: %v", left)
 	}
 	prog, _ := fakeStonith(t, "exit 0")
 	s := &Stonith{Device: Device{Type: "x"}, Program: prog}
