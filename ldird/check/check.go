@@ -110,17 +110,22 @@ type quickChecker interface {
 	begin(ctx context.Context, real Target) quickStart
 }
 
-// quickStart is what begin did: the result (res) when the check is over,
-// or rest, the part that must wait, for a goroutine of its own.
+// quickStart is what begin did: the result (res) when the check is over;
+// or a connect whose handshake is under way (wait), for a wait set; or
+// rest, the part that must wait, for a goroutine of its own.
 type quickStart struct {
 	res  Result
+	wait *connWait
 	rest func() Result
 }
 
 // checkQuick is one check of q on its own.
 func checkQuick(q quickChecker, ctx context.Context, real Target) Result {
 	s := q.begin(ctx, real)
-	if s.rest != nil {
+	switch {
+	case s.wait != nil:
+		return s.wait.alone()
+	case s.rest != nil:
 		return s.rest()
 	}
 	return s.res

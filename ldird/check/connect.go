@@ -3,7 +3,6 @@ package check
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -27,8 +26,8 @@ func (c *connectChecker) Check(ctx context.Context, real Target) Result {
 
 // begin is the connect check up to its first wait: socket(2),
 // connect(2) and a look at the socket (poll(2)), which on loopback and
-// near reals shows the handshake complete. Only a handshake still under
-// way (a far real, a lost SYN) or refused leaves the rest to a goroutine.
+// near reals shows the handshake complete (or refused). Only a handshake
+// still under way (a far real, a lost SYN) is left to wait (connWait).
 // (Looking at a whole batch of sockets with one poll(2) saved the calls
 // but cost more: by then each socket had gone cold in the cache.)
 func (c *connectChecker) begin(ctx context.Context, real Target) quickStart {
@@ -45,22 +44,21 @@ func (c *connectChecker) begin(ctx context.Context, real Target) quickStart {
 	}
 	ap := netip.AddrPortFrom(real.IP, port)
 	conn, err := dialRaw(ctx, ap, start.Add(c.b.connectTimeout))
+	wait := &connWait{conn: conn, start: start, ap: ap}
 	if err != nil {
-		return quickStart{res: finish(start, fmt.Errorf("connect tcp/%s: %w", ap, err), "")}
+		return quickStart{res: wait.result(err)}
 	}
-	if !conn.pending || connected(conn.fd) {
-		conn.Close()
-		return quickStart{res: finish(start, nil, "connected")}
-	}
-	// A real on a LAN is here: its SYN-ACK is a round trip away.
-	return quickStart{rest: func() Result {
-		err := conn.waitConnected()
-		conn.Close()
-		if err != nil {
-			return finish(start, fmt.Errorf("connect tcp/%s: %w", ap, err), "")
+	if conn.pending {
+		done, err := handshake(conn.fd)
+		if !done {
+			// A real on a LAN is here: its SYN-ACK is a round trip away.
+			return quickStart{wait: wait}
 		}
-		return finish(start, nil, "connected")
-	}}
+		conn.Close()
+		return quickStart{res: wait.result(err)}
+	}
+	conn.Close()
+	return quickStart{res: wait.result(nil)}
 }
 
 // combined is ldirectord's checktype=N: the first check is a negotiate; after

@@ -138,7 +138,7 @@ func (c *rawConn) register() error {
 	}
 	c.rc = rc
 	f := c.f
-	if rc, ok := c.ctx.(*realCtx); ok && rc.waitOn(f) {
+	if rc, ok := c.ctx.(*realCtx); ok && rc.waitOn(fileWaiter{f}) {
 		c.real = rc // the Runner's context: cheap to hook
 		return nil
 	}
@@ -338,7 +338,7 @@ func (c *rawConn) Close() error {
 		c.stop()
 	}
 	if c.real != nil {
-		c.real.waitOff(c.f)
+		c.real.waitOff(fileWaiter{c.f})
 	}
 	if c.f != nil {
 		return c.f.Close()
@@ -350,8 +350,29 @@ func (c *rawConn) Close() error {
 // and no error pending; a refused connect shows as POLLERR/POLLHUP and is
 // read from SO_ERROR after the wait).
 func connected(fd int) bool {
+	return pollOut(fd)&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) == unix.POLLOUT
+}
+
+// handshake reports whether the socket's connect has ended, and how: nil
+// when it is connected, the connect's error (SO_ERROR) when it failed.
+func handshake(fd int) (done bool, err error) {
+	switch ev := pollOut(fd); {
+	case ev&(unix.POLLERR|unix.POLLHUP) != 0:
+		return true, soError(fd)
+	case ev&unix.POLLOUT != 0:
+		return true, nil
+	}
+	return false, nil
+}
+
+// pollOut is poll(2) for POLLOUT without a wait: the events seen (0 when
+// none, or when poll failed).
+func pollOut(fd int) int16 {
 	p := unix.PollFd{Fd: int32(fd), Events: unix.POLLOUT}
 	var ts unix.Timespec // no wait
 	n, _, e := syscall.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&p)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
-	return e == 0 && n == 1 && p.Revents&(unix.POLLOUT|unix.POLLERR|unix.POLLHUP) == unix.POLLOUT
+	if e != 0 || n != 1 {
+		return 0
+	}
+	return p.Revents
 }

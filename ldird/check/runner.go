@@ -350,6 +350,7 @@ func (w *worker) run() {
 // A check that must wait goes on with its rest on a pool goroutine of its
 // own (runRest), so the batch never waits for one real.
 func runBatch(ws []*worker) {
+	var waits []pendingCheck
 	for _, w := range ws {
 		initial := w.takeInitial()
 		if w.ctx.Err() != nil {
@@ -357,12 +358,18 @@ func runBatch(ws []*worker) {
 			continue
 		}
 		s := w.quick().begin(w.ctx, w.cfg.Target)
-		if s.rest != nil {
+		switch {
+		case s.wait != nil:
+			waits = append(waits, pendingCheck{w: w, c: s.wait, initial: initial})
+		case s.rest != nil:
 			w.r.sched.start(job{w: w, rest: s.rest, initial: initial})
-			continue
+		default:
+			w.report(s.res, initial)
+			w.done()
 		}
-		w.report(s.res, initial)
-		w.done()
+	}
+	if len(waits) > 0 {
+		ws[0].r.sched.start(job{waits: waits})
 	}
 }
 
@@ -503,16 +510,17 @@ func (w *worker) apply(res Result, initial bool) Event {
 }
 
 // realCtx is a real's context, cancelled when the real is removed or the
-// runner stops. A check on a bare socket hands it the one socket it waits
-// on (waitOn), for cancel to interrupt: a field, where context.AfterFunc
-// would make a child context and a map entry for every check.
+// runner stops. A check on a bare socket hands it the one wait it is in
+// (waitOn: its socket in the runtime's poller, or its batch's wait set),
+// for cancel to interrupt: a field, where context.AfterFunc would make a
+// child context and a map entry for every check.
 type realCtx struct {
 	context.Context
 	cancelCtx context.CancelFunc
 
 	mu     sync.Mutex
 	done   bool
-	waiter *os.File
+	waiter interrupter
 	// cancelled mirrors done for Err, which checks ask often: a flag
 	// beside the worker instead of the cancel context's own state.
 	cancelled atomic.Bool
@@ -542,28 +550,39 @@ func (c *realCtx) cancel() {
 	defer c.mu.Unlock()
 	c.done = true
 	if c.waiter != nil {
-		_ = c.waiter.SetDeadline(time.Unix(1, 0))
+		c.waiter.interrupt()
 	}
 }
 
-// waitOn registers f as the socket to interrupt on cancel; false when
-// the context is done or has a socket already (then the caller uses
+// waitOn registers w as the wait to interrupt on cancel; false when the
+// context is done or has a wait already (then the caller uses
 // context.AfterFunc).
-func (c *realCtx) waitOn(f *os.File) bool {
+func (c *realCtx) waitOn(w interrupter) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done || c.waiter != nil {
 		return false
 	}
-	c.waiter = f
+	c.waiter = w
 	return true
 }
 
-// waitOff forgets f (before it is closed).
-func (c *realCtx) waitOff(f *os.File) {
+// waitOff forgets w (before its socket or wait set is closed). cancel
+// interrupts under the same lock, so once waitOff returns w is never
+// interrupted.
+func (c *realCtx) waitOff(w interrupter) {
 	c.mu.Lock()
-	if c.waiter == f {
+	if c.waiter == w {
 		c.waiter = nil
 	}
 	c.mu.Unlock()
 }
+
+// interrupter ends a wait when a real's context is cancelled.
+type interrupter interface{ interrupt() }
+
+// fileWaiter interrupts a wait in the runtime's poller: the socket's
+// deadline moves to the past.
+type fileWaiter struct{ f *os.File }
+
+func (w fileWaiter) interrupt() { _ = w.f.SetDeadline(time.Unix(1, 0)) }

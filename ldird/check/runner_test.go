@@ -364,11 +364,24 @@ func TestBatchSize(t *testing.T) {
 	}
 }
 
+// batchWorker is a real with a connect check as the schedule hands it to
+// a batch: its first check in flight.
+func batchWorker(t *testing.T, r *Runner, key string, tg Target, timeout time.Duration) *worker {
+	t.Helper()
+	c := mustNew(t, Spec{Type: "connect", ConnectTimeout: timeout, NegotiateTimeout: timeout})
+	w := &worker{r: r, first: make(chan struct{}), initial: true,
+		cfg: RealConfig{Key: key, Target: tg, Checker: c, Interval: time.Hour, FailureCount: 1}}
+	w.rctx.init()
+	w.ctx = &w.rctx
+	w.inflight.Add(1)
+	return w
+}
+
 // TestRunBatch: a batch of connect checks, as the schedule runs the
 // reals of one slot, has reported every real whose handshake was over
 // (up, or refused) when it returns, and leaves a real whose handshake
-// hangs to a goroutine of its own: the batch does not wait for it, and
-// its timeout is still reported.
+// hangs to the batch's wait set on another goroutine: the batch does not
+// wait for it, and its timeout is still reported.
 func TestRunBatch(t *testing.T) {
 	upTg, err := closingServer(t, "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -378,15 +391,7 @@ func TestRunBatch(t *testing.T) {
 	rec := &recorder{}
 	r := NewRunner(RunnerOptions{Notify: rec.notify})
 	defer r.Stop()
-	mk := func(key string, tg Target, timeout time.Duration) *worker {
-		c := mustNew(t, Spec{Type: "connect", ConnectTimeout: timeout, NegotiateTimeout: timeout})
-		w := &worker{r: r, first: make(chan struct{}), initial: true,
-			cfg: RealConfig{Key: key, Target: tg, Checker: c, Interval: time.Hour, FailureCount: 1}}
-		w.rctx.init()
-		w.ctx = &w.rctx
-		w.inflight.Add(1)
-		return w
-	}
+	mk := func(key string, tg Target, timeout time.Duration) *worker { return batchWorker(t, r, key, tg, timeout) }
 	hang := mk("hang", Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}, time.Second)
 	ws := []*worker{mk("up1", upTg, 30*time.Second), mk("refused", closedPort(t), 30*time.Second), hang, mk("up2", upTg, 30*time.Second)}
 	for _, w := range ws {

@@ -18,9 +18,10 @@ import (
 // Checks that seldom wait (quickChecker: a connect to a near real) go in
 // batches of up to quickBatch instead, one goroutine running the batch in
 // turn: handing each to a goroutine of its own cost a wakeup and a thread
-// switch per check, more than the user-space part of the check itself. A
-// check of the batch that must wait (a far real) goes on alone on a pool
-// goroutine, so a hung real holds up no other here either.
+// switch per check, more than the user-space part of the check itself.
+// The connects of the batch that must wait (far reals) go on together in
+// one wait set on a pool goroutine (waitAll), so a hung real holds up no
+// other here either.
 type sched struct {
 	epoch time.Time // due times are monotonic durations since epoch
 
@@ -49,18 +50,22 @@ const maxIdle = 1024
 const quickBatch = 128
 
 // job is a pool goroutine's work: one check (w), the waiting part of a
-// quick check (w with rest), or a batch of quick checks.
+// quick check (w with rest), a batch of quick checks, or the connects of
+// a batch that wait (waits, in one wait set).
 type job struct {
 	w       *worker
 	rest    func() Result
 	initial bool
 	batch   []*worker
+	waits   []pendingCheck
 }
 
 func (j job) run() {
 	switch {
 	case j.batch != nil:
 		runBatch(j.batch)
+	case j.waits != nil:
+		waitAll(j.waits)
 	case j.rest != nil:
 		j.w.runRest(j.rest, j.initial)
 	default:

@@ -1,0 +1,74 @@
+package check
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestWaitAll: the connects of a batch that must wait end in one wait set,
+// each on its own terms: a handshake that completes late is up (the
+// others still waiting), a refusal seen only in the set is down with the
+// connect's error (SO_ERROR), a hung one is down with an i/o timeout at
+// its own deadline, and a real removed mid-wait ends at once without a
+// result, long before its deadline.
+func TestWaitAll(t *testing.T) {
+	lateAP, accept := fullBacklog(t)
+	hangAP, _ := fullBacklog(t)
+	rec := &recorder{}
+	r := NewRunner(RunnerOptions{Notify: rec.notify})
+	defer r.Stop()
+	late := batchWorker(t, r, "late", Target{IP: lateAP.Addr(), Port: lateAP.Port(), Protocol: "tcp"}, 20*time.Second)
+	hang := batchWorker(t, r, "hang", Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}, 300*time.Millisecond)
+	removed := batchWorker(t, r, "removed", Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}, 30*time.Second)
+	refused := batchWorker(t, r, "refused", closedPort(t), 30*time.Second)
+
+	var ps []pendingCheck
+	for _, w := range []*worker{late, hang, removed} {
+		s := w.quick().begin(w.ctx, w.cfg.Target)
+		if s.wait == nil {
+			t.Fatalf("%s: the handshake did not wait: %+v", w.cfg.Key, s)
+		}
+		ps = append(ps, pendingCheck{w: w, c: s.wait, initial: w.takeInitial()})
+	}
+	// begin would have seen the refusal itself; the set sees it as an
+	// error on the socket.
+	ap := apOf(refused.cfg.Target)
+	conn, err := dialRaw(refused.ctx, ap, time.Now().Add(30*time.Second))
+	if err != nil || !conn.pending {
+		t.Fatalf("connect to a closed port: %v, pending %v; want a connect in progress", err, conn != nil && conn.pending)
+	}
+	ps = append(ps, pendingCheck{w: refused, c: &connWait{conn: conn, start: time.Now(), ap: ap}, initial: refused.takeInitial()})
+
+	t0 := time.Now()
+	go waitAll(ps)
+	refused.inflight.Wait()
+	if evs := rec.events("refused"); len(evs) != 1 || evs[0].Up() || !errors.Is(evs[0].Result.Err, unix.ECONNREFUSED) {
+		t.Errorf("refused: %+v, want one event: down, connection refused", evs)
+	}
+	hang.inflight.Wait()
+	if evs := rec.events("hang"); len(evs) != 1 || evs[0].Up() || !errors.Is(evs[0].Result.Err, os.ErrDeadlineExceeded) || evs[0].Result.Latency < 300*time.Millisecond {
+		t.Errorf("hang: %+v, want one event: down, i/o timeout after 300ms", evs)
+	}
+	removed.ctx.cancel()
+	removed.inflight.Wait()
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("the removed real's wait ended after %v, its deadline is 30s", d)
+	}
+	if evs := rec.events("removed"); len(evs) != 0 {
+		t.Errorf("removed: %+v, want no result", evs)
+	}
+	// The late real's SYN was dropped by the full queue; once a place is
+	// free, its retransmission (a second later) completes the handshake.
+	accept()
+	late.inflight.Wait()
+	if evs := rec.events("late"); len(evs) != 1 || !evs[0].Up() {
+		t.Errorf("late: %+v, want one event: up", evs)
+	}
+	for _, w := range []*worker{late, hang, refused} {
+		w.stop()
+	}
+}
