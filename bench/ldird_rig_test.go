@@ -476,11 +476,16 @@ func (s *realsServer) control(c net.Conn) {
 // floorMain connects to and closes reals 0..n-1 in turn, blocking, one
 // thread, for the given time, and prints the CPU per connection (user +
 // system, microseconds): what the kernel alone costs per connect check in
-// this rig, where both ends of each handshake run on the checker's CPU.
+// this rig (on loopback both ends of each handshake run on the checker's
+// CPU). With -http each connection is an http check as ldird makes it:
+// the request, the reply read to its end (the real closes), and a close
+// with a reset.
 func floorMain(args []string) int {
 	fs := flag.NewFlagSet(floorName, flag.ContinueOnError)
 	n := fs.Int("reals", 1000, "reals to cycle through")
 	d := fs.Duration("time", 2*time.Second, "how long")
+	lan := fs.Bool("lan", false, "the LAN rig's reals (10.1.x.y)")
+	http := fs.Bool("http", false, "an http exchange on each connection")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -488,6 +493,30 @@ func floorMain(args []string) int {
 		var ru syscall.Rusage
 		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	first := [2]byte{127, 1}
+	if *lan {
+		first = [2]byte{10, 1}
+	}
+	// ldird's request, byte for byte but the Host.
+	req := []byte("GET /check HTTP/1.1\r\nHost: 127.1.0.1:8000\r\nUser-Agent: ldird (ldirectord-compatible health check)\r\nConnection: close\r\n\r\n")
+	buf := make([]byte, 4096)
+	// exchange is one http check on a connected socket: false when the
+	// reply is not the reals server's.
+	exchange := func(fd int) bool {
+		if _, err := syscall.Write(fd, req); err != nil {
+			return false
+		}
+		got := 0
+		for {
+			k, err := syscall.Read(fd, buf[got:])
+			if err != nil || k <= 0 {
+				break
+			}
+			got += k
+		}
+		_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
+		return bytes.HasSuffix(buf[:got], []byte("ok\n"))
 	}
 	c0, t0 := cpu(), time.Now()
 	count, fails := 0, 0
@@ -499,7 +528,8 @@ func floorMain(args []string) int {
 				fmt.Fprintln(os.Stderr, err)
 				return 1
 			}
-			if syscall.Connect(fd, &syscall.SockaddrInet4{Port: realPort, Addr: [4]byte{127, 1, byte(k / 250), byte(k%250 + 1)}}) != nil {
+			if syscall.Connect(fd, &syscall.SockaddrInet4{Port: realPort, Addr: [4]byte{first[0], first[1], byte(k / 250), byte(k%250 + 1)}}) != nil ||
+				*http && !exchange(fd) {
 				fails++
 			}
 			syscall.Close(fd)
@@ -521,12 +551,31 @@ const (
 	ldirectord = "/usr/sbin/ldirectord"
 )
 
-// realAddr is the i-th real (0-based): 127.1.x.y with y in 1..250.
-func realAddr(i int) string {
-	return fmt.Sprintf("127.1.%d.%d:%d", i/250, i%250+1, realPort)
+// realAddr is the i-th real (0-based) of the loopback rig: 127.1.x.y with
+// y in 1..250.
+func realAddr(i int) string { return cfOpts{}.realAddr(i) }
+
+func realIP(i int) string { return cfOpts{}.realIP(i) }
+
+// The LAN rig's reals are 10.1.x.y, local to the reals' node (one route
+// for the /16), a veth pair away from the daemon's.
+const (
+	lanIf     = "lan0"
+	lanSubnet = "10.0.0.0/24" // the daemon's node .1, the reals' .2
+	lanReals  = "10.1.0.0/16"
+)
+
+// prefix is the first half of the reals' addresses.
+func (o cfOpts) prefix() string {
+	if o.lan {
+		return "10.1"
+	}
+	return "127.1"
 }
 
-func realIP(i int) string { return strings.TrimSuffix(realAddr(i), fmt.Sprintf(":%d", realPort)) }
+func (o cfOpts) realIP(i int) string { return fmt.Sprintf("%s.%d.%d", o.prefix(), i/250, i%250+1) }
+
+func (o cfOpts) realAddr(i int) string { return fmt.Sprintf("%s:%d", o.realIP(i), realPort) }
 
 // cfOpts is one configuration of the benchmark's virtual service.
 type cfOpts struct {
@@ -538,6 +587,12 @@ type cfOpts struct {
 	// twice per real but adds nothing (from an empty table it also adds
 	// and deletes each real first).
 	prefilled bool
+	// lan puts the reals in a node of their own behind a veth pair, their
+	// side of every packet on the other core (RPS), as a LAN's machines
+	// would be: the daemon pays for its own end of each connection only,
+	// and a handshake is no longer complete when connect(2) returns.
+	// The daemon (and the floor) run on core 0, the reals on core 1.
+	lan bool
 }
 
 func (o cfOpts) text(tool string) string {
@@ -553,7 +608,7 @@ func (o cfOpts) text(tool string) string {
 		if x, ok := o.weights[i]; ok {
 			w = x
 		}
-		fmt.Fprintf(&b, "\treal=%s masq %d\n", realAddr(i), w)
+		fmt.Fprintf(&b, "\treal=%s masq %d\n", o.realAddr(i), w)
 	}
 	fmt.Fprintf(&b, "\tchecktype=%s\n\tservice=http\n\trequest=\"check\"\n\treceive=\"ok\"\n\tscheduler=rr\n\tprotocol=tcp\n", o.checktype)
 	return b.String()
@@ -569,6 +624,7 @@ type ldRig struct {
 	t      *testing.T
 	tool   string
 	n      *netns.Node
+	reals  *netns.Node // n, or the LAN rig's second node
 	ctl    string
 	opts   cfOpts
 	proc   *netns.Proc
@@ -581,16 +637,36 @@ func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 	ldird := filepath.Join(binDir, "ldird")
 	r := &ldRig{t: t, tool: tool, opts: opts}
 	r.n = netns.NewNode(t, "lvs")
+	r.reals = r.n
 	dir, err := os.MkdirTemp("", "lvb")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	r.ctl = filepath.Join(dir, "ctl")
+	var realsCmd []string // how the reals server is started
+	if opts.lan {
+		r.reals = netns.NewNode(t, "reals")
+		netns.Connect(t, r.n, r.reals, lanIf, lanSubnet)
+		r.reals.MustRun("ip", "route", "add", "local", lanReals, "dev", "lo")
+		r.n.MustRun("ip", "route", "add", lanReals, "via", "10.0.0.2")
+		// Each node's receive path on its own core (RPS), through a sysfs
+		// of the node's own network namespace.
+		for cpus, n := range map[string]*netns.Node{"1": r.n, "2": r.reals} {
+			n.MustRun("sh", "-c", "mount -t sysfs sysfs /sys && echo "+cpus+" > /sys/class/net/"+lanIf+"/queues/rx-0/rps_cpus")
+		}
+		realsCmd = []string{"taskset", "-c", "1"}
+	}
 	// The rig's one listener stands for thousands of machines: give it their
 	// backlog, and the checker enough ports.
-	r.n.MustRun("sysctl", "-q", "-w", "net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535",
-		"net.ipv4.ip_local_port_range=1024 65535")
+	nodes := []*netns.Node{r.n}
+	if opts.lan {
+		nodes = append(nodes, r.reals)
+	}
+	for _, n := range nodes {
+		n.MustRun("sysctl", "-q", "-w", "net.core.somaxconn=65535", "net.ipv4.tcp_max_syn_backlog=65535",
+			"net.ipv4.ip_local_port_range=1024 65535")
+	}
 	nft := fmt.Sprintf(`table inet bench {
 	set dead { type ipv4_addr; }
 	chain input { type filter hook input priority 0; policy accept; ip daddr @dead tcp dport %d reject with tcp reset; }
@@ -598,8 +674,9 @@ func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 `, realPort)
 	nf := filepath.Join(dir, "bench.nft")
 	os.WriteFile(nf, []byte(nft), 0o644)
-	r.n.MustRun("nft", "-f", nf)
-	if _, err := r.n.Start(filepath.Join(binDir, realsName), "-ctl", r.ctl, "-port", strconv.Itoa(realPort)); err != nil {
+	r.reals.MustRun("nft", "-f", nf)
+	realsCmd = append(realsCmd, filepath.Join(binDir, realsName), "-ctl", r.ctl, "-port", strconv.Itoa(realPort))
+	if _, err := r.reals.Start(realsCmd[0], realsCmd[1:]...); err != nil {
 		t.Fatal(err)
 	}
 	netns.Eventually(t, 10*time.Second, 10*time.Millisecond, func() (bool, string) {
@@ -614,7 +691,7 @@ func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 			var b strings.Builder
 			fmt.Fprintf(&b, "S TCP %s rr\n", ldVIP)
 			for i := 0; i < opts.reals; i++ {
-				fmt.Fprintf(&b, "D %s Masq 1 0 0\n", realAddr(i))
+				fmt.Fprintf(&b, "D %s Masq 1 0 0\n", opts.realAddr(i))
 			}
 			st = []byte(b.String())
 		}
@@ -629,8 +706,14 @@ func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 	if tool == toolLdirectord {
 		r.proc, err = r.n.Start(ldirectord, ldCfName, "start")
 	} else {
-		r.proc, err = r.n.Start(ldird, ldCfName, "start")
-		r.events = &eventLog{path: r.proc.LogPath, parse: parseLdirdLog}
+		if opts.lan {
+			r.proc, err = r.n.Start("taskset", "-c", "0", ldird, ldCfName, "start")
+		} else {
+			r.proc, err = r.n.Start(ldird, ldCfName, "start")
+		}
+		if err == nil {
+			r.events = &eventLog{path: r.proc.LogPath, parse: parseLdirdLog}
+		}
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -639,11 +722,19 @@ func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 	return r
 }
 
-// floor runs the bare connect loop (floorMain) in the rig: CPU per
-// connection, in microseconds.
+// floor runs the bare connect loop (floorMain) in the rig, with an http
+// exchange on each connection for http checks: CPU per connection, in
+// microseconds.
 func (r *ldRig) floor(reals int, d time.Duration) float64 {
 	r.t.Helper()
-	out := r.n.MustRun(filepath.Join(binDir, floorName), "-reals", strconv.Itoa(reals), "-time", d.String())
+	args := []string{filepath.Join(binDir, floorName), "-reals", strconv.Itoa(reals), "-time", d.String()}
+	if r.opts.checktype == "negotiate" {
+		args = append(args, "-http")
+	}
+	if r.opts.lan {
+		args = append([]string{"taskset", "-c", "0"}, append(args, "-lan")...)
+	}
+	out := r.n.MustRun(args[0], args[1:]...)
 	var us float64
 	var count, fails int
 	if _, err := fmt.Sscan(out, &us, &count, &fails); err != nil || fails > 0 {
@@ -783,7 +874,7 @@ func (r *ldRig) setDead(i int, dead bool) {
 	if !dead {
 		op = "delete"
 	}
-	r.n.MustRun("nft", op, "element", "inet", "bench", "dead", "{ "+realIP(i)+" }")
+	r.reals.MustRun("nft", op, "element", "inet", "bench", "dead", "{ "+r.opts.realIP(i)+" }")
 }
 
 func (r *ldRig) setHung(i int, hung bool) {
@@ -792,8 +883,8 @@ func (r *ldRig) setHung(i int, hung bool) {
 	if !hung {
 		cmd = "unhang "
 	}
-	if s := r.mustControl(cmd + realIP(i)); s != "ok" {
-		r.t.Fatalf("reals server: %s%s: %s", cmd, realIP(i), s)
+	if s := r.mustControl(cmd + r.opts.realIP(i)); s != "ok" {
+		r.t.Fatalf("reals server: %s%s: %s", cmd, r.opts.realIP(i), s)
 	}
 }
 
@@ -984,7 +1075,7 @@ func (r *ldRig) standIn(from, to time.Time) (calls int, wall, cpu time.Duration)
 // since the last reset.
 func (r *ldRig) checkTimes(i int) []time.Time {
 	r.t.Helper()
-	out := r.mustControl("times " + realIP(i))
+	out := r.mustControl("times " + r.opts.realIP(i))
 	var ts []time.Time
 	for _, x := range strings.Fields(out) {
 		ns, err := strconv.ParseInt(x, 10, 64)

@@ -58,6 +58,7 @@ func ldScaleNow() ldScale {
 		loads: []cfOpts{
 			{reals: 1000, checktype: "connect"}, {reals: 1000, checktype: "negotiate"},
 			{reals: 10000, checktype: "connect"}, {reals: 10000, checktype: "negotiate"},
+			{reals: 10000, checktype: "connect", lan: true}, {reals: 10000, checktype: "negotiate", lan: true},
 		},
 	}
 }
@@ -85,7 +86,8 @@ func colOf(tool string) string {
 // (accepts, never answers), raw and from the check that saw it; its
 // return; the other reals' check period while one hangs; autoreload
 // latency; then CPU, memory and check rounds with 1,000 and 10,000 reals.
-// LVSHA_BENCH_LDIRD=detect or load runs one half.
+// The loads run in the loopback rig and, for ldird, in the LAN rig too.
+// LVSHA_BENCH_LDIRD=detect or load runs one half, lan the LAN rig's loads.
 func TestLdirdBench(t *testing.T) {
 	requireLdirectord(t)
 	sc := ldScaleNow()
@@ -107,15 +109,33 @@ func TestLdirdBench(t *testing.T) {
 		tb.note("ldirectord − stand-in: minus the stand-in ipvsadm's own wall time in that interval (its calls are sequential); exec of a real ipvsadm (below) stays in both")
 		publish(t, tb.render())
 	}
-	if only == "" || only == "load" {
+	if only == "" || only == "load" || only == "lan" {
 		for _, o := range sc.loads {
+			if only == "lan" && !o.lan {
+				continue
+			}
 			label := fmt.Sprintf("%s %s checks", thousands(o.reals), map[string]string{"connect": "connect", "negotiate": "http"}[o.checktype])
 			tb := ldTable(fmt.Sprintf("ldird vs ldirectord 4.12: %s, checkinterval 1 (bench/ldird_test.go)", label))
+			tools := ldTools()
+			if o.lan {
+				// ldirectord's figures are the loopback rig's: its cost is its
+				// own (Perl, a process per check), not the network's.
+				label += ", reals a veth pair away (LAN rig)"
+				tb = newTable(fmt.Sprintf("ldird: %s, checkinterval 1 (bench/ldird_test.go)", label), []string{colLdird})
+				tools = []string{toolLdird}
+			}
 			for i := 0; i < cfg.runs; i++ {
-				for _, tool := range ldTools() {
+				for _, tool := range tools {
 					progress("ldird: %s, %s run %d/%d", label, tool, i+1, cfg.runs)
-					t.Run(fmt.Sprintf("load/%d-%s/%s/%d", o.reals, o.checktype, tool, i), func(t *testing.T) { ldLoad(t, tool, o, sc, tb) })
+					t.Run(fmt.Sprintf("load/%d-%s%s/%s/%d", o.reals, o.checktype, map[bool]string{true: "-lan"}[o.lan], tool, i), func(t *testing.T) { ldLoad(t, tool, o, sc, tb) })
 				}
+			}
+			if o.lan {
+				tb.note("the reals in a network namespace of their own behind a veth pair, routed (10.1.0.0/16), each side's receive path on its own core (RPS): ldird and the floor on core 0, the reals and their kernel work on core 1, as a LAN's machines would be. Unlike loopback, a handshake is not complete when connect(2) returns: the SYN-ACK comes back from the other core, as from across a LAN")
+				tb.note("steady state: a %v window after the first full round and 2 s more; rounds on time: gaps between two checks of one real ≤ 1.25 s", sc.window)
+				tb.note("floor: a bare blocking %s loop on core 0 in the same rig after ldird stops, at ldird's measured rate: each blocking call sleeps until the other core answers", map[string]string{"connect": "connect+close", "negotiate": "http-check"}[o.checktype])
+				publish(t, tb.render())
+				continue
 			}
 			if o.reals > 1000 {
 				tb.note("'first %v from start': both tools measured over the same window from their start (ldirectord's start-up grows with the square of the reals: at %s it does not end within the bench). 'steady state': a %v window after the first full round and 2 s more; ldirectord never gets there", sc.fromStart, thousands(o.reals), sc.window)
@@ -123,8 +143,11 @@ func TestLdirdBench(t *testing.T) {
 				tb.note("steady state for both: a %v window after the first full round and 2 s more. ldirectord starts with every real already in its table (as after a restart; from an empty table its start-up at 1,000 reals takes minutes), ldird from an empty one", sc.window)
 			}
 			tb.note("rounds on time: gaps between two checks of one real ≤ 1.25 s; CPU includes reaped children (ldirectord's stand-in ipvsadm and shells)")
-			if o.checktype == "connect" {
+			switch {
+			case o.checktype == "connect":
 				tb.note("floor: a bare blocking connect+close loop in the same rig after ldird stops, at ldird's measured rate: on loopback both ends of each handshake are charged to the checking machine")
+			case o.reals > 1000:
+				tb.note("floor: a bare blocking loop of http checks (connect, the request, the reply read to its end, a close with a reset, as ldird's) in the same rig after ldird stops, at ldird's measured rate: on loopback the reals' kernel work for every packet the checker sends is charged to the checker")
 			}
 			publish(t, tb.render())
 		}
@@ -328,12 +351,12 @@ type windowFig struct {
 	gaps            []time.Duration
 }
 
-func windowOf(seen map[string][]time.Duration, reals int, a, b time.Duration) windowFig {
+func windowOf(seen map[string][]time.Duration, o cfOpts, a, b time.Duration) windowFig {
 	var w windowFig
-	for i := 0; i < reals; i++ {
+	for i := 0; i < o.reals; i++ {
 		var prev time.Duration = -1
 		hit := false
-		for _, x := range seen[realIP(i)] {
+		for _, x := range seen[o.realIP(i)] {
 			if x < a || x > b {
 				continue
 			}
@@ -435,7 +458,7 @@ func ldLoad(t *testing.T, tool string, o cfOpts, sc ldScale, tb *table) {
 		tb.add(pre+"CPU, % of a core", kPct, col, pct)
 		calls, _, cpu := r.standIn(r.start, fs.at)
 		bare(pre+"CPU, % of a core", kPct, 100*float64(fs.cpu-cpu)/float64(win))
-		w := windowOf(seen, o.reals, r.start.Sub(t0), fs.at.Sub(t0))
+		w := windowOf(seen, o, r.start.Sub(t0), fs.at.Sub(t0))
 		tb.add(pre+"checks", kCount, col, float64(w.checks))
 		tb.higher(pre+"checks", kCount)
 		tb.add(pre+"reals checked at least once", kCount, col, float64(w.checked))
@@ -454,7 +477,7 @@ func ldLoad(t *testing.T, tool string, o cfOpts, sc ldScale, tb *table) {
 		return
 	}
 	win := s1.at.Sub(s0.at)
-	w := windowOf(seen, o.reals, s0.at.Sub(t0), s1.at.Sub(t0))
+	w := windowOf(seen, o, s0.at.Sub(t0), s1.at.Sub(t0))
 	if w.checks == 0 {
 		t.Fatalf("%s: no check reached any real in the %v window", tool, win)
 	}
@@ -515,11 +538,12 @@ func ldLoad(t *testing.T, tool string, o cfOpts, sc ldScale, tb *table) {
 			tb.setText(row, kDur, col, fmt.Sprintf("> %v", sc.startBound))
 		}
 	}
-	if tool == toolLdird && o.checktype == "connect" {
+	if tool == toolLdird && (o.checktype == "connect" || o.reals > 1000) {
 		r.stop() // the loop alone on the CPU
 		us := r.floor(o.reals, sc.floor)
 		floorPct := us * rate / 1e4
-		tb.add("floor: bare connect loop at ldird's rate, % of a core", kPct, col, floorPct)
+		what := map[string]string{"connect": "connect", "negotiate": "http"}[o.checktype]
+		tb.add("floor: bare blocking "+what+" loop at ldird's rate, % of a core", kPct, col, floorPct)
 		tb.add("ldird's CPU above the floor", kPts, col, pct-floorPct)
 	}
 }
