@@ -2,11 +2,11 @@ package check
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -56,44 +56,73 @@ type pendingCheck struct {
 // and two more looks at the socket: on a LAN, where most connects wait,
 // a sixth of ldird's CPU. Here a wait costs one epoll_ctl(2); closing the
 // socket takes it out of the set.
+//
+// The set's own descriptor waits in the runtime's poller (an epoll
+// instance is readable when one of its sockets is ready), so a batch
+// that waits parks a goroutine and holds no thread: with a rack of reals
+// that do not answer, hundreds of batches wait for seconds at a time.
 type waitSet struct {
-	ep, wake int // the epoll instance; an eventfd that interrupts the wait
+	ep int      // the epoll instance
+	f  *os.File // ep in the runtime's poller
+	rc syscall.RawConn
+	// interrupted: a real's context was cancelled since the last look.
+	interrupted atomic.Bool
 }
-
-const wakeTag = -1 // the eventfd's tag in the epoll events
 
 func newWaitSet() (*waitSet, error) {
 	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, os.NewSyscallError("epoll_create1", err)
 	}
-	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
-	if err != nil {
+	if err := unix.SetNonblock(ep, true); err != nil {
 		unix.Close(ep)
-		return nil, os.NewSyscallError("eventfd", err)
+		return nil, os.NewSyscallError("fcntl", err)
 	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeTag}
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
-		unix.Close(ep)
-		unix.Close(wake)
-		return nil, os.NewSyscallError("epoll_ctl", err)
+	s := &waitSet{ep: ep, f: os.NewFile(uintptr(ep), "waitset")}
+	if s.rc, err = s.f.SyscallConn(); err != nil {
+		s.f.Close()
+		return nil, err
 	}
-	return &waitSet{ep: ep, wake: wake}, nil
+	return s, nil
 }
 
-// interrupt wakes the wait (a real's context was cancelled). It is
-// called under the realCtx's lock, so it never runs once waitOff has
-// returned, and the eventfd is closed only after every waitOff.
+// interrupt wakes the wait (a real's context was cancelled): the flag,
+// then a deadline in the past. wait sets its deadline before it reads
+// the flag, so the wakeup is never lost. It is called under the
+// realCtx's lock, so never once waitOff has returned, and the set is
+// closed only after every waitOff.
 func (s *waitSet) interrupt() {
-	var one [8]byte
-	binary.NativeEndian.PutUint64(one[:], 1)
-	_, _ = unix.Write(s.wake, one[:])
+	s.interrupted.Store(true)
+	_ = s.f.SetReadDeadline(time.Unix(1, 0))
 }
 
-func (s *waitSet) close() {
-	unix.Close(s.ep)
-	unix.Close(s.wake)
+// wait waits until a socket of the set is ready, until, or an interrupt,
+// and returns the ready ones' events (none at until or on an interrupt).
+func (s *waitSet) wait(events []unix.EpollEvent, until time.Time) ([]unix.EpollEvent, error) {
+	if err := s.f.SetReadDeadline(until); err != nil {
+		return nil, err
+	}
+	if s.interrupted.Swap(false) {
+		return nil, nil
+	}
+	var n int
+	var werr error
+	err := s.rc.Read(func(uintptr) bool {
+		n, werr = unix.EpollWait(s.ep, events, 0)
+		return werr != unix.EINTR && (werr != nil || n > 0)
+	})
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	case werr != nil:
+		return nil, os.NewSyscallError("epoll_wait", werr)
+	}
+	return events[:n], nil
 }
+
+func (s *waitSet) close() { s.f.Close() }
 
 // waitAll ends every check of ps: each as its handshake completes or
 // fails, at its deadline, or when its real's context ends.
@@ -125,7 +154,7 @@ func waitAll(ps []pendingCheck) {
 		p.rc, p.set = rc, s
 		left++
 	}
-	events := make([]unix.EpollEvent, min(len(ps)+1, quickBatch+1))
+	events := make([]unix.EpollEvent, min(len(ps), quickBatch))
 	scan := true // look at every deadline and context
 	var next time.Time
 	for left > 0 {
@@ -148,17 +177,12 @@ func waitAll(ps []pendingCheck) {
 					next = d
 				}
 			}
-			scan = false
 			if left == 0 {
 				break
 			}
 		}
-		msec := int((time.Until(next) + time.Millisecond - 1) / time.Millisecond)
-		n, err := unix.EpollWait(s.ep, events, max(msec, 0))
+		ready, err := s.wait(events, next)
 		if err != nil {
-			if errors.Is(err, unix.EINTR) {
-				continue
-			}
 			// Cannot happen with a valid instance and buffer; should it,
 			// the checks still end, each on its own.
 			for i := range ps {
@@ -170,13 +194,8 @@ func waitAll(ps []pendingCheck) {
 			}
 			return
 		}
-		for _, ev := range events[:n] {
-			if ev.Fd == wakeTag {
-				var b [8]byte
-				_, _ = unix.Read(s.wake, b[:])
-				scan = true
-				continue
-			}
+		scan = len(ready) == 0 // the deadline, or an interrupt
+		for _, ev := range ready {
 			p := &ps[ev.Fd]
 			if p.done {
 				continue

@@ -2,7 +2,10 @@ package check
 
 import (
 	"errors"
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,4 +74,58 @@ func TestWaitAll(t *testing.T) {
 	for _, w := range []*worker{late, hang, refused} {
 		w.stop()
 	}
+}
+
+// TestWaitAllHoldsNoThread: batches whose connects hang wait in the
+// runtime's poller, not in a system call: 64 of them waiting at once
+// leave the process's thread count as it was (a blocking epoll_wait(2)
+// per batch would hold 64 threads), and each still ends at its deadline.
+func TestWaitAllHoldsNoThread(t *testing.T) {
+	hangAP, _ := fullBacklog(t)
+	r := NewRunner(RunnerOptions{})
+	defer r.Stop()
+	const batches = 64
+	tg := Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}
+	var ws []*worker
+	before := threads(t)
+	for i := 0; i < batches; i++ {
+		w := batchWorker(t, r, fmt.Sprintf("hang%d", i), tg, 2*time.Second)
+		s := w.quick().begin(w.ctx, w.cfg.Target)
+		if s.wait == nil {
+			t.Fatalf("the handshake did not wait: %+v", s)
+		}
+		ws = append(ws, w)
+		go waitAll([]pendingCheck{{w: w, c: s.wait, initial: w.takeInitial()}})
+	}
+	time.Sleep(500 * time.Millisecond) // every batch is waiting
+	if during := threads(t); during > before+batches/4 {
+		t.Errorf("%d threads while %d batches wait, %d before", during, batches, before)
+	}
+	for _, w := range ws {
+		w.inflight.Wait()
+		if res := w.last; res.OK || !errors.Is(res.Err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: %+v, want an i/o timeout", w.cfg.Key, res)
+		}
+		w.stop()
+	}
+}
+
+// threads is the process's number of OS threads.
+func threads(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no Threads line in /proc/self/status")
+	return 0
 }
