@@ -44,21 +44,20 @@ func (c *connectChecker) begin(ctx context.Context, real Target) quickStart {
 	}
 	ap := netip.AddrPortFrom(real.IP, port)
 	conn, err := dialRaw(ctx, ap, start.Add(c.b.connectTimeout))
-	wait := &connWait{conn: conn, start: start, ap: ap}
 	if err != nil {
-		return quickStart{res: wait.result(err)}
+		return quickStart{res: connectResult(start, ap, err)}
 	}
 	if conn.pending {
 		done, err := handshake(conn.fd)
 		if !done {
 			// A real on a LAN is here: its SYN-ACK is a round trip away.
-			return quickStart{wait: wait}
+			return quickStart{wait: &connWait{conn: conn, start: start, ap: ap}}
 		}
 		conn.Close()
-		return quickStart{res: wait.result(err)}
+		return quickStart{res: connectResult(start, ap, err)}
 	}
 	conn.Close()
-	return quickStart{res: wait.result(nil)}
+	return quickStart{res: connectResult(start, ap, nil)}
 }
 
 // combined is ldirectord's checktype=N: the first check is a negotiate; after

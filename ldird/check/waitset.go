@@ -23,11 +23,14 @@ type connWait struct {
 }
 
 // result is the check's result once its wait ended with err.
-func (c *connWait) result(err error) Result {
+func (c *connWait) result(err error) Result { return connectResult(c.start, c.ap, err) }
+
+// connectResult is a connect check's result: up when err is nil.
+func connectResult(start time.Time, ap netip.AddrPort, err error) Result {
 	if err != nil {
-		return finish(c.start, fmt.Errorf("connect tcp/%s: %w", c.ap, err), "")
+		return finish(start, fmt.Errorf("connect tcp/%s: %w", ap, err), "")
 	}
-	return finish(c.start, nil, "connected")
+	return finish(start, nil, "connected")
 }
 
 // alone waits in the runtime's poller: a check run on its own (Check),
