@@ -73,7 +73,14 @@
 // (accept4, socket, connect, read, sendto, shutdown, close, epoll_ctl) are
 // raw: none can block, and telling the scheduler they might made its
 // monitor thread poll every 20 µs. A FIN from either side is passed on as a
-// half-close; a reset or error on either side resets both.
+// half-close; a reset or error on either side resets both. Where HAProxy
+// saves a system call the loop does too: a real's socket that turns
+// writable with no error is connected (no SO_ERROR look), a FIN that came
+// with the last data (EPOLLRDHUP, then a short read) needs no read of its
+// own, and the direction that ends a connection is closed without a
+// shutdown first (close sends the FIN). Under wrk with a new connection
+// per request that is 15.4 calls per request instead of 17.9 (perf stat
+// on syscalls:sys_enter_*; HAProxy 17.3) and about 5 % less CPU.
 //
 // Limits (HAProxy's maxconn): Options.MaxConns bounds connections over all
 // services (default DefaultMaxConns: half of what RLIMIT_NOFILE leaves

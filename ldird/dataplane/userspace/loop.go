@@ -74,6 +74,7 @@ type conn struct {
 
 	cIn, cOut, sIn, sOut bool // readiness seen and not used up (edge-triggered)
 	cHup, sHup           bool // EPOLLRDHUP seen: a short read no longer means drained
+	cErr, sErr           bool // EPOLLERR seen: the stream may end in an error, not a FIN
 
 	up, down flow // client → real, real → client
 
@@ -257,12 +258,14 @@ func (l *loop) event(ev *unix.EpollEvent) {
 	case c.ctag:
 		c.cIn, c.cOut = c.cIn || in, c.cOut || out
 		c.cHup = c.cHup || e&unix.EPOLLRDHUP != 0
+		c.cErr = c.cErr || e&unix.EPOLLERR != 0
 	case c.stag:
 		c.sIn, c.sOut = c.sIn || in, c.sOut || out
 		c.sHup = c.sHup || e&unix.EPOLLRDHUP != 0
+		c.sErr = c.sErr || e&unix.EPOLLERR != 0
 		if c.state == stConnecting {
 			if out {
-				l.connected(c)
+				l.connected(c, e)
 			}
 			return
 		}
@@ -351,9 +354,15 @@ func (c *conn) timeouts(p *Proxy) (client, server int64) {
 	return int64(ct), int64(st)
 }
 
-// connected runs when the real's socket turns writable while connecting.
-func (l *loop) connected(c *conn) {
-	if err := sysSoError(c.sfd); err != nil {
+// connected runs when the real's socket turns writable while connecting
+// (events e). Writable without an error or hang-up means the handshake is
+// done, so only a failure costs the look at SO_ERROR (as HAProxy).
+func (l *loop) connected(c *conn, e uint32) {
+	if e&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		err := sysSoError(c.sfd)
+		if err == nil {
+			err = unix.ECONNRESET // hung up without saying why
+		}
 		l.connectFailed(c, err)
 		return
 	}
@@ -371,7 +380,7 @@ func (l *loop) connectFailed(c *conn, err error) {
 	s := c.s
 	l.p.rl.warn("connect to real server failed", s.key, "real", c.r.key, "client", c.client, "err", err)
 	sysClose(c.sfd)
-	c.sfd, c.sIn, c.sOut, c.sHup = -1, false, false, false
+	c.sfd, c.sIn, c.sOut, c.sHup, c.sErr = -1, false, false, false, false
 	s.release(c.tp)
 	c.tp = nil
 	ok, derr := s.dial(c, c.r)
@@ -394,11 +403,11 @@ func (l *loop) connectFailed(c *conn, err error) {
 // connection once both directions have ended or on an error.
 func (l *loop) pump(c *conn) {
 	budget := readBudget
-	if err := l.move(c, &c.up, c.cfd, c.sfd, &c.cIn, &c.sOut, c.cHup, true, &budget); err != nil {
+	if err := l.move(c, &c.up, &c.down, c.cfd, c.sfd, &c.cIn, &c.sOut, c.cHup, c.cErr, true, &budget); err != nil {
 		l.end(c, true)
 		return
 	}
-	if err := l.move(c, &c.down, c.sfd, c.cfd, &c.sIn, &c.cOut, c.sHup, false, &budget); err != nil {
+	if err := l.move(c, &c.down, &c.up, c.sfd, c.cfd, &c.sIn, &c.cOut, c.sHup, c.sErr, false, &budget); err != nil {
 		l.end(c, true)
 		return
 	}
@@ -412,10 +421,15 @@ func (l *loop) pump(c *conn) {
 	}
 }
 
-// move copies one direction: pending bytes first, then reads until the
-// source is drained, the receiver is full or the budget is spent. A FIN is
-// passed on (shutdown) once everything before it has been written.
-func (l *loop) move(c *conn, f *flow, src, dst int, srcIn, dstOut *bool, srcHup, up bool, budget *int) error {
+// move copies one direction (f; back is the other): pending bytes first,
+// then reads until the source is drained, the receiver is full or the
+// budget is spent. A FIN is passed on (shutdown) once everything before it
+// has been written. srcHup: the source's end has arrived (EPOLLRDHUP), so
+// a short read no longer means drained. Without srcErr it was a FIN, which
+// the kernel queues only after every byte before it: a short read has
+// taken the last data, and the end needs no read of its own. With srcErr
+// (a reset) the next read tells the error.
+func (l *loop) move(c *conn, f, back *flow, src, dst int, srcIn, dstOut *bool, srcHup, srcErr, up bool, budget *int) error {
 	for {
 		if f.buf != nil {
 			if !*dstOut {
@@ -438,8 +452,13 @@ func (l *loop) move(c *conn, f *flow, src, dst int, srcIn, dstOut *bool, srcHup,
 		}
 		if f.eof {
 			if !f.shut {
-				if err := sysShutdownWrite(dst); err != nil && err != unix.ENOTCONN {
-					return err
+				// The last direction to end needs no shutdown: the
+				// connection ends now, and close(2) of dst, whose
+				// stream was read to its end, sends the FIN.
+				if !back.shut {
+					if err := sysShutdownWrite(dst); err != nil && err != unix.ENOTCONN {
+						return err
+					}
 				}
 				f.shut = true
 				c.halfClose()
@@ -466,9 +485,13 @@ func (l *loop) move(c *conn, f *flow, src, dst int, srcIn, dstOut *bool, srcHup,
 			continue
 		}
 		c.touch(up, true, l.now)
-		if n < len(l.scratch) && !srcHup {
+		switch {
+		case n == len(l.scratch):
+		case !srcHup:
 			// A short read took all there was; new data brings a new edge.
 			*srcIn = false
+		case !srcErr:
+			f.eof = true // the FIN is next: no read to see it
 		}
 		w := 0
 		if *dstOut {
