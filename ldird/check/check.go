@@ -111,11 +111,12 @@ type quickChecker interface {
 }
 
 // quickStart is what begin did: the result (res) when the check is over;
-// or a connect whose handshake is under way (wait), for a wait set; or
-// rest, the part that must wait, for a goroutine of its own.
+// or a check that waits for its socket (wait: a connect whose handshake
+// is under way, an http exchange), for a wait set; or rest, the part that
+// must wait, for a goroutine of its own.
 type quickStart struct {
 	res  Result
-	wait *connWait
+	wait waiter
 	rest func() Result
 }
 

@@ -29,7 +29,7 @@ import (
 type httpChecker struct {
 	b      *base
 	dialer *net.Dialer
-	// reqURI and tmpl serve the common case (see plain): the request-URI
+	// reqURI and tmpl serve the common case (httpExchange, tls): the request-URI
 	// of the virtual's request, and a request carrying only the method for
 	// the response parser. reqURI is empty when the request is an
 	// absolute URL or for http_proxy.
@@ -128,20 +128,33 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 	if !real.IP.IsValid() {
 		return finish(start, errors.New("real server has no IP address"), "")
 	}
-	// negotiatetimeout bounds the whole exchange, redirects included.
-	deadline := start.Add(h.b.negotiateTimeout)
+	if h.reqURI != "" && h.scheme == "http" {
+		return checkQuick(h, ctx, real) // see httpExchange
+	}
 	if h.reqURI != "" {
 		// The common case bounds its socket by the deadline itself
 		// instead of a context with a timer per check.
-		rep, err := h.plain(ctx, real, deadline)
+		rep, err := h.tls(ctx, real, start.Add(h.b.negotiateTimeout))
 		if !errors.Is(err, errUseClient) && !rep.redirect {
-			r := h.judge(start, func() string { u, _ := h.URL(real); return u }, rep, err)
+			r := h.judge(start, h.urlOf(real), rep, err)
 			rep.release()
 			return r
 		}
 		rep.release()
 	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
+	return h.slow(ctx, real, start)
+}
+
+// urlOf is the URL of real for a log line, made only when one is needed.
+func (h *httpChecker) urlOf(real Target) func() string {
+	return func() string { u, _ := h.URL(real); return u }
+}
+
+// slow is the check through net/http: redirects, absolute URLs,
+// http_proxy. negotiatetimeout (from start) bounds the whole exchange,
+// redirects included.
+func (h *httpChecker) slow(ctx context.Context, real Target, start time.Time) Result {
+	ctx, cancel := context.WithDeadline(ctx, start.Add(h.b.negotiateTimeout))
 	defer cancel()
 	u, err := h.URL(real)
 	if err != nil {
@@ -194,63 +207,56 @@ func (h *httpChecker) judge(start time.Time, u func() string, rep reply, err err
 	return finish(start, nil, rep.status)
 }
 
-// plain is the common check, http or https to the real's own address with
-// the virtual's request: the request is formatted from parts prepared at
-// New (no URL parsing, no http.Request per check), sent on a connection of
-// its own (plain http on a bare socket, see rawConn), and the reply read
-// by readReply. Every wait ends at deadline or when ctx ends.
-func (h *httpChecker) plain(ctx context.Context, real Target, deadline time.Time) (rep reply, err error) {
-	port, err := h.b.port(real)
+// tls is the common check over https: the request formatted from parts
+// prepared at New (no URL parsing, no http.Request per check), sent on a
+// connection of its own, and the reply read by readReply. Every wait ends
+// at deadline or when ctx ends. (Plain http is httpExchange.)
+func (h *httpChecker) tls(ctx context.Context, real Target, deadline time.Time) (rep reply, err error) {
+	var a [256]byte
+	ap, msg, err := h.request(a[:0], real)
 	if err != nil {
 		return reply{}, err
+	}
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	raw, err := h.dialer.DialContext(ctx, "tcp", ap.String())
+	if err != nil {
+		return reply{}, err
+	}
+	defer raw.Close()
+	bindConn(ctx, raw)
+	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // as ldirectord
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return reply{}, err
+	}
+	if _, err := tc.Write(msg); err != nil {
+		return reply{}, err
+	}
+	return readReply(tc, h.tmpl.Method, h.b.receive != nil)
+}
+
+// connectErr is a failed connect as the check reports it.
+func connectErr(ap netip.AddrPort, err error) error {
+	return fmt.Errorf("connect tcp/%s: %w", ap, err)
+}
+
+// request is the common check's address and request (appended to buf).
+func (h *httpChecker) request(buf []byte, real Target) (netip.AddrPort, []byte, error) {
+	port, err := h.b.port(real)
+	if err != nil {
+		return netip.AddrPort{}, nil, err
 	}
 	host := h.b.spec.VirtualHost
 	if host == "" {
 		host = hostArg(real)
 	}
-	ap := netip.AddrPortFrom(real.IP, port)
-	var conn io.ReadWriter
-	if h.scheme == "https" {
-		ctx, cancel := context.WithDeadline(ctx, deadline)
-		defer cancel()
-		raw, err := h.dialer.DialContext(ctx, "tcp", ap.String())
-		if err != nil {
-			return reply{}, err
-		}
-		defer raw.Close()
-		bindConn(ctx, raw)
-		tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // as ldirectord
-		if err := tc.HandshakeContext(ctx); err != nil {
-			return reply{}, err
-		}
-		conn = tc
-	} else {
-		rc, derr := dialRaw(ctx, ap, deadline)
-		if derr != nil {
-			return reply{}, fmt.Errorf("connect tcp/%s: %w", ap, derr)
-		}
-		defer func() {
-			if err == nil {
-				rc.closeAfterReply(rep.eof)
-			} else {
-				rc.Close()
-			}
-		}()
-		conn = rc
-	}
-	var a [256]byte
-	msg := append(a[:0], h.tmpl.Method...)
+	msg := append(buf, h.tmpl.Method...)
 	msg = append(msg, ' ')
 	msg = append(msg, h.reqURI...)
 	msg = append(msg, " HTTP/1.1\r\nHost: "...)
 	msg = append(msg, host...)
 	msg = append(msg, "\r\nUser-Agent: "+userAgent+"\r\nConnection: close\r\n\r\n"...)
-	if rc, ok := conn.(*rawConn); ok {
-		rc.Request(msg) // sent by the first read
-	} else if _, err := conn.Write(msg); err != nil {
-		return reply{}, err
-	}
-	return readReply(conn, h.tmpl.Method, h.b.receive != nil)
+	return netip.AddrPortFrom(real.IP, port), msg, nil
 }
 
 // errUseClient sends a check down net/http's client: a redirect to

@@ -90,6 +90,13 @@ func readReply(src io.Reader, method string, body bool) (reply, error) {
 	bp := replyBufs.Get().(*[]byte)
 	rr := &replyReader{src: src, buf: (*bp)[:0]}
 	rep, ok := parseReply(rr, method, body)
+	return rr.reply(bp, rep, ok, method, body)
+}
+
+// reply ends a parse of rr (rep, ok: parseReply's) into the pooled buffer
+// bp: the small parser's reply, or net/http's of the same bytes and the
+// rest of the stream.
+func (rr *replyReader) reply(bp *[]byte, rep reply, ok bool, method string, body bool) (reply, error) {
 	*bp = rr.buf[:0]
 	rep.buf = bp
 	if ok {
@@ -97,7 +104,7 @@ func readReply(src io.Reader, method string, body bool) (reply, error) {
 		return rep, nil
 	}
 	// Not a shape the small parser takes: net/http parses the same bytes.
-	rest := io.Reader(io.LimitReader(src, int64(replyLimit-len(rr.buf))))
+	rest := io.Reader(io.LimitReader(rr.src, int64(replyLimit-len(rr.buf))))
 	if rr.err != nil {
 		rest = errReader{rr.err}
 	}

@@ -32,7 +32,6 @@ type rawConn struct {
 	// pending: connect(2) said EINPROGRESS and the handshake has not been
 	// seen to complete yet.
 	pending bool
-	req     []byte // to send before the first read (Request)
 }
 
 // sockaddr is ap as connect(2) takes it, in memory of the caller's.
@@ -65,9 +64,9 @@ func (sa *sockaddr) set(ap netip.AddrPort) error {
 	return nil
 }
 
-// The socket is non-blocking, so connect(2), poll(2) with no timeout and
-// close(2) of a socket without SO_LINGER (or with a zero linger) never
-// block. They go to the kernel as raw system calls, without the runtime's
+// The socket is non-blocking, so connect(2), read(2), write(2), poll(2)
+// with no timeout and close(2) of a socket without SO_LINGER (or with a
+// zero linger) never block. They go to the kernel as raw system calls, without the runtime's
 // bookkeeping for calls that may block: with it, a batch of quick checks
 // (a connect on loopback takes some 25 µs in the kernel, the handshake
 // included) kept the runtime's monitor thread waking every 20 µs to look
@@ -92,6 +91,25 @@ func closeRaw(fd int) error {
 		return e
 	}
 	return nil
+}
+
+// readRaw is read(2) of a non-blocking socket.
+func readRaw(fd int, b []byte) (int, error) {
+	n, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// writeRaw is write(2) to a non-blocking socket; a reset peer gives
+// EPIPE, not SIGPIPE (MSG_NOSIGNAL).
+func writeRaw(fd int, b []byte) (int, error) {
+	n, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
 
 // dialRaw starts a TCP connection to ap; the handshake may still be in
@@ -249,14 +267,8 @@ func (c *rawConn) Write(b []byte) (int, error) {
 	return done, nil
 }
 
-// Request arranges for req to be sent by the first Read, from within
-// the poller's read wait: the reply cannot be there before the request
-// has gone, so that read need not ask first (see established) and a
-// check saves the read that would only say EAGAIN.
-func (c *rawConn) Request(req []byte) { c.req = req }
-
-// Read reads into b, waiting in the poller for data (after sending a
-// Request, if one is due). It returns io.EOF at the end of the stream.
+// Read reads into b, waiting in the poller for data. It returns io.EOF
+// at the end of the stream.
 func (c *rawConn) Read(b []byte) (int, error) {
 	if err := c.register(); err != nil {
 		return 0, err
@@ -264,43 +276,12 @@ func (c *rawConn) Read(b []byte) (int, error) {
 	var n int
 	var rerr error
 	for {
-		sendBlocked := false
-		var werr error
 		if err := c.rc.Read(func(fd uintptr) bool {
-			if c.req != nil {
-				m, err := unix.Write(int(fd), c.req)
-				switch {
-				case err == nil && m == len(c.req):
-					c.req, c.pending = nil, false
-					return false // now wait for the reply
-				case err == nil, errors.Is(err, unix.EAGAIN), errors.Is(err, unix.EINTR):
-					// Not sent whole at once (a handshake still on):
-					// Write waits for it, outside.
-					c.req, sendBlocked = c.req[max(m, 0):], true
-				default:
-					werr = err
-				}
-				return true
-			}
 			// Ask before any wait (see established).
 			n, rerr = unix.Read(int(fd), b)
 			return !errors.Is(rerr, unix.EAGAIN)
 		}); err != nil {
 			return 0, c.waitErr(err)
-		}
-		if werr != nil {
-			if c.pending {
-				return 0, os.NewSyscallError("connect", werr)
-			}
-			return 0, os.NewSyscallError("write", werr)
-		}
-		if sendBlocked {
-			req := c.req
-			c.req = nil
-			if _, err := c.Write(req); err != nil {
-				return 0, err
-			}
-			continue
 		}
 		switch {
 		case errors.Is(rerr, unix.EINTR):

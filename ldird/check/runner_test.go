@@ -368,7 +368,12 @@ func TestBatchSize(t *testing.T) {
 // a batch: its first check in flight.
 func batchWorker(t *testing.T, r *Runner, key string, tg Target, timeout time.Duration) *worker {
 	t.Helper()
-	c := mustNew(t, Spec{Type: "connect", ConnectTimeout: timeout, NegotiateTimeout: timeout})
+	return checkWorker(r, key, tg, mustNew(t, Spec{Type: "connect", ConnectTimeout: timeout, NegotiateTimeout: timeout}))
+}
+
+// checkWorker is a real with checker c as the schedule hands it to a
+// batch: its first check in flight.
+func checkWorker(r *Runner, key string, tg Target, c Checker) *worker {
 	w := &worker{r: r, first: make(chan struct{}), initial: true,
 		cfg: RealConfig{Key: key, Target: tg, Checker: c, Interval: time.Hour, FailureCount: 1}}
 	w.rctx.init()

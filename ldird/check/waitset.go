@@ -13,6 +13,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// waiter is a check that waits for its socket: with the other waits of
+// its batch in a wait set (events, ready, stop), or on its own in the
+// runtime's poller (alone). Each ends by closing its socket.
+type waiter interface {
+	sock() *rawConn
+	// events is what to watch the socket for (epoll events).
+	events() uint32
+	// ready takes the socket's events: over, with res, once the check
+	// has ended; or rest, the part left to do on a goroutine of its own
+	// (it may block); or neither, to wait on.
+	ready(events uint32) (res Result, over bool, rest func() Result)
+	// stop ends the check with err: its deadline, its real removed.
+	stop(err error) Result
+	// alone ends the check on its own, in the runtime's poller.
+	alone() Result
+}
+
 // connWait is a connect check whose handshake was still under way when
 // begin looked: a real a round trip away (on a LAN, most of them), a
 // lost SYN, a slow refusal.
@@ -33,6 +50,24 @@ func connectResult(start time.Time, ap netip.AddrPort, err error) Result {
 	return finish(start, nil, "connected")
 }
 
+func (c *connWait) sock() *rawConn { return c.conn }
+
+// events: writable is connected; a refusal shows as an error.
+func (c *connWait) events() uint32 { return unix.EPOLLOUT }
+
+func (c *connWait) ready(ev uint32) (Result, bool, func() Result) {
+	var err error
+	if ev&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
+		err = soError(c.conn.fd)
+	}
+	return c.stop(err), true, nil
+}
+
+func (c *connWait) stop(err error) Result {
+	closeRaw(c.conn.fd)
+	return c.result(err)
+}
+
 // alone waits in the runtime's poller: a check run on its own (Check),
 // or a batch's when no wait set could be made.
 func (c *connWait) alone() Result {
@@ -44,7 +79,7 @@ func (c *connWait) alone() Result {
 // pendingCheck is a batch's check that waits in the batch's wait set.
 type pendingCheck struct {
 	w       *worker
-	c       *connWait
+	c       waiter
 	initial bool
 	rc      *realCtx // the real's context, which interrupts set when cancelled
 	set     *waitSet
@@ -52,13 +87,15 @@ type pendingCheck struct {
 }
 
 // The waits of a batch go into one wait set: an epoll instance of their
-// own, watched by one goroutine, which ends each check as its socket
-// becomes writable (connected) or fails, at its deadline, or when its
-// real is removed. Waiting in the runtime's poller instead cost each
+// own, watched by one goroutine, which moves each check on as its socket
+// becomes ready (a connect check ends when it is writable or fails; an
+// http check sends its request, then reads and parses the reply as it
+// comes), and ends it at its deadline or when its real is removed. Waiting in the runtime's poller instead cost each
 // check a goroutine, an os.File (fcntl(2) and two epoll_ctl(2)), a timer
 // and two more looks at the socket: on a LAN, where most connects wait,
 // a sixth of ldird's CPU. Here a wait costs one epoll_ctl(2); closing the
-// socket takes it out of the set.
+// socket takes it out of the set. An http check always waits (for the
+// reply) and saved as much: see httpExchange.
 //
 // The set's own descriptor waits in the runtime's poller (an epoll
 // instance is readable when one of its sockets is ready), so a batch
@@ -127,8 +164,8 @@ func (s *waitSet) wait(events []unix.EpollEvent, until time.Time) ([]unix.EpollE
 
 func (s *waitSet) close() { s.f.Close() }
 
-// waitAll ends every check of ps: each as its handshake completes or
-// fails, at its deadline, or when its real's context ends.
+// waitAll ends every check of ps: each as its socket's events take it to
+// its end, at its deadline, or when its real's context ends.
 func waitAll(ps []pendingCheck) {
 	s, err := newWaitSet()
 	if err != nil {
@@ -142,16 +179,17 @@ func waitAll(ps []pendingCheck) {
 	left := 0
 	for i := range ps {
 		p := &ps[i]
-		rc, ok := p.c.conn.ctx.(*realCtx)
-		ev := unix.EpollEvent{Events: unix.EPOLLOUT, Fd: int32(i)}
-		if !ok || unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, p.c.conn.fd, &ev) != nil {
+		conn := p.c.sock()
+		rc, ok := conn.ctx.(*realCtx)
+		ev := unix.EpollEvent{Events: p.c.events(), Fd: int32(i)}
+		if !ok || unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, conn.fd, &ev) != nil {
 			// Not a Runner's check, or the set is full: on its own.
 			p.done = true
 			p.w.r.sched.start(job{w: p.w, rest: p.c.alone, initial: p.initial})
 			continue
 		}
 		if !rc.waitOn(s) { // removed meanwhile
-			p.end(context.Canceled)
+			p.end(p.c.stop(context.Canceled))
 			continue
 		}
 		p.rc, p.set = rc, s
@@ -169,12 +207,13 @@ func waitAll(ps []pendingCheck) {
 				if p.done {
 					continue
 				}
-				switch d := p.c.conn.deadline; {
-				case p.c.conn.ctx.Err() != nil:
-					p.end(p.c.conn.ctx.Err())
+				conn := p.c.sock()
+				switch d := conn.deadline; {
+				case conn.ctx.Err() != nil:
+					p.end(p.c.stop(conn.ctx.Err()))
 					left--
 				case !now.Before(d):
-					p.end(os.ErrDeadlineExceeded)
+					p.end(p.c.stop(os.ErrDeadlineExceeded))
 					left--
 				case next.IsZero() || d.Before(next):
 					next = d
@@ -203,12 +242,18 @@ func waitAll(ps []pendingCheck) {
 			if p.done {
 				continue
 			}
-			var err error
-			if ev.Events&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-				err = soError(p.c.conn.fd)
+			switch res, over, rest := p.c.ready(ev.Events); {
+			case rest != nil:
+				// The rest may block: a goroutine of its own, with the
+				// real's cancellation hooked there.
+				p.unhook()
+				p.done = true
+				left--
+				p.w.r.sched.start(job{w: p.w, rest: rest, initial: p.initial})
+			case over:
+				p.end(res)
+				left--
 			}
-			p.end(err)
-			left--
 		}
 	}
 }
@@ -233,12 +278,11 @@ func (p *pendingCheck) unhook() {
 	}
 }
 
-// end closes p's socket (which takes it out of the wait set) and reports
-// its result.
-func (p *pendingCheck) end(err error) {
+// end reports the result of p, whose socket is closed (which took it out
+// of the wait set).
+func (p *pendingCheck) end(res Result) {
 	p.done = true
 	p.unhook()
-	closeRaw(p.c.conn.fd)
-	p.w.report(p.c.result(err), p.initial)
+	p.w.report(res, p.initial)
 	p.w.done()
 }
