@@ -101,10 +101,11 @@ type Checker interface {
 	Check(ctx context.Context, real Target) Result
 }
 
-// quickChecker is a Checker that can often end a check without waiting
-// (a connect to a near real, checktype on). The Runner runs the begin of
-// many reals in turn on one goroutine: a goroutine woken for each check
-// cost more than the check's own work.
+// quickChecker is a Checker whose check starts without waiting and often
+// ends so (a connect to a near real, checktype on), or then waits only
+// for its socket (plain http: the reply). The Runner runs the begin of
+// many reals in turn on one goroutine, and their waits in one wait set: a
+// goroutine woken for each check cost more than the check's own work.
 type quickChecker interface {
 	Checker
 	begin(ctx context.Context, real Target) quickStart

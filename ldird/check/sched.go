@@ -15,13 +15,14 @@ import (
 // send and a select per check, and 10,000 parked goroutines whose stacks
 // the collector scans.
 //
-// Checks that seldom wait (quickChecker: a connect to a near real) go in
-// batches of up to quickBatch instead, one goroutine running the batch in
-// turn: handing each to a goroutine of its own cost a wakeup and a thread
-// switch per check, more than the user-space part of the check itself.
-// The connects of the batch that must wait (far reals) go on together in
-// one wait set on a pool goroutine (waitAll), so a hung real holds up no
-// other here either.
+// Checks whose start never waits (quickChecker: connect, plain http) go
+// in batches of up to quickBatch instead, one goroutine running the
+// batch's starts in turn: handing each to a goroutine of its own cost a
+// wakeup and a thread switch per check, more than the user-space part of
+// the check itself. The checks of the batch that must wait (a connect to
+// a far real, every http check for its reply) go on together in one wait
+// set on a pool goroutine (waitAll), so a hung real holds up no other
+// here either.
 type sched struct {
 	epoch time.Time // due times are monotonic durations since epoch
 
@@ -44,13 +45,13 @@ type sched struct {
 
 const maxIdle = 1024
 
-// quickBatch bounds a batch of quick checks: at some 30 µs each, a batch
-// ends within a few milliseconds, and a slot with more due than this
+// quickBatch bounds a batch of quick checks: at some 30 µs for each start,
+// a batch's starts end within a few milliseconds, and a slot with more due than this
 // spreads over several goroutines (and cores).
 const quickBatch = 128
 
 // job is a pool goroutine's work: one check (w), the waiting part of a
-// quick check (w with rest), a batch of quick checks, or the connects of
+// quick check (w with rest), a batch of quick checks, or the checks of
 // a batch that wait (waits, in one wait set).
 type job struct {
 	w       *worker
