@@ -73,7 +73,10 @@
 // (accept4, socket, connect, read, sendto, shutdown, close, epoll_ctl) are
 // raw: none can block, and telling the scheduler they might made its
 // monitor thread poll every 20 µs. A FIN from either side is passed on as a
-// half-close; a reset or error on either side resets both. Where HAProxy
+// half-close; a reset or error on either side resets both (a real's reset
+// that comes with its handshake, before the loop has seen the connection
+// up, is a failed connect: the client goes to another real once, as with
+// a refusal). Where HAProxy
 // saves a system call the loop does too: a real's socket that turns
 // writable with no error is connected (no SO_ERROR look), a FIN that came
 // with the last data (EPOLLRDHUP, then a short read) needs no read of its
