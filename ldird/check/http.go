@@ -128,7 +128,7 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 	if !real.IP.IsValid() {
 		return finish(start, errors.New("real server has no IP address"), "")
 	}
-	if h.reqURI != "" && h.scheme == "http" {
+	if h.plainHTTP() {
 		return checkQuick(h, ctx, real) // see httpExchange
 	}
 	if h.reqURI != "" {
@@ -144,6 +144,9 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 	}
 	return h.slow(ctx, real, start)
 }
+
+// plainHTTP: the common check over plain http, which httpExchange runs.
+func (h *httpChecker) plainHTTP() bool { return h.reqURI != "" && h.scheme == "http" }
 
 // urlOf is the URL of real for a log line, made only when one is needed.
 func (h *httpChecker) urlOf(real Target) func() string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/netip"
 	"os"
 	"time"
 
@@ -13,10 +12,9 @@ import (
 
 // httpExchange is the common http check (plain http to the real's own
 // address with the virtual's request) as a batch runs it: begin connects
-// and sends the
-// request; the batch's wait set then moves it on as its socket becomes
-// ready (the rest of the request once the handshake is done, the reply
-// read and parsed as it comes) until the reply is whole. Every such
+// and sends the request; the batch's wait set then moves it on as its
+// socket becomes ready (the rest of the request once the handshake is
+// done, the reply read and parsed as it comes) until the reply is whole. Every such
 // check waits, for the reply at least, and in the runtime's poller each
 // wait cost an os.File (fcntl(2), epoll_ctl(2) in and out, a cleanup),
 // a timer and a parked goroutine; here it costs one epoll_ctl(2), and
@@ -29,7 +27,6 @@ type httpExchange struct {
 	ctx   context.Context
 	real  Target
 	start time.Time
-	ap    netip.AddrPort
 	conn  *rawConn
 	req   []byte // the part of the request not sent yet
 	rr    replyReader
@@ -48,7 +45,7 @@ var errWouldBlock = errors.New("would block")
 // and, on a near real, the request's write(2). The common case only;
 // anything else (https, http_proxy, absolute URLs) is the rest.
 func (h *httpChecker) begin(ctx context.Context, real Target) quickStart {
-	if h.reqURI == "" || h.scheme != "http" {
+	if !h.plainHTTP() {
 		return quickStart{rest: func() Result { return h.Check(ctx, real) }}
 	}
 	start := time.Now()
@@ -60,7 +57,7 @@ func (h *httpChecker) begin(ctx context.Context, real Target) quickStart {
 	if err != nil {
 		return quickStart{res: h.judge(start, h.urlOf(real), reply{}, err)}
 	}
-	x.ap, x.req = ap, msg
+	x.req = msg
 	conn, err := dialRaw(ctx, ap, start.Add(h.b.negotiateTimeout))
 	if err != nil {
 		return quickStart{res: h.judge(start, h.urlOf(real), reply{}, connectErr(ap, err))}
@@ -118,11 +115,7 @@ func (x *httpExchange) advance() (Result, bool, func() Result) {
 		}
 		x.req, x.conn.pending = x.req[n:], false
 	}
-	if x.rr.err == errWouldBlock {
-		x.rr.err = nil
-	}
-	method, body := x.h.tmpl.Method, x.h.b.receive != nil
-	rep, ok := parseReply(&x.rr, method, body)
+	rep, ok := x.parse()
 	if !ok {
 		switch x.rr.err {
 		case errWouldBlock:
@@ -134,8 +127,22 @@ func (x *httpExchange) advance() (Result, bool, func() Result) {
 		// The stream is over (its end, an error): net/http parses what
 		// there is without waiting.
 	}
-	rep, err := x.rr.reply(x.bp, rep, ok, method, body)
-	return x.complete(rep, err)
+	return x.complete(x.reply(rep, ok))
+}
+
+// parse parses the reply read so far, reading on as the reader allows
+// (errWouldBlock in the wait set ends the look, not the stream).
+func (x *httpExchange) parse() (reply, bool) {
+	if x.rr.err == errWouldBlock {
+		x.rr.err = nil
+	}
+	return parseReply(&x.rr, x.h.tmpl.Method, x.h.b.receive != nil)
+}
+
+// reply ends the parse (rep, ok: parse's) into the exchange's pooled
+// buffer: see replyReader.reply.
+func (x *httpExchange) reply(rep reply, ok bool) (reply, error) {
+	return x.rr.reply(x.bp, rep, ok, x.h.tmpl.Method, x.h.b.receive != nil)
 }
 
 // Read is the reply's read in the wait set: errWouldBlock when there is
@@ -189,8 +196,7 @@ func (x *httpExchange) stop(err error) Result {
 		return res
 	}
 	x.rr.err = err
-	rep, perr := x.rr.reply(x.bp, reply{}, false, x.h.tmpl.Method, x.h.b.receive != nil)
-	res, _, _ := x.complete(rep, perr)
+	res, _, _ := x.complete(x.reply(reply{}, false))
 	return res
 }
 
@@ -209,13 +215,7 @@ func (x *httpExchange) block() Result {
 		x.req = nil
 	}
 	x.rr.src = x.conn
-	if x.rr.err == errWouldBlock {
-		x.rr.err = nil
-	}
-	method, body := x.h.tmpl.Method, x.h.b.receive != nil
-	rep, ok := parseReply(&x.rr, method, body)
-	rep, err := x.rr.reply(x.bp, rep, ok, method, body)
-	res, _, rest := x.complete(rep, err)
+	res, _, rest := x.complete(x.reply(x.parse()))
 	if rest != nil {
 		return rest()
 	}

@@ -66,8 +66,8 @@ func (sa *sockaddr) set(ap netip.AddrPort) error {
 
 // The socket is non-blocking, so connect(2), read(2), write(2), poll(2)
 // with no timeout and close(2) of a socket without SO_LINGER (or with a
-// zero linger) never block. They go to the kernel as raw system calls, without the runtime's
-// bookkeeping for calls that may block: with it, a batch of quick checks
+// zero linger) never block. They go to the kernel as raw system calls,
+// without the runtime's bookkeeping for calls that may block: with it, a batch of quick checks
 // (a connect on loopback takes some 25 µs in the kernel, the handshake
 // included) kept the runtime's monitor thread waking every 20 µs to look
 // at the goroutine "blocked" in connect(2): 2 % of a core at 10,000
@@ -226,7 +226,7 @@ func (c *rawConn) waitConnected() error {
 func (c *rawConn) Write(b []byte) (int, error) {
 	done := 0
 	for done < len(b) {
-		n, err := unix.Write(c.fd, b[done:])
+		n, err := writeRaw(c.fd, b[done:])
 		if n > 0 {
 			done += n
 			c.pending = false
@@ -249,7 +249,7 @@ func (c *rawConn) Write(b []byte) (int, error) {
 		}
 		var werr error
 		if err := c.rc.Write(func(fd uintptr) bool {
-			n, werr = unix.Write(int(fd), b[done:])
+			n, werr = writeRaw(int(fd), b[done:])
 			if errors.Is(werr, unix.EAGAIN) {
 				return false
 			}
@@ -278,7 +278,7 @@ func (c *rawConn) Read(b []byte) (int, error) {
 	for {
 		if err := c.rc.Read(func(fd uintptr) bool {
 			// Ask before any wait (see established).
-			n, rerr = unix.Read(int(fd), b)
+			n, rerr = readRaw(int(fd), b)
 			return !errors.Is(rerr, unix.EAGAIN)
 		}); err != nil {
 			return 0, c.waitErr(err)
@@ -304,7 +304,7 @@ func (c *rawConn) Read(b []byte) (int, error) {
 func (c *rawConn) closeAfterReply(eof bool) error {
 	if !eof {
 		var b [1]byte
-		n, err := unix.Read(c.fd, b[:])
+		n, err := readRaw(c.fd, b[:])
 		eof = n == 0 && err == nil
 	}
 	if eof {

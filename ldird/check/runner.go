@@ -348,8 +348,9 @@ func (w *worker) run() {
 
 // runBatch runs the checks of quick checkers in turn on this goroutine.
 // The checks that must wait for their sockets go on together in one wait
-// set on a pool goroutine (waitAll), any other check that must wait with its rest on a
-// pool goroutine of its own (runRest): the batch never waits for one real.
+// set on a pool goroutine (waitAll), any other check that must wait with
+// its rest on a pool goroutine of its own (runRest): the batch never
+// waits for one real.
 func runBatch(ws []*worker) {
 	var waits []pendingCheck
 	for _, w := range ws {

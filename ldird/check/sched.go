@@ -45,9 +45,9 @@ type sched struct {
 
 const maxIdle = 1024
 
-// quickBatch bounds a batch of quick checks: at some 30 µs for each start,
-// a batch's starts end within a few milliseconds, and a slot with more due than this
-// spreads over several goroutines (and cores).
+// quickBatch bounds a batch of quick checks: at some 30 µs for each
+// start, a batch's starts end within a few milliseconds, and a slot with
+// more due than this spreads over several goroutines (and cores).
 const quickBatch = 128
 
 // job is a pool goroutine's work: one check (w), the waiting part of a

@@ -90,10 +90,10 @@ type pendingCheck struct {
 // own, watched by one goroutine, which moves each check on as its socket
 // becomes ready (a connect check ends when it is writable or fails; an
 // http check sends its request, then reads and parses the reply as it
-// comes), and ends it at its deadline or when its real is removed. Waiting in the runtime's poller instead cost each
-// check a goroutine, an os.File (fcntl(2) and two epoll_ctl(2)), a timer
-// and two more looks at the socket: on a LAN, where most connects wait,
-// a sixth of ldird's CPU. Here a wait costs one epoll_ctl(2); closing the
+// comes), and ends it at its deadline or when its real is removed.
+// Waiting in the runtime's poller instead cost each check a goroutine, an
+// os.File (fcntl(2) and two epoll_ctl(2)), a timer and two more looks at
+// the socket: on a LAN, where most connects wait, a sixth of ldird's CPU. Here a wait costs one epoll_ctl(2); closing the
 // socket takes it out of the set. An http check always waits (for the
 // reply) and saved as much: see httpExchange.
 //
