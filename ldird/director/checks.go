@@ -139,10 +139,11 @@ func (d *Director) buildChecks(cfg *config.Config, seeds map[string]bool) (map[s
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	// Each check's results reach its history through the Runner's Tag
-	// (onEvent); made only once the configuration is known good.
+	// Each check's results reach its history and its quiet sinks through
+	// the Runner's Tag (onEvent); made only once the configuration is
+	// known good.
 	for k, e := range out {
-		e.rc.Tag = d.hist.entry(k)
+		e.rc.Tag = d.tagFor(k)
 		out[k] = e
 	}
 	return out, nil

@@ -90,6 +90,7 @@ type Director struct {
 	// Owned by the loop.
 	p       *planner
 	checks  map[string]checkEntry
+	tags    map[string]*checkTag // by check key: what its results carry
 	started bool
 	monitor monitorBuffer
 	waiters []chan struct{} // calls that finish with the current step
@@ -131,7 +132,7 @@ func New(o Options) *Director {
 	d := &Director{
 		o: o, log: o.Logger, dp: o.Dataplane, now: time.Now,
 		wake: make(chan struct{}, 1), lazy: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		checks: map[string]checkEntry{}, hist: newCheckHistory(),
+		checks: map[string]checkEntry{}, tags: map[string]*checkTag{}, hist: newCheckHistory(),
 		p: newPlanner(o.Logger, plannerOptions{DesiredOptions: DesiredOptions{KernelPorts: o.KernelPorts},
 			hostname: o.Hostname, pid: os.Getpid()}),
 	}
@@ -211,8 +212,13 @@ func (d *Director) Poke() { d.post(input{f: d.p.poke}, false) }
 
 // onEvent receives check results, on the checks' goroutines: the loop
 // handles them in order, and a burst of results becomes one table pass.
+// A result that changes nothing is told to the Observer here (checkTag).
 func (d *Director) onEvent(ev check.Event) {
-	ev.Tag.(*realHistory).record(ev, time.Now()) // buildChecks set it
+	t := ev.Tag.(*checkTag) // buildChecks set it
+	t.hist.record(ev, time.Now())
+	if t.tell(ev) {
+		return
+	}
 	d.post(input{ev: ev}, ev.Result.OK && !ev.Changed && !ev.Initial)
 }
 
@@ -360,6 +366,7 @@ func (d *Director) Start(ctx context.Context, cfg *config.Config) error {
 		}
 		d.p.start(cfg, seeds)
 		d.checks, d.started = entries, true
+		d.setQuiet()
 		n = len(entries)
 		for _, e := range entries {
 			if e.rc.Initial == check.Up {
@@ -442,6 +449,7 @@ func (d *Director) Reload(cfg *config.Config) error {
 			}
 		}
 		d.checks = entries
+		d.setQuiet()
 		d.hist.retain(func(k string) bool { _, ok := entries[k]; return ok })
 		d.log.Info("configuration reloaded", "virtuals", len(cfg.Virtuals), "checks_added", added,
 			"checks_changed", replaced, "checks_removed", removed)

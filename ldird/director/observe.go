@@ -42,7 +42,9 @@ const (
 
 // Observer is told what the director does (ldird/metrics implements it).
 // Its methods are called from the director's goroutine, and must not
-// block: the table waits meanwhile.
+// block: the table waits meanwhile. An Observer that is also a
+// CheckSinker hears of the results that change nothing through its sinks
+// instead, on the checks' goroutines (see checkTag).
 type Observer interface {
 	// CheckResult reports one check result once for each virtual that
 	// checks the real: a real listed with the same check by several

@@ -287,6 +287,26 @@ func (p *planner) checkResult(now time.Time, ev check.Event) []action {
 	return p.take()
 }
 
+// quietIDs is who hears of a result of check key that changes nothing
+// (see checkTag): the virtuals checkResult reports it to, in its order;
+// ok is false when such a result must still come here, for a
+// monitorfile line, or because the check is not configured.
+func (p *planner) quietIDs(key string) (ids []VirtualID, ok bool) {
+	cs, ok := p.checks[key]
+	if !ok {
+		return nil, false
+	}
+	for i, u := range cs.uses {
+		if u.v.MonitorFile != "" {
+			return nil, false
+		}
+		if i == 0 || u.id != cs.uses[i-1].id {
+			ids = append(ids, u.id)
+		}
+	}
+	return ids, true
+}
+
 // poke asks for a table pass.
 func (p *planner) poke() { p.dirty = true }
 

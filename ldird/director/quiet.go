@@ -1,0 +1,115 @@
+package director
+
+import (
+	"sync/atomic"
+	"time"
+
+	"lvsha/ldird/check"
+)
+
+// A check result that changes nothing (OK, the real already up, and the
+// check's previous result OK too) takes nothing from the planner: the
+// real's state and maintenance stay as the previous result left them,
+// and no table pass is due. All it does is count in the Observer (and
+// write a monitorfile line, where one is configured). At 10,000 checks a
+// second nearly every result is such a one, and handing each to the loop
+// (the queue, a look-up by key, then two label look-ups in the metrics)
+// cost about a tenth of ldird's own CPU. So onEvent tells such a result
+// to the Observer itself, through sinks the loop looked up when it last
+// (re)loaded the configuration, and the loop never sees it.
+//
+// Results still reach the planner in order: a quiet result follows an OK
+// one of the same check, whatever that one changed is queued before it,
+// and the quiet one would change nothing after it.
+
+// CheckSinker is an Observer that can hand out what CheckResult(v,
+// outcome, latency) does as a function of the latency alone, safe to call
+// from any goroutine (ldird/metrics: its counter and histogram, looked
+// up once). With an Observer that is no CheckSinker every result goes
+// through the loop.
+type CheckSinker interface {
+	CheckSink(v VirtualID, outcome string) func(latency time.Duration)
+}
+
+// checkTag is what a check's results carry to onEvent (RealConfig.Tag):
+// one per check key, kept across reloads as the key's history is.
+type checkTag struct {
+	hist *realHistory
+	// quiet tells a result that changes nothing; nil while such results
+	// must go through the loop: a monitorfile to write, an Observer that
+	// is no CheckSinker, a check not (or no longer) configured.
+	quiet atomic.Pointer[quietSinks]
+	// lastOK: the check's previous result was OK. Only onEvent touches
+	// it, and a check reports one result at a time.
+	lastOK bool
+}
+
+// quietSinks counts a quiet result once for each virtual that checks the
+// real, as checkResult's observeCheck actions do.
+type quietSinks []func(time.Duration)
+
+// tell handles ev on the check's goroutine when it changes nothing, and
+// reports whether it did.
+func (t *checkTag) tell(ev check.Event) bool {
+	quiet := ev.Result.OK && !ev.Changed && !ev.Initial && t.lastOK
+	t.lastOK = ev.Result.OK
+	if !quiet {
+		return false
+	}
+	q := t.quiet.Load()
+	if q == nil {
+		return false
+	}
+	for _, sink := range *q {
+		sink(ev.Result.Latency)
+	}
+	return true
+}
+
+// tagFor is key's tag, made on first use; on the loop.
+func (d *Director) tagFor(key string) *checkTag {
+	t := d.tags[key]
+	if t == nil {
+		t = &checkTag{hist: d.hist.entry(key)}
+		d.tags[key] = t
+	}
+	return t
+}
+
+// setQuiet gives every configured check the sinks of its quiet results,
+// once the planner has the configuration, and drops the tags of checks
+// no longer configured; on the loop. A result of a removed check that
+// was already under way when Remove returned goes through the loop,
+// which drops it.
+func (d *Director) setQuiet() {
+	sinker, ok := d.o.Observer.(CheckSinker)
+	if d.o.Observer != nil && !ok {
+		return // every result through the loop
+	}
+	sinks := map[VirtualID]func(time.Duration){}
+	for key, t := range d.tags {
+		if _, configured := d.checks[key]; !configured {
+			t.quiet.Store(nil)
+			delete(d.tags, key)
+			continue
+		}
+		ids, ok := d.p.quietIDs(key)
+		if !ok {
+			t.quiet.Store(nil)
+			continue
+		}
+		q := make(quietSinks, 0, len(ids))
+		for _, id := range ids {
+			if sinker == nil {
+				break
+			}
+			s := sinks[id]
+			if s == nil {
+				s = sinker.CheckSink(id, OutcomeOK)
+				sinks[id] = s
+			}
+			q = append(q, s)
+		}
+		t.quiet.Store(&q)
+	}
+}
