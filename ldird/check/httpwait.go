@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"lvsha/ldird/sockcall"
 )
 
 // httpExchange is the common http check (plain http to the real's own
@@ -100,7 +102,7 @@ func (x *httpExchange) ready(ev uint32) (Result, bool, func() Result) {
 // it must wait for the socket.
 func (x *httpExchange) advance() (Result, bool, func() Result) {
 	for len(x.req) > 0 {
-		n, err := writeRaw(x.conn.fd, x.req)
+		n, err := sockcall.Write(x.conn.fd, x.req)
 		switch {
 		case err == unix.EINTR:
 			continue
@@ -149,7 +151,7 @@ func (x *httpExchange) reply(rep reply, ok bool) (reply, error) {
 // nothing yet.
 func (x *httpExchange) Read(b []byte) (int, error) {
 	for {
-		n, err := readRaw(x.conn.fd, b)
+		n, err := sockcall.Read(x.conn.fd, b)
 		switch {
 		case err == unix.EINTR:
 			continue

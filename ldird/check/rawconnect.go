@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/netip"
 	"os"
 	"syscall"
@@ -12,6 +11,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"lvsha/ldird/sockcall"
 )
 
 // rawConn is a TCP connection made with a bare non-blocking socket: what
@@ -19,7 +20,8 @@ import (
 // parsing, keepalive and TCP_NODELAY options, local and peer address
 // look-ups). The socket joins the runtime's poller only when it has to
 // wait, so a check that never waits (a connect to a near real) costs
-// socket(2), connect(2) and close(2) and nothing else. Every wait ends at
+// socket(2), connect(2), a poll(2) that does not wait, and close(2). The
+// calls are raw ones (ldird/sockcall): none of them blocks. Every wait ends at
 // the deadline, or when ctx ends (Remove and Stop cancel it).
 type rawConn struct {
 	fd       int
@@ -34,90 +36,12 @@ type rawConn struct {
 	pending bool
 }
 
-// sockaddr is ap as connect(2) takes it, in memory of the caller's.
-type sockaddr struct {
-	family int
-	in4    unix.RawSockaddrInet4
-	in6    unix.RawSockaddrInet6
-}
-
-func (sa *sockaddr) set(ap netip.AddrPort) error {
-	var port *uint16
-	if a := ap.Addr(); a.Is4() || a.Is4In6() {
-		sa.family = unix.AF_INET
-		sa.in4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.Unmap().As4()}
-		port = &sa.in4.Port
-	} else {
-		sa.family = unix.AF_INET6
-		sa.in6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
-		if z := a.Zone(); z != "" {
-			ifi, err := net.InterfaceByName(z)
-			if err != nil {
-				return err
-			}
-			sa.in6.Scope_id = uint32(ifi.Index)
-		}
-		port = &sa.in6.Port
-	}
-	p := (*[2]byte)(unsafe.Pointer(port)) // network byte order
-	p[0], p[1] = byte(ap.Port()>>8), byte(ap.Port())
-	return nil
-}
-
-// The socket is non-blocking, so connect(2), read(2), write(2), poll(2)
-// with no timeout and close(2) of a socket without SO_LINGER (or with a
-// zero linger) never block. They go to the kernel as raw system calls,
-// without the runtime's bookkeeping for calls that may block: with it, a batch of quick checks
-// (a connect on loopback takes some 25 µs in the kernel, the handshake
-// included) kept the runtime's monitor thread waking every 20 µs to look
-// at the goroutine "blocked" in connect(2): 2 % of a core at 10,000
-// checks a second.
-
-// connectRaw is connect(2).
-func connectRaw(fd int, sa *sockaddr) error {
-	ptr, size := unsafe.Pointer(&sa.in4), unsafe.Sizeof(sa.in4)
-	if sa.family == unix.AF_INET6 {
-		ptr, size = unsafe.Pointer(&sa.in6), unsafe.Sizeof(sa.in6)
-	}
-	if _, _, e := syscall.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(ptr), size); e != 0 {
-		return e
-	}
-	return nil
-}
-
-// closeRaw is close(2) of a socket that does not linger.
-func closeRaw(fd int) error {
-	if _, _, e := syscall.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0); e != 0 {
-		return e
-	}
-	return nil
-}
-
-// readRaw is read(2) of a non-blocking socket.
-func readRaw(fd int, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-// writeRaw is write(2) to a non-blocking socket; a reset peer gives
-// EPIPE, not SIGPIPE (MSG_NOSIGNAL).
-func writeRaw(fd int, b []byte) (int, error) {
-	n, _, e := syscall.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
 // dialRaw starts a TCP connection to ap; the handshake may still be in
 // progress when it returns (see pending). deadline bounds every later
 // wait; ctx's own deadline applies when earlier.
 func dialRaw(ctx context.Context, ap netip.AddrPort, deadline time.Time) (*rawConn, error) {
-	var sa sockaddr
-	if err := sa.set(ap); err != nil {
+	sa, err := sockcall.AddrOf(ap)
+	if err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -126,17 +50,17 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, deadline time.Time) (*rawCo
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	fd, err := unix.Socket(sa.family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	fd, err := sockcall.Socket(sa.Family())
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
 	}
 	c := &rawConn{fd: fd, ctx: ctx, deadline: deadline}
-	switch err := connectRaw(fd, &sa); {
+	switch err := sockcall.Connect(fd, &sa); {
 	case err == nil:
 	case errors.Is(err, unix.EINPROGRESS), errors.Is(err, unix.EINTR):
 		c.pending = true
 	default:
-		closeRaw(fd)
+		sockcall.Close(fd)
 		return nil, os.NewSyscallError("connect", err)
 	}
 	return c, nil
@@ -199,12 +123,9 @@ func (c *rawConn) waitConnected() error {
 	// handshake completed just now, until the deadline.
 	var cerr error
 	werr := c.rc.Write(func(fd uintptr) bool {
-		v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR)
-		switch {
+		switch err := sockcall.SoError(int(fd)); {
 		case err != nil:
-			cerr = os.NewSyscallError("getsockopt", err)
-		case v != 0:
-			cerr = os.NewSyscallError("connect", syscall.Errno(v))
+			cerr = os.NewSyscallError("connect", err)
 		case !connected(int(fd)):
 			return false // woken early: keep waiting
 		}
@@ -226,7 +147,7 @@ func (c *rawConn) waitConnected() error {
 func (c *rawConn) Write(b []byte) (int, error) {
 	done := 0
 	for done < len(b) {
-		n, err := writeRaw(c.fd, b[done:])
+		n, err := sockcall.Write(c.fd, b[done:])
 		if n > 0 {
 			done += n
 			c.pending = false
@@ -249,7 +170,7 @@ func (c *rawConn) Write(b []byte) (int, error) {
 		}
 		var werr error
 		if err := c.rc.Write(func(fd uintptr) bool {
-			n, werr = writeRaw(int(fd), b[done:])
+			n, werr = sockcall.Write(int(fd), b[done:])
 			if errors.Is(werr, unix.EAGAIN) {
 				return false
 			}
@@ -278,7 +199,7 @@ func (c *rawConn) Read(b []byte) (int, error) {
 	for {
 		if err := c.rc.Read(func(fd uintptr) bool {
 			// Ask before any wait (see established).
-			n, rerr = readRaw(int(fd), b)
+			n, rerr = sockcall.Read(int(fd), b)
 			return !errors.Is(rerr, unix.EAGAIN)
 		}); err != nil {
 			return 0, c.waitErr(err)
@@ -304,11 +225,11 @@ func (c *rawConn) Read(b []byte) (int, error) {
 func (c *rawConn) closeAfterReply(eof bool) error {
 	if !eof {
 		var b [1]byte
-		n, err := readRaw(c.fd, b[:])
+		n, err := sockcall.Read(c.fd, b[:])
 		eof = n == 0 && err == nil
 	}
 	if eof {
-		_ = unix.SetsockoptLinger(c.fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		_ = sockcall.NoLinger(c.fd)
 	}
 	return c.Close()
 }
@@ -324,7 +245,7 @@ func (c *rawConn) Close() error {
 	if c.f != nil {
 		return c.f.Close()
 	}
-	return closeRaw(c.fd)
+	return sockcall.Close(c.fd)
 }
 
 // connected reports whether the socket's connect has completed (writable

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"lvsha/ldird/sockcall"
 )
 
 // waiter is a check that waits for its socket: with the other waits of
@@ -64,7 +66,7 @@ func (c *connWait) ready(ev uint32) (Result, bool, func() Result) {
 }
 
 func (c *connWait) stop(err error) Result {
-	closeRaw(c.conn.fd)
+	sockcall.Close(c.conn.fd)
 	return c.result(err)
 }
 
@@ -260,12 +262,8 @@ func waitAll(ps []pendingCheck) {
 
 // soError is a failed handshake's error, from SO_ERROR.
 func soError(fd int) error {
-	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	switch {
-	case err != nil:
-		return os.NewSyscallError("getsockopt", err)
-	case v != 0:
-		return os.NewSyscallError("connect", syscall.Errno(v))
+	if err := sockcall.SoError(fd); err != nil {
+		return os.NewSyscallError("connect", err)
 	}
 	return os.NewSyscallError("connect", unix.ECONNRESET) // hung up without an error: reset
 }

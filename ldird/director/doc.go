@@ -32,7 +32,8 @@
 // result (no ipvsadm process per change).
 //
 // For operations, an Observer (Options.Observer; ldird/metrics) is told
-// every check result and table operation, Snapshot reads health, weights
+// every check result and table operation (a result that changes nothing
+// on the check's own goroutine, without the loop: quiet.go), Snapshot reads health, weights
 // and the table at one moment, and LoopStall says whether the driver's
 // goroutine is wedged (the systemd watchdog feed).
 package director

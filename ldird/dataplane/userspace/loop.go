@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"lvsha/ldird/sockcall"
 )
 
 // A loop relays TCP connections. Each loop is one goroutine waiting on a
@@ -279,8 +281,7 @@ func (l *loop) event(ev *unix.EpollEvent) {
 
 // drain takes the connections handed over since the last wake-up.
 func (l *loop) drain() {
-	var b [8]byte
-	read(l.evfd, b[:])
+	sysTakeWakes(l.evfd)
 	l.mu.Lock()
 	in := l.in
 	l.in = nil
@@ -359,7 +360,7 @@ func (c *conn) timeouts(p *Proxy) (client, server int64) {
 // done, so only a failure costs the look at SO_ERROR (as HAProxy).
 func (l *loop) connected(c *conn, e uint32) {
 	if e&(unix.EPOLLERR|unix.EPOLLHUP) != 0 {
-		err := sysSoError(c.sfd)
+		err := sockcall.SoError(c.sfd)
 		if err == nil {
 			err = unix.ECONNRESET // hung up without saying why
 		}
@@ -379,7 +380,7 @@ func (l *loop) connected(c *conn, e uint32) {
 func (l *loop) connectFailed(c *conn, err error) {
 	s := c.s
 	l.p.rl.warn("connect to real server failed", s.key, "real", c.r.key, "client", c.client, "err", err)
-	sysClose(c.sfd)
+	sockcall.Close(c.sfd)
 	c.sfd, c.sIn, c.sOut, c.sHup, c.sErr = -1, false, false, false, false
 	s.release(c.tp)
 	c.tp = nil
@@ -435,7 +436,7 @@ func (l *loop) move(c *conn, f, back *flow, src, dst int, srcIn, dstOut *bool, s
 			if !*dstOut {
 				return nil
 			}
-			n, err := write(dst, (*f.buf)[f.off:f.end])
+			n, err := sockcall.Write(dst, (*f.buf)[f.off:f.end])
 			if n > 0 {
 				f.off += n
 				c.moved(up, n, l.now)
@@ -456,7 +457,7 @@ func (l *loop) move(c *conn, f, back *flow, src, dst int, srcIn, dstOut *bool, s
 				// connection ends now, and close(2) of dst, whose
 				// stream was read to its end, sends the FIN.
 				if !back.shut {
-					if err := sysShutdownWrite(dst); err != nil && err != unix.ENOTCONN {
+					if err := sockcall.ShutdownWrite(dst); err != nil && err != unix.ENOTCONN {
 						return err
 					}
 				}
@@ -472,7 +473,7 @@ func (l *loop) move(c *conn, f, back *flow, src, dst int, srcIn, dstOut *bool, s
 			return nil
 		}
 		*budget--
-		n, err := read(src, l.scratch)
+		n, err := sockcall.Read(src, l.scratch)
 		switch {
 		case err == unix.EAGAIN:
 			*srcIn = false
@@ -496,7 +497,7 @@ func (l *loop) move(c *conn, f, back *flow, src, dst int, srcIn, dstOut *bool, s
 		w := 0
 		if *dstOut {
 			var werr error
-			w, werr = write(dst, l.scratch[:n])
+			w, werr = sockcall.Write(dst, l.scratch[:n])
 			if w > 0 {
 				c.moved(up, w, l.now)
 			}
@@ -551,9 +552,9 @@ func (l *loop) end(c *conn, rst bool) {
 			continue
 		}
 		if rst {
-			sysReset(fd)
+			sockcall.Reset(fd)
 		} else {
-			sysClose(fd)
+			sockcall.Close(fd)
 		}
 	}
 	c.cfd, c.sfd = -1, -1
@@ -637,9 +638,9 @@ func (l *loop) shutdown() {
 
 // discard resets a connection no loop took.
 func (c *conn) discard() {
-	sysReset(c.cfd)
+	sockcall.Reset(c.cfd)
 	if c.sfd >= 0 {
-		sysReset(c.sfd)
+		sockcall.Reset(c.sfd)
 	}
 	c.s.release(c.tp)
 	c.tp = nil

@@ -10,9 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"lvsha/ldird/dataplane"
+	"lvsha/ldird/sockcall"
 )
 
 // real is one real server's live state. It outlives table snapshots (a
@@ -21,9 +20,7 @@ import (
 type real struct {
 	key    string
 	target netip.AddrPort // where to connect: the real's port, or the VIP's when 0
-	family int            // AF_INET or AF_INET6
-	sa4    unix.RawSockaddrInet4
-	sa6    unix.RawSockaddrInet6
+	sa     sockcall.Addr  // target, as connect(2) takes it
 
 	active   atomic.Int64 // TCP connections with both directions open
 	inactive atomic.Int64 // half-closed TCP connections and UDP sessions (as IPVS counts them)

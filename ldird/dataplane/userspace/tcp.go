@@ -2,13 +2,13 @@ package userspace
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 	"os"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"lvsha/ldird/sockcall"
 )
 
 // acceptBatch is how many connections one wake-up of a listener accepts
@@ -96,7 +96,7 @@ func (s *service) serveTCP() {
 				return true
 			}
 			for n < g {
-				nfd, client, err := sysAccept(int(fd))
+				nfd, client, err := sockcall.Accept(int(fd))
 				if err == unix.EINTR || err == unix.ECONNABORTED {
 					continue
 				}
@@ -169,7 +169,7 @@ func (s *service) start(c *conn) error {
 		return nil
 	}
 	if ok { // the proxy is closing
-		sysClose(c.sfd)
+		sockcall.Close(c.sfd)
 		c.sfd = -1
 	} else {
 		s.stats.refusedNoReal.Add(1)
@@ -217,40 +217,26 @@ func isShortage(err error) bool {
 // connectTo opens a non-blocking socket and starts connecting it to r; the
 // relay loop learns the outcome from the socket becoming writable.
 func connectTo(r *real) (int, error) {
-	fd, err := sysSocket(r.family)
+	fd, err := sockcall.Socket(r.sa.Family())
 	if err != nil {
 		return -1, err
 	}
 	// As net.Dial does: a relay writes what it has just read, and Nagle
 	// would hold small replies back for an ACK.
-	sysSetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-	var errno unix.Errno
-	if r.family == unix.AF_INET {
-		_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&r.sa4)), unsafe.Sizeof(r.sa4))
-	} else {
-		_, _, errno = unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&r.sa6)), unsafe.Sizeof(r.sa6))
-	}
-	switch errno {
-	case 0, unix.EINPROGRESS, unix.EINTR: // EINTR: the connect goes on asynchronously
+	sockcall.SetInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	switch err := sockcall.Connect(fd, &r.sa); err {
+	case nil, unix.EINPROGRESS, unix.EINTR: // EINTR: the connect goes on asynchronously
 		return fd, nil
+	default:
+		sockcall.Close(fd)
+		return -1, err
 	}
-	sysClose(fd)
-	return -1, errno
 }
 
 // sockaddrFor fills r's raw socket address (read-only afterwards, so
-// connects from any goroutine share it without allocating).
+// connects from any goroutine share it without allocating). A zone that
+// names no interface leaves the address without one, and its connects
+// fail.
 func (r *real) sockaddrFor(ap netip.AddrPort) {
-	if ap.Addr().Is4() {
-		r.family = unix.AF_INET
-		r.sa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Port: htons(ap.Port()), Addr: ap.Addr().As4()}
-		return
-	}
-	r.family = unix.AF_INET6
-	r.sa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Port: htons(ap.Port()), Addr: ap.Addr().As16()}
-	if z := ap.Addr().Zone(); z != "" {
-		if ifi, err := net.InterfaceByName(z); err == nil {
-			r.sa6.Scope_id = uint32(ifi.Index)
-		}
-	}
+	r.sa, _ = sockcall.AddrOf(ap)
 }
