@@ -164,9 +164,10 @@ type input struct {
 }
 
 // lazyDelay bounds how long a check result that changes nothing (a real
-// that stays up) waits in the queue: such results are handled in batches
-// (the monitorfile, the Observer), sparing the loop a wakeup for each of
-// thousands a second. Any other input wakes the loop at once.
+// that stays up) waits in the queue when it comes to the loop at all (a
+// monitorfile line to write; otherwise see checkTag): such results are
+// handled in batches, sparing the loop a wakeup for each of thousands a
+// second. Any other input wakes the loop at once.
 const lazyDelay = 50 * time.Millisecond
 
 // post queues an input for the loop and wakes it (now, or within
