@@ -14,7 +14,8 @@ import (
 // write a monitorfile line, where one is configured). At 10,000 checks a
 // second nearly every result is such a one, and handing each to the loop
 // (the queue, a look-up by key, then two label look-ups in the metrics)
-// cost about a tenth of ldird's own CPU. So onEvent tells such a result
+// cost about a tenth of ldird's CPU (10,000 connect checks, builds
+// alternated: 40.3 → 36.0 % of a core). So onEvent tells such a result
 // to the Observer itself, through sinks the loop looked up when it last
 // (re)loaded the configuration, and the loop never sees it.
 //
@@ -40,7 +41,8 @@ type checkTag struct {
 	// is no CheckSinker, a check not (or no longer) configured.
 	quiet atomic.Pointer[quietSinks]
 	// lastOK: the check's previous result was OK. Only onEvent touches
-	// it, and a check reports one result at a time.
+	// it, and a check reports one result at a time (Replace waits for the
+	// old worker's check in flight before the new worker starts).
 	lastOK bool
 }
 
