@@ -104,8 +104,6 @@ func (x *httpExchange) advance() (Result, bool, func() Result) {
 	for len(x.req) > 0 {
 		n, err := sockcall.Write(x.conn.fd, x.req)
 		switch {
-		case err == unix.EINTR:
-			continue
 		case err == unix.EAGAIN:
 			return Result{}, false, nil // the handshake is on, or the buffer full
 		case err != nil && x.conn.pending:
@@ -150,20 +148,16 @@ func (x *httpExchange) reply(rep reply, ok bool) (reply, error) {
 // Read is the reply's read in the wait set: errWouldBlock when there is
 // nothing yet.
 func (x *httpExchange) Read(b []byte) (int, error) {
-	for {
-		n, err := sockcall.Read(x.conn.fd, b)
-		switch {
-		case err == unix.EINTR:
-			continue
-		case err == unix.EAGAIN:
-			return 0, errWouldBlock
-		case err != nil:
-			return 0, os.NewSyscallError("read", err)
-		case n == 0 && len(b) > 0:
-			return 0, io.EOF
-		}
-		return n, nil
+	n, err := sockcall.Read(x.conn.fd, b)
+	switch {
+	case err == unix.EAGAIN:
+		return 0, errWouldBlock
+	case err != nil:
+		return 0, os.NewSyscallError("read", err)
+	case n == 0 && len(b) > 0:
+		return 0, io.EOF
 	}
+	return n, nil
 }
 
 // complete closes the connection (with a reset when the real has closed

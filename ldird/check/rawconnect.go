@@ -153,7 +153,7 @@ func (c *rawConn) Write(b []byte) (int, error) {
 			c.pending = false
 		}
 		switch {
-		case err == nil, errors.Is(err, unix.EINTR):
+		case err == nil:
 			continue
 		case !errors.Is(err, unix.EAGAIN) && c.pending:
 			return done, os.NewSyscallError("connect", err)
@@ -181,7 +181,7 @@ func (c *rawConn) Write(b []byte) (int, error) {
 		}); err != nil {
 			return done, c.waitErr(err)
 		}
-		if werr != nil && !errors.Is(werr, unix.EINTR) {
+		if werr != nil {
 			return done, os.NewSyscallError("write", werr)
 		}
 	}
@@ -196,24 +196,20 @@ func (c *rawConn) Read(b []byte) (int, error) {
 	}
 	var n int
 	var rerr error
-	for {
-		if err := c.rc.Read(func(fd uintptr) bool {
-			// Ask before any wait (see established).
-			n, rerr = sockcall.Read(int(fd), b)
-			return !errors.Is(rerr, unix.EAGAIN)
-		}); err != nil {
-			return 0, c.waitErr(err)
-		}
-		switch {
-		case errors.Is(rerr, unix.EINTR):
-			continue
-		case rerr != nil:
-			return 0, os.NewSyscallError("read", rerr)
-		case n == 0 && len(b) > 0:
-			return 0, io.EOF
-		}
-		return n, nil
+	if err := c.rc.Read(func(fd uintptr) bool {
+		// Ask before any wait (see established).
+		n, rerr = sockcall.Read(int(fd), b)
+		return !errors.Is(rerr, unix.EAGAIN)
+	}); err != nil {
+		return 0, c.waitErr(err)
 	}
+	switch {
+	case rerr != nil:
+		return 0, os.NewSyscallError("read", rerr)
+	case n == 0 && len(b) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
 }
 
 // closeAfterReply closes a connection whose reply has been read whole:

@@ -9,7 +9,8 @@
 // connection per request.
 //
 // Errors are the bare unix.Errno; callers add what the call was for.
-// EINTR is retried where a call can return it.
+// Read and Write retry EINTR; Connect does not (a connect interrupted goes
+// on by itself), nor does Accept (its caller loops anyway).
 package sockcall
 
 import (
@@ -133,24 +134,17 @@ func ShutdownWrite(fd int) error {
 }
 
 // Read is read(2).
-func Read(fd int, b []byte) (int, error) {
-	for {
-		n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
-		switch e {
-		case 0:
-			return int(n), nil
-		case unix.EINTR:
-			continue
-		}
-		return 0, e
-	}
-}
+func Read(fd int, b []byte) (int, error) { return transfer(unix.SYS_READ, fd, b, 0) }
 
 // Write is write(2) to a socket, except that a reset peer gives EPIPE and
 // not SIGPIPE (send(2) with MSG_NOSIGNAL).
-func Write(fd int, b []byte) (int, error) {
+func Write(fd int, b []byte) (int, error) { return transfer(unix.SYS_SENDTO, fd, b, unix.MSG_NOSIGNAL) }
+
+// transfer is read(2) or sendto(2) of b, retried on EINTR (read(2) takes
+// no flags and ignores the argument).
+func transfer(trap uintptr, fd int, b []byte, flags uintptr) (int, error) {
 	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), unix.MSG_NOSIGNAL, 0, 0)
+		n, _, e := unix.RawSyscall6(trap, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)), flags, 0, 0)
 		switch e {
 		case 0:
 			return int(n), nil
