@@ -68,6 +68,7 @@ type plannerOptions struct {
 // configuration order, and what its last result said.
 type checkState struct {
 	uses  []checkUse
+	ids   []VirtualID // the virtuals its results count in, once each (observedIDs)
 	state check.State // the runner's state (failurecount applied)
 	maint bool        // the last result was "in maintenance"
 }
@@ -242,6 +243,9 @@ func checksOf(cfg *config.Config, old map[string]*checkState, seeds map[string]b
 			cs.uses = append(cs.uses, checkUse{v: v, r: r, id: id})
 		}
 	}
+	for _, cs := range out {
+		cs.ids = observedIDs(cs.uses)
+	}
 	return out
 }
 
@@ -271,13 +275,8 @@ func (p *planner) checkResult(now time.Time, ev check.Event) []action {
 		p.dirty = true
 	}
 	outcome := Outcome(ev.Result)
-	var last VirtualID
-	for i, u := range cs.uses {
-		// A virtual listing the real twice counts its result once.
-		if i == 0 || u.id != last {
-			p.out = append(p.out, observeCheck{id: u.id, outcome: outcome, latency: ev.Result.Latency})
-		}
-		last = u.id
+	for _, id := range cs.ids {
+		p.out = append(p.out, observeCheck{id: id, outcome: outcome, latency: ev.Result.Latency})
 	}
 	for _, u := range cs.uses {
 		if u.v.MonitorFile != "" {
@@ -296,15 +295,24 @@ func (p *planner) quietIDs(key string) (ids []VirtualID, ok bool) {
 	if !ok {
 		return nil, false
 	}
-	for i, u := range cs.uses {
+	for _, u := range cs.uses {
 		if u.v.MonitorFile != "" {
 			return nil, false
 		}
-		if i == 0 || u.id != cs.uses[i-1].id {
+	}
+	return cs.ids, true
+}
+
+// observedIDs is the virtuals that a check's results count in: those of
+// uses, in order, a virtual listing the real twice counted once.
+func observedIDs(uses []checkUse) []VirtualID {
+	var ids []VirtualID
+	for i, u := range uses {
+		if i == 0 || u.id != uses[i-1].id {
 			ids = append(ids, u.id)
 		}
 	}
-	return ids, true
+	return ids
 }
 
 // poke asks for a table pass.

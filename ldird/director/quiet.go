@@ -100,17 +100,17 @@ func (d *Director) setQuiet() {
 			t.quiet.Store(nil)
 			continue
 		}
-		q := make(quietSinks, 0, len(ids))
-		for _, id := range ids {
-			if sinker == nil {
-				break
+		var q quietSinks // none without an Observer: nothing to count
+		if sinker != nil {
+			q = make(quietSinks, 0, len(ids))
+			for _, id := range ids {
+				s := sinks[id]
+				if s == nil {
+					s = sinker.CheckSink(id, OutcomeOK)
+					sinks[id] = s
+				}
+				q = append(q, s)
 			}
-			s := sinks[id]
-			if s == nil {
-				s = sinker.CheckSink(id, OutcomeOK)
-				sinks[id] = s
-			}
-			q = append(q, s)
 		}
 		t.quiet.Store(&q)
 	}
