@@ -486,6 +486,7 @@ func floorMain(args []string) int {
 	d := fs.Duration("time", 2*time.Second, "how long")
 	lan := fs.Bool("lan", false, "the LAN rig's reals (10.1.x.y)")
 	http := fs.Bool("http", false, "an http exchange on each connection")
+	rate := fs.Int("rate", 0, "checks a second, started in slots of 20 ms as ldird's; 0: flat out")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -518,10 +519,22 @@ func floorMain(args []string) int {
 		_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
 		return bytes.HasSuffix(buf[:got], []byte("ok\n"))
 	}
+	// Flat out, the loop never sleeps; paced, it runs rate/50 checks in
+	// each 20 ms slot (ldird's checkGrid) and sleeps for the rest.
+	burst, tick := 100, (<-chan time.Time)(nil)
+	if *rate > 0 {
+		burst = max(*rate/50, 1)
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		tick = tk.C
+	}
 	c0, t0 := cpu(), time.Now()
 	count, fails := 0, 0
 	for time.Since(t0) < *d {
-		for i := 0; i < 100; i++ {
+		if tick != nil {
+			<-tick
+		}
+		for i := 0; i < burst; i++ {
 			k := count % *n
 			fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 			if err != nil {
@@ -724,10 +737,11 @@ func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 
 // floor runs the bare connect loop (floorMain) in the rig, with an http
 // exchange on each connection for http checks: CPU per connection, in
-// microseconds.
-func (r *ldRig) floor(reals int, d time.Duration) float64 {
+// microseconds. rate > 0 paces it as ldird is paced (see floorMain);
+// 0 runs it flat out.
+func (r *ldRig) floor(reals, rate int, d time.Duration) float64 {
 	r.t.Helper()
-	args := []string{filepath.Join(binDir, floorName), "-reals", strconv.Itoa(reals), "-time", d.String()}
+	args := []string{filepath.Join(binDir, floorName), "-reals", strconv.Itoa(reals), "-time", d.String(), "-rate", strconv.Itoa(rate)}
 	if r.opts.checktype == "negotiate" {
 		args = append(args, "-http")
 	}
