@@ -43,7 +43,7 @@ func (c *connectChecker) begin(ctx context.Context, real Target) quickStart {
 		return quickStart{res: finish(start, err, "")}
 	}
 	ap := netip.AddrPortFrom(real.IP, port)
-	conn, err := dialRaw(ctx, ap, start.Add(c.b.connectTimeout), true)
+	conn, err := dialRaw(ctx, ap, start.Add(c.b.connectTimeout))
 	if err != nil {
 		return quickStart{res: connectResult(start, ap, err)}
 	}

@@ -60,7 +60,7 @@ func (h *httpChecker) begin(ctx context.Context, real Target) quickStart {
 		return quickStart{res: h.judge(start, h.urlOf(real), reply{}, err)}
 	}
 	x.req = msg
-	conn, err := dialRaw(ctx, ap, start.Add(h.b.negotiateTimeout), true)
+	conn, err := dialRaw(ctx, ap, start.Add(h.b.negotiateTimeout))
 	if err != nil {
 		return quickStart{res: h.judge(start, h.urlOf(real), reply{}, connectErr(ap, err))}
 	}

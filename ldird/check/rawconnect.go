@@ -39,19 +39,7 @@ type rawConn struct {
 // dialRaw starts a TCP connection to ap; the handshake may still be in
 // progress when it returns (see pending). deadline bounds every later
 // wait; ctx's own deadline applies when earlier.
-//
-// With mergeAck the handshake's last ACK is not sent on its own: it rides
-// on the checker's first segment, the request or the FIN of a close
-// (TCP_QUICKACK off before connect, which Linux reads as "save one ACK",
-// as HAProxy's tcp-smart-connect does). Only for checks that speak first
-// or close at once: where the real speaks first (smtp, ftp...), its
-// application would not see the connection until the delayed ACK
-// (up to 200 ms). The checker sends fewer segments (TestMergedAck: 4 → 3
-// per connect check, 5 → 3 per http check, which no longer acknowledges
-// the reply it resets at once), and on loopback, where the checker is
-// charged for both ends, it handles fewer in all (about 6.8 → 5.9 per
-// connect check, 9 → 7 per http check, counted with nstat).
-func dialRaw(ctx context.Context, ap netip.AddrPort, deadline time.Time, mergeAck bool) (*rawConn, error) {
+func dialRaw(ctx context.Context, ap netip.AddrPort, deadline time.Time) (*rawConn, error) {
 	sa, err := sockcall.AddrOf(ap)
 	if err != nil {
 		return nil, err
@@ -65,10 +53,6 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, deadline time.Time, mergeAc
 	fd, err := sockcall.Socket(sa.Family())
 	if err != nil {
 		return nil, os.NewSyscallError("socket", err)
-	}
-	if mergeAck {
-		// Without it the check still works, one segment dearer.
-		_ = sockcall.SetInt(fd, unix.IPPROTO_TCP, unix.TCP_QUICKACK, 0)
 	}
 	c := &rawConn{fd: fd, ctx: ctx, deadline: deadline}
 	switch err := sockcall.Connect(fd, &sa); {

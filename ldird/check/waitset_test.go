@@ -40,7 +40,7 @@ func TestWaitAll(t *testing.T) {
 	// begin would have seen the refusal itself; the set sees it as an
 	// error on the socket.
 	ap := apOf(refused.cfg.Target)
-	conn, err := dialRaw(refused.ctx, ap, time.Now().Add(30*time.Second), true)
+	conn, err := dialRaw(refused.ctx, ap, time.Now().Add(30*time.Second))
 	if err != nil || !conn.pending {
 		t.Fatalf("connect to a closed port: %v, pending %v; want a connect in progress", err, conn != nil && conn.pending)
 	}
