@@ -486,7 +486,7 @@ func floorMain(args []string) int {
 	d := fs.Duration("time", 2*time.Second, "how long")
 	lan := fs.Bool("lan", false, "the LAN rig's reals (10.1.x.y)")
 	http := fs.Bool("http", false, "an http exchange on each connection")
-	rate := fs.Int("rate", 0, "checks a second, started in slots of 20 ms as ldird's; 0: flat out")
+	rate := fs.Int("rate", 0, "checks a second, started in slots of "+floorSlot.String()+" as ldird's; 0: flat out")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -519,12 +519,12 @@ func floorMain(args []string) int {
 		_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1})
 		return bytes.HasSuffix(buf[:got], []byte("ok\n"))
 	}
-	// Flat out, the loop never sleeps; paced, it runs rate/50 checks in
-	// each 20 ms slot (ldird's checkGrid) and sleeps for the rest.
+	// Flat out, the loop never sleeps; paced, it runs a slot's worth of
+	// checks at the start of each floorSlot and sleeps for the rest.
 	burst, tick := 100, (<-chan time.Time)(nil)
 	if *rate > 0 {
-		burst = max(*rate/50, 1)
-		tk := time.NewTicker(20 * time.Millisecond)
+		burst = max(int(float64(*rate)*floorSlot.Seconds()), 1)
+		tk := time.NewTicker(floorSlot)
 		defer tk.Stop()
 		tick = tk.C
 	}
@@ -734,6 +734,13 @@ func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 	r.events.state = map[string]int{}
 	return r
 }
+
+// floorSlot is how the paced floor spreads its checks: ldird's checkGrid
+// (ldird/check), the slots its checks start in.
+const floorSlot = 20 * time.Millisecond
+
+// floorPace says how the floor is run, for the tables' notes.
+var floorPace = "at ldird's measured rate in slots of " + floorSlot.String() + " as ldird's (flat out: without pauses, its CPU per check scaled to ldird's rate)"
 
 // floor runs the bare connect loop (floorMain) in the rig, with an http
 // exchange on each connection for http checks: CPU per connection, in

@@ -134,7 +134,7 @@ func TestLdirdBench(t *testing.T) {
 			if o.lan {
 				tb.note("the reals in a network namespace of their own behind a veth pair, routed (10.1.0.0/16), each side's receive path on its own core (RPS): ldird and the floor on core 0, the reals and their kernel work on core 1, as a LAN's machines would be. Unlike loopback, a handshake is not complete when connect(2) returns: the SYN-ACK comes back from the other core, as from across a LAN")
 				tb.note("steady state: a %v window after the first full round and 2 s more; rounds on time: gaps between two checks of one real ≤ 1.25 s", sc.window)
-				tb.note("floor: a bare blocking %s loop on core 0 in the same rig after ldird stops, at ldird's measured rate in slots of 20 ms as ldird's (flat out: without pauses, its CPU per check scaled to ldird's rate): each blocking call sleeps until the other core answers", map[string]string{"connect": "connect+close", "negotiate": "http-check"}[o.checktype])
+				tb.note("floor: a bare blocking %s loop on core 0 in the same rig after ldird stops, %s: each blocking call sleeps until the other core answers", map[string]string{"connect": "connect+close", "negotiate": "http-check"}[o.checktype], floorPace)
 				publish(t, tb.render())
 				continue
 			}
@@ -146,9 +146,9 @@ func TestLdirdBench(t *testing.T) {
 			tb.note("rounds on time: gaps between two checks of one real ≤ 1.25 s; CPU includes reaped children (ldirectord's stand-in ipvsadm and shells)")
 			switch {
 			case o.checktype == "connect":
-				tb.note("floor: a bare blocking connect+close loop in the same rig after ldird stops, at ldird's measured rate in slots of 20 ms as ldird's (flat out: without pauses, its CPU per check scaled to ldird's rate): on loopback both ends of each handshake are charged to the checking machine")
+				tb.note("floor: a bare blocking connect+close loop in the same rig after ldird stops, %s: on loopback both ends of each handshake are charged to the checking machine", floorPace)
 			case o.reals > 1000:
-				tb.note("floor: a bare blocking loop of http checks (connect, the request, the reply read to its end, a close with a reset, as ldird's) in the same rig after ldird stops, at ldird's measured rate in slots of 20 ms as ldird's (flat out: without pauses, its CPU per check scaled to ldird's rate): on loopback the reals' kernel work for every packet the checker sends is charged to the checker")
+				tb.note("floor: a bare blocking loop of http checks (connect, the request, the reply read to its end, a close with a reset, as ldird's) in the same rig after ldird stops, %s: on loopback the reals' kernel work for every packet the checker sends is charged to the checker", floorPace)
 			}
 			publish(t, tb.render())
 		}
