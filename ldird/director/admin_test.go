@@ -175,7 +175,7 @@ func TestCheckHistory(t *testing.T) {
 			res = check.Result{Err: errors.New("connection refused"), Latency: time.Millisecond, Detail: "ignored"}
 			st = check.Down
 		}
-		h.entry("k").record(check.Event{Key: "k", Result: res, State: st}, t0.Add(time.Duration(i)*10*time.Second))
+		h.entry("k").hist.record(check.Event{Key: "k", Result: res, State: st}, t0.Add(time.Duration(i)*10*time.Second))
 	}
 	now := t0.Add(time.Duration(RecentChecks+4) * 10 * time.Second)
 	recent, buckets := h.get("k", now)
@@ -207,7 +207,7 @@ func TestCheckHistory(t *testing.T) {
 	if len(buckets) != 0 || len(recent) != RecentChecks {
 		t.Errorf("an hour later: %d buckets, %d results", len(buckets), len(recent))
 	}
-	h.retain(func(string) bool { return false })
+	h.retain(func(string, *checkTag) bool { return false })
 	if r, b := h.get("k", now); r != nil || b != nil {
 		t.Error("history kept for a removed check")
 	}

@@ -143,7 +143,7 @@ func (d *Director) buildChecks(cfg *config.Config, seeds map[string]bool) (map[s
 	// the Runner's Tag (onEvent); made only once the configuration is
 	// known good.
 	for k, e := range out {
-		e.rc.Tag = d.tagFor(k)
+		e.rc.Tag = d.hist.entry(k)
 		out[k] = e
 	}
 	return out, nil

@@ -90,7 +90,6 @@ type Director struct {
 	// Owned by the loop.
 	p       *planner
 	checks  map[string]checkEntry
-	tags    map[string]*checkTag // by check key: what its results carry
 	started bool
 	monitor monitorBuffer
 	waiters []chan struct{} // calls that finish with the current step
@@ -132,7 +131,7 @@ func New(o Options) *Director {
 	d := &Director{
 		o: o, log: o.Logger, dp: o.Dataplane, now: time.Now,
 		wake: make(chan struct{}, 1), lazy: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
-		checks: map[string]checkEntry{}, tags: map[string]*checkTag{}, hist: newCheckHistory(),
+		checks: map[string]checkEntry{}, hist: newCheckHistory(),
 		p: newPlanner(o.Logger, plannerOptions{DesiredOptions: DesiredOptions{KernelPorts: o.KernelPorts},
 			hostname: o.Hostname, pid: os.Getpid()}),
 	}
@@ -451,7 +450,6 @@ func (d *Director) Reload(cfg *config.Config) error {
 		}
 		d.checks = entries
 		d.setQuiet()
-		d.hist.retain(func(k string) bool { _, ok := entries[k]; return ok })
 		d.log.Info("configuration reloaded", "virtuals", len(cfg.Virtuals), "checks_added", added,
 			"checks_changed", replaced, "checks_removed", removed)
 		d.reconcile()

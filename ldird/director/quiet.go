@@ -33,9 +33,10 @@ type CheckSinker interface {
 }
 
 // checkTag is what a check's results carry to onEvent (RealConfig.Tag):
-// one per check key, kept across reloads as the key's history is.
+// one per check key, with the key's history, kept across reloads while
+// the key is configured. What every result touches comes first, in one
+// cache line with the history's (realHistory).
 type checkTag struct {
-	hist *realHistory
 	// quiet tells a result that changes nothing; nil while such results
 	// must go through the loop: a monitorfile to write, an Observer that
 	// is no CheckSinker, a check not (or no longer) configured.
@@ -44,6 +45,7 @@ type checkTag struct {
 	// it, and a check reports one result at a time (Replace waits for the
 	// old worker's check in flight before the new worker starts).
 	lastOK bool
+	hist   realHistory
 }
 
 // quietSinks counts a quiet result once for each virtual that checks the
@@ -68,37 +70,29 @@ func (t *checkTag) tell(ev check.Event) bool {
 	return true
 }
 
-// tagFor is key's tag, made on first use; on the loop.
-func (d *Director) tagFor(key string) *checkTag {
-	t := d.tags[key]
-	if t == nil {
-		t = &checkTag{hist: d.hist.entry(key)}
-		d.tags[key] = t
-	}
-	return t
-}
-
-// setQuiet gives every configured check the sinks of its quiet results,
-// once the planner has the configuration, and drops the tags of checks
-// no longer configured; on the loop. A result of a removed check that
-// was already under way when Remove returned goes through the loop,
-// which drops it.
+// setQuiet drops the tags and histories of checks no longer configured
+// and gives every configured check the sinks of its quiet results, once
+// the planner has the configuration; on the loop. A result of a removed
+// check that was already under way when Remove returned goes through the
+// loop, which drops it.
 func (d *Director) setQuiet() {
+	d.hist.retain(func(key string, t *checkTag) bool {
+		_, configured := d.checks[key]
+		if !configured {
+			t.quiet.Store(nil)
+		}
+		return configured
+	})
 	sinker, ok := d.o.Observer.(CheckSinker)
 	if d.o.Observer != nil && !ok {
 		return // every result through the loop
 	}
 	sinks := map[VirtualID]func(time.Duration){}
-	for key, t := range d.tags {
-		if _, configured := d.checks[key]; !configured {
-			t.quiet.Store(nil)
-			delete(d.tags, key)
-			continue
-		}
+	d.hist.each(func(key string, t *checkTag) {
 		ids, ok := d.p.quietIDs(key)
 		if !ok {
 			t.quiet.Store(nil)
-			continue
+			return
 		}
 		var q quietSinks // none without an Observer: nothing to count
 		if sinker != nil {
@@ -113,5 +107,5 @@ func (d *Director) setQuiet() {
 			}
 		}
 		t.quiet.Store(&q)
-	}
+	})
 }
