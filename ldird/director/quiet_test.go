@@ -124,3 +124,45 @@ func TestQuietResultsMonitorFile(t *testing.T) {
 		t.Errorf("%d results through the sinks with a monitorfile", n)
 	}
 }
+
+// A check removed by a reload and added back by the next has a history
+// again, whether the Observer is a CheckSinker or not (with one that is
+// not, the removed check's tag had been kept, and the re-added check
+// wrote into a history that status no longer read).
+func TestHistoryAfterRemoveAndReAdd(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		obs  Observer
+	}{{"sinker", newSinkObserver()}, {"no sinker", newRec()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, newFake(), func(o *Options) { o.Observer = tc.obs })
+			two := `checkinterval=1
+checktimeout=1
+virtual=10.0.0.100:80
+	real=10.0.1.2:80 gate 1
+	real=10.0.1.3:80 gate 2
+	checktype=connect
+`
+			h.start(two)
+			recent := func() int {
+				for _, r := range h.d.Detail().Virtuals[0].Reals {
+					if r.Key == "10.0.1.3:80" {
+						return len(r.Recent)
+					}
+				}
+				return -1
+			}
+			waitUntil(t, "results of 10.0.1.3", func() bool { return recent() > 0 })
+			if err := h.d.Reload(parse(t, strings.Replace(two, "\treal=10.0.1.3:80 gate 2\n", "", 1))); err != nil {
+				t.Fatal(err)
+			}
+			if n := recent(); n != -1 {
+				t.Fatalf("10.0.1.3 still shown after its removal (%d results)", n)
+			}
+			if err := h.d.Reload(parse(t, two)); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, "results of 10.0.1.3 after it came back", func() bool { return recent() > 0 })
+		})
+	}
+}
