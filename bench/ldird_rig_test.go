@@ -740,7 +740,7 @@ func newLdRig(t *testing.T, tool string, opts cfOpts) *ldRig {
 const floorSlot = 20 * time.Millisecond
 
 // floorPace says how the floor is run, for the tables' notes.
-var floorPace = "at ldird's measured rate in slots of " + floorSlot.String() + " as ldird's (flat out: without pauses, its CPU per check scaled to ldird's rate)"
+var floorPace = "as long as ldird's steady-state window, at ldird's measured rate in slots of " + floorSlot.String() + " as ldird's (flat out: without pauses, its CPU per check scaled to ldird's rate)"
 
 // floor runs the bare connect loop (floorMain) in the rig, with an http
 // exchange on each connection for http checks: CPU per connection, in

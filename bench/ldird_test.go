@@ -45,7 +45,7 @@ type ldScale struct {
 	fromStart  time.Duration // 10,000 reals: both tools measured from start
 	hangWatch  time.Duration // how long the other reals are watched while one hangs
 	startBound time.Duration // ldirectord's first round with 1,000 reals
-	floor      time.Duration // the bare connect loop
+	floor      time.Duration // each run of the bare loop: as long as window
 	loads      []cfOpts
 }
 
@@ -55,7 +55,10 @@ func ldScaleNow() ldScale {
 		fromStart:  pick(30*time.Second, 10*time.Second),
 		hangWatch:  5 * time.Second, // ldirectord's period while one real hangs is 2 s
 		startBound: pick(5*time.Minute, 3*time.Minute),
-		floor:      3 * time.Second,
+		// As long as ldird's window: at 3 s, the paced floor of 10,000
+		// connect checks spread 29–36 % between runs (2026-12-07-10, -11),
+		// more than ldird's 34–39 % over its 15 s.
+		floor: pick(15*time.Second, 5*time.Second),
 		loads: []cfOpts{
 			{reals: 1000, checktype: "connect"}, {reals: 1000, checktype: "negotiate"},
 			{reals: 10000, checktype: "connect"}, {reals: 10000, checktype: "negotiate"},
