@@ -125,21 +125,24 @@ func (s *sched) serve(j job) {
 }
 
 // again puts w back into the schedule after a check (see nextWait),
-// unless it was stopped meanwhile.
+// unless it was stopped meanwhile. One reading of the clock serves both
+// the grid and the due time (at 10,000 checks a second each reading is
+// a vDSO call).
 func (s *sched) again(w *worker, interval time.Duration, first bool) {
+	t := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
-	s.after(w, nextWait(time.Now(), now-w.due, interval, first))
+	now := t.Sub(s.epoch)
+	s.after(w, now, nextWait(t, now-w.due, interval, first))
 }
 
 // after puts w into the schedule, due wait from now, unless it was
 // stopped meanwhile; s.mu is held.
-func (s *sched) after(w *worker, wait time.Duration) {
+func (s *sched) after(w *worker, now, wait time.Duration) {
 	if w.stopped || s.quit {
 		return
 	}
-	w.due = s.now() + wait
+	w.due = now + wait
 	s.push(w)
 	if !s.running {
 		s.running = true

@@ -28,6 +28,41 @@ func TestSchedHeap(t *testing.T) {
 	}
 }
 
+// TestSchedHeapInterleaved: as the loop uses it, pops of what is due
+// between pushes of later dues, at sizes that leave the last parent with
+// one to four children; what comes out is in order and is what went in.
+func TestSchedHeapInterleaved(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 4, 5, 6, 17, 1000, 10007} {
+		var s sched
+		s.init()
+		in := map[time.Duration]int{}
+		for range n {
+			d := time.Duration(rand.IntN(20)) * time.Millisecond
+			in[d]++
+			s.push(&worker{due: d})
+		}
+		var last time.Duration
+		for round := range 3 * n {
+			w := s.pop()
+			if w.due < last {
+				t.Fatalf("n=%d: pop %d: due %v after %v", n, round, w.due, last)
+			}
+			if in[w.due]--; in[w.due] < 0 {
+				t.Fatalf("n=%d: due %v popped more often than pushed", n, w.due)
+			}
+			last = w.due
+			if round < 2*n { // back in, due later (the next check)
+				w.due += time.Duration(1+rand.IntN(40)) * time.Millisecond
+				in[w.due]++
+				s.push(w)
+			}
+		}
+		if len(s.heap) != 0 {
+			t.Fatalf("n=%d: %d entries left", n, len(s.heap))
+		}
+	}
+}
+
 // TestSchedDropped: a removed real's entry never starts a check (the
 // entry stays in the heap until due and is skipped then), and a stopped
 // schedule takes nothing back.
@@ -56,5 +91,21 @@ func TestSchedDropped(t *testing.T) {
 	r.sched.again(&worker{r: r}, time.Second, false)
 	if len(r.sched.heap) != before {
 		t.Fatal("a stopped schedule took an entry")
+	}
+}
+
+// BenchmarkSchedHeap10k: a pop and a push of 10,000 reals checked every
+// second on the 20 ms grid, as the loop and again do.
+func BenchmarkSchedHeap10k(b *testing.B) {
+	var s sched
+	s.init()
+	for i := range 10000 {
+		s.push(&worker{due: time.Duration(rand.IntN(50)) * 20 * time.Millisecond, cfg: RealConfig{Key: string(rune('a' + i%26))}})
+	}
+	b.ResetTimer()
+	for range b.N {
+		w := s.pop()
+		w.due += time.Second
+		s.push(w)
 	}
 }
