@@ -54,6 +54,9 @@ func TestHTTP(t *testing.T) {
 	if gotHost, gotMethod, _ := seen(); gotHost != "www.example.com" || gotMethod != "HEAD" {
 		t.Errorf("host=%q method=%q", gotHost, gotMethod)
 	}
+	// checkport overrides the real's port.
+	expectOK(t, mustNew(t, Spec{Type: "negotiate", Service: "http", Request: "/check.html", Receive: "ok", CheckPort: int(tg.Port)}),
+		Target{IP: tg.IP, Port: 1})
 	// wrong receive, 404, closed port.
 	expectFail(t, mustNew(t, Spec{Type: "negotiate", Service: "http", Request: "/check.html", Receive: "^down"}), tg)
 	expectFail(t, mustNew(t, Spec{Type: "negotiate", Service: "http", Request: "/missing"}), tg)

@@ -60,7 +60,7 @@ func (h *httpChecker) begin(ctx context.Context, real Target) quickStart {
 		return quickStart{res: h.judge(start, h.urlOf(real), reply{}, err)}
 	}
 	x.req = msg
-	conn, err := dialRaw(ctx, ap, start.Add(h.b.negotiateTimeout))
+	conn, err := dialRaw(ctx, ap, start.Add(h.timeout))
 	if err != nil {
 		return quickStart{res: h.judge(start, h.urlOf(real), reply{}, connectErr(ap, err))}
 	}
@@ -136,13 +136,13 @@ func (x *httpExchange) parse() (reply, bool) {
 	if x.rr.err == errWouldBlock {
 		x.rr.err = nil
 	}
-	return parseReply(&x.rr, x.h.tmpl.Method, x.h.b.receive != nil)
+	return parseReply(&x.rr, x.h.method, x.h.receive)
 }
 
 // reply ends the parse (rep, ok: parse's) into the exchange's pooled
 // buffer: see replyReader.reply.
 func (x *httpExchange) reply(rep reply, ok bool) (reply, error) {
-	return x.rr.reply(x.bp, rep, ok, x.h.tmpl.Method, x.h.b.receive != nil)
+	return x.rr.reply(x.bp, rep, ok, x.h.method, x.h.receive)
 }
 
 // Read is the reply's read in the wait set: errWouldBlock when there is
