@@ -2,6 +2,7 @@ package check
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -33,6 +34,8 @@ type httpChecker struct {
 	method    string
 	checkPort uint16 // checkport, or 0
 	receive   bool   // b.receive != nil
+	isLit     bool   // b.isLit
+	lit       []byte // b.receiveLit
 	vhost     string
 	timeout   time.Duration
 
@@ -56,7 +59,7 @@ type proxyKey struct{}
 
 func newHTTP(b *base) (*httpChecker, error) {
 	h := &httpChecker{b: b, scheme: b.spec.Service, method: b.spec.HTTPMethod, checkPort: uint16(max(b.spec.CheckPort, 0)),
-		receive: b.receive != nil, vhost: b.spec.VirtualHost, timeout: b.negotiateTimeout}
+		receive: b.receive != nil, isLit: b.isLit, lit: b.receiveLit, vhost: b.spec.VirtualHost, timeout: b.negotiateTimeout}
 	switch b.spec.HTTPMethod {
 	case "GET", "HEAD":
 	default:
@@ -214,10 +217,18 @@ func (h *httpChecker) judge(start time.Time, u func() string, rep reply, err err
 	if !h.receive {
 		return finish(start, nil, rep.status)
 	}
-	if !h.b.match(rep.body) {
+	if !h.match(rep.body) {
 		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), errNoMatch), snippet(rep.body))
 	}
 	return finish(start, nil, rep.status)
+}
+
+// match is b.match from the checker's copies.
+func (h *httpChecker) match(body []byte) bool {
+	if h.isLit {
+		return bytes.Contains(body, h.lit)
+	}
+	return h.b.receive.Match(body)
 }
 
 // tls is the common check over https: the request formatted from parts
