@@ -142,12 +142,8 @@ func configErr(format string, a ...any) error {
 
 // base holds what every check needs, resolved once at New.
 type base struct {
-	spec    Spec
-	receive *regexp.Regexp // nil when Receive is empty
-	// receiveLit is receive when it is a plain literal (no metacharacters,
-	// no flags): matching it is then a substring search.
-	receiveLit       []byte
-	isLit            bool
+	spec             Spec
+	recv             receivePattern
 	connectTimeout   time.Duration
 	negotiateTimeout time.Duration
 	dialer           net.Dialer
@@ -209,9 +205,9 @@ func newBase(spec Spec) (*base, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: receive %q is not a supported regular expression: %v", ErrConfig, spec.Receive, err)
 		}
-		b.receive = re
+		b.recv.re = re
 		if lit, complete := re.LiteralPrefix(); complete {
-			b.receiveLit, b.isLit = []byte(lit), true
+			b.recv.lit, b.recv.isLit = []byte(lit), true
 		}
 	}
 	if spec.CheckPort < 0 || spec.CheckPort > 65535 {
@@ -283,8 +279,17 @@ func ServicePort(service string) uint16 { return servicePorts[service] }
 
 // port is ld_checkport: checkport, else the real's port, else the service's.
 func (b *base) port(real Target) (uint16, error) {
-	if b.spec.CheckPort > 0 {
-		return uint16(b.spec.CheckPort), nil
+	return portOf(b.checkPort(), real, b)
+}
+
+// checkPort is checkport (0: none), for a checker to keep beside it.
+func (b *base) checkPort() uint16 { return uint16(max(b.spec.CheckPort, 0)) }
+
+// portOf is b.port with checkport from a checker's own copy (see
+// connectChecker): b is read only when neither it nor the real has one.
+func portOf(checkPort uint16, real Target, b *base) (uint16, error) {
+	if checkPort > 0 {
+		return checkPort, nil
 	}
 	if real.Port > 0 {
 		return real.Port, nil
@@ -363,12 +368,21 @@ func finish(start time.Time, err error, detail string) Result {
 	return r
 }
 
-// match reports whether receive matches reply (receive must be set).
-func (b *base) match(reply []byte) bool {
-	if b.isLit {
-		return bytes.Contains(reply, b.receiveLit)
+// receivePattern is receive compiled: re is nil when Receive is empty;
+// lit is re when it is a plain literal (no metacharacters, no flags),
+// matched as a substring.
+type receivePattern struct {
+	re    *regexp.Regexp
+	lit   []byte
+	isLit bool
+}
+
+// match reports whether the pattern matches reply (re must be set).
+func (p receivePattern) match(reply []byte) bool {
+	if p.isLit {
+		return bytes.Contains(reply, p.lit)
 	}
-	return b.receive.Match(reply)
+	return p.re.Match(reply)
 }
 
 // errNoMatch is returned when a reply does not match receive.

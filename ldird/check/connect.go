@@ -23,7 +23,7 @@ type connectChecker struct {
 }
 
 func newConnect(b *base) (*connectChecker, error) {
-	return &connectChecker{udp: b.spec.Protocol == "udp", port: uint16(max(b.spec.CheckPort, 0)),
+	return &connectChecker{udp: b.spec.Protocol == "udp", port: b.checkPort(),
 		timeout: b.connectTimeout, b: b, ping: newPing(b, b.connectTimeout)}, nil
 }
 
@@ -45,15 +45,9 @@ func (c *connectChecker) begin(ctx context.Context, real Target) quickStart {
 	if !real.IP.IsValid() {
 		return quickStart{res: finish(start, errors.New("real server has no IP address"), "")}
 	}
-	port := c.port
-	if port == 0 {
-		port = real.Port
-	}
-	if port == 0 {
-		var err error
-		if port, err = c.b.port(real); err != nil {
-			return quickStart{res: finish(start, err, "")}
-		}
+	port, err := portOf(c.port, real, c.b)
+	if err != nil {
+		return quickStart{res: finish(start, err, "")}
 	}
 	ap := netip.AddrPortFrom(real.IP, port)
 	conn, err := dialRaw(ctx, ap, start.Add(c.timeout))

@@ -69,7 +69,7 @@ func (d *dnsChecker) Check(ctx context.Context, real Target) Result {
 	start := time.Now()
 	ctx, cancel := withTimeout(ctx, d.b.negotiateTimeout)
 	defer cancel()
-	if d.b.receive == nil {
+	if d.b.recv.re == nil {
 		return finish(start, errors.New("dns check with an empty receive never succeeds (as in ldirectord)"), "Response mismatch")
 	}
 	var idb [2]byte
@@ -102,11 +102,11 @@ func (d *dnsChecker) Check(ctx context.Context, real Target) Result {
 	for _, rr := range msg.Answers {
 		switch body := rr.Body.(type) {
 		case *dnsmessage.AResource:
-			if d.b.receive.MatchString(netip.AddrFrom4(body.A).String()) {
+			if d.b.recv.re.MatchString(netip.AddrFrom4(body.A).String()) {
 				return finish(start, nil, "Success")
 			}
 		case *dnsmessage.PTRResource:
-			if d.b.receive.MatchString(strings.TrimSuffix(body.PTR.String(), ".")) {
+			if d.b.recv.re.MatchString(strings.TrimSuffix(body.PTR.String(), ".")) {
 				return finish(start, nil, "Success")
 			}
 		}

@@ -31,7 +31,7 @@ func (f *ftpChecker) Check(ctx context.Context, real Target) Result {
 	ctx, cancel := withTimeout(ctx, f.b.negotiateTimeout)
 	defer cancel()
 	data, complete, err := f.fetch(ctx, real)
-	if f.b.receive == nil {
+	if f.b.recv.re == nil {
 		if !complete {
 			if err == nil {
 				err = errors.New("ftp transfer did not complete")
@@ -40,7 +40,7 @@ func (f *ftpChecker) Check(ctx context.Context, real Target) Result {
 		}
 		return finish(start, nil, "transfer complete")
 	}
-	if f.b.receive.Match(data) {
+	if f.b.recv.re.Match(data) {
 		return finish(start, nil, "receive matched")
 	}
 	if err == nil {

@@ -2,7 +2,6 @@ package check
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -28,25 +27,21 @@ import (
 // Up = final status 2xx and (receive empty or the body matches receive).
 // The whole exchange is bounded by negotiatetimeout.
 type httpChecker struct {
-	// What every plain http check reads, copied out of b and tmpl: at
-	// 10,000 reals each checker is cold by its next check, and these lie
-	// on four cache lines of b and tmpl (see connectChecker).
+	// What every plain http check reads, copied out of b: at 10,000
+	// reals each checker is cold by its next check, and these lie on
+	// four cache lines of b (see connectChecker).
 	method    string
 	checkPort uint16 // checkport, or 0
-	receive   bool   // b.receive != nil
-	isLit     bool   // b.isLit
-	lit       []byte // b.receiveLit
+	recv      receivePattern
 	vhost     string
 	timeout   time.Duration
 
 	b      *base
 	dialer *net.Dialer
-	// reqURI and tmpl serve the common case (httpExchange, tls): the request-URI
-	// of the virtual's request, and a request carrying only the method for
-	// the response parser. reqURI is empty when the request is an
-	// absolute URL or for http_proxy.
+	// reqURI serves the common case (httpExchange, tls): the request-URI
+	// of the virtual's request; empty when the request is an absolute URL
+	// or for http_proxy.
 	reqURI string
-	tmpl   *http.Request
 
 	scheme string
 	proxy  bool
@@ -58,8 +53,8 @@ type httpChecker struct {
 type proxyKey struct{}
 
 func newHTTP(b *base) (*httpChecker, error) {
-	h := &httpChecker{b: b, scheme: b.spec.Service, method: b.spec.HTTPMethod, checkPort: uint16(max(b.spec.CheckPort, 0)),
-		receive: b.receive != nil, isLit: b.isLit, lit: b.receiveLit, vhost: b.spec.VirtualHost, timeout: b.negotiateTimeout}
+	h := &httpChecker{b: b, scheme: b.spec.Service, method: b.spec.HTTPMethod, checkPort: b.checkPort(),
+		recv: b.recv, vhost: b.spec.VirtualHost, timeout: b.negotiateTimeout}
 	switch b.spec.HTTPMethod {
 	case "GET", "HEAD":
 	default:
@@ -75,7 +70,7 @@ func newHTTP(b *base) (*httpChecker, error) {
 	if !h.proxy && !strings.HasPrefix(b.request(), h.scheme+"://") && !strings.ContainsAny(b.spec.VirtualHost, " \t\r\n") {
 		const probe = "192.0.2.1"
 		if u, err := url.Parse(h.scheme + "://" + probe + "/" + b.request()); err == nil && u.Host == probe {
-			h.reqURI, h.tmpl = u.RequestURI(), &http.Request{Method: b.spec.HTTPMethod}
+			h.reqURI = u.RequestURI()
 		}
 	}
 	// The direct path needs no keepalive options on its one-shot sockets.
@@ -214,21 +209,13 @@ func (h *httpChecker) judge(start time.Time, u func() string, rep reply, err err
 	if rep.code < 200 || rep.code > 299 {
 		return finish(start, fmt.Errorf("%s %s: status %s", h.b.spec.HTTPMethod, u(), rep.status), rep.status)
 	}
-	if !h.receive {
+	if h.recv.re == nil {
 		return finish(start, nil, rep.status)
 	}
-	if !h.match(rep.body) {
+	if !h.recv.match(rep.body) {
 		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), errNoMatch), snippet(rep.body))
 	}
 	return finish(start, nil, rep.status)
-}
-
-// match is b.match from the checker's copies.
-func (h *httpChecker) match(body []byte) bool {
-	if h.isLit {
-		return bytes.Contains(body, h.lit)
-	}
-	return h.b.receive.Match(body)
 }
 
 // tls is the common check over https: the request formatted from parts
@@ -256,7 +243,7 @@ func (h *httpChecker) tls(ctx context.Context, real Target, deadline time.Time) 
 	if _, err := tc.Write(msg); err != nil {
 		return reply{}, err
 	}
-	return readReply(tc, h.tmpl.Method, h.b.receive != nil)
+	return readReply(tc, h.method, h.recv.re != nil)
 }
 
 // connectErr is a failed connect as the check reports it.
@@ -266,15 +253,9 @@ func connectErr(ap netip.AddrPort, err error) error {
 
 // request is the common check's address and request (appended to buf).
 func (h *httpChecker) request(buf []byte, real Target) (netip.AddrPort, []byte, error) {
-	port := h.checkPort
-	if port == 0 {
-		port = real.Port
-	}
-	if port == 0 {
-		var err error
-		if port, err = h.b.port(real); err != nil {
-			return netip.AddrPort{}, nil, err
-		}
+	port, err := portOf(h.checkPort, real, h.b)
+	if err != nil {
+		return netip.AddrPort{}, nil, err
 	}
 	host := h.vhost
 	if host == "" {
@@ -339,7 +320,7 @@ func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr s
 		return reply{}, err
 	}
 	// Bound what a real can make us read: headers and maxBody of body.
-	return httpReply(bufio.NewReaderSize(io.LimitReader(conn, replyLimit), 4096), req, h.b.receive != nil)
+	return httpReply(bufio.NewReaderSize(io.LimitReader(conn, replyLimit), 4096), req, h.b.recv.re != nil)
 }
 
 // viaClient runs the check through net/http's client (redirects followed,
@@ -352,7 +333,7 @@ func (h *httpChecker) viaClient(req *http.Request) (rep reply, err error) {
 	}
 	defer resp.Body.Close()
 	rep = reply{status: resp.Status, code: resp.StatusCode}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && h.b.receive != nil {
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && h.b.recv.re != nil {
 		if rep.body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody)); err != nil {
 			return reply{}, fmt.Errorf("read body: %w", err)
 		}

@@ -136,13 +136,13 @@ func (x *httpExchange) parse() (reply, bool) {
 	if x.rr.err == errWouldBlock {
 		x.rr.err = nil
 	}
-	return parseReply(&x.rr, x.h.method, x.h.receive)
+	return parseReply(&x.rr, x.h.method, x.h.recv.re != nil)
 }
 
 // reply ends the parse (rep, ok: parse's) into the exchange's pooled
 // buffer: see replyReader.reply.
 func (x *httpExchange) reply(rep reply, ok bool) (reply, error) {
-	return x.rr.reply(x.bp, rep, ok, x.h.method, x.h.receive)
+	return x.rr.reply(x.bp, rep, ok, x.h.method, x.h.recv.re != nil)
 }
 
 // Read is the reply's read in the wait set: errWouldBlock when there is

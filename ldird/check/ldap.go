@@ -62,7 +62,7 @@ func (l *ldapChecker) Check(ctx context.Context, real Target) Result {
 	if len(res.Entries) != 1 {
 		return finish(start, fmt.Errorf("ldap search %q returned %d entries, want 1", l.b.request(), len(res.Entries)), "No answer received")
 	}
-	if l.b.receive != nil && !l.b.receive.MatchString(res.Entries[0].DN) {
+	if l.b.recv.re != nil && !l.b.recv.re.MatchString(res.Entries[0].DN) {
 		return finish(start, fmt.Errorf("ldap DN %q: %w", res.Entries[0].DN, errNoMatch), "Response mismatch")
 	}
 	return finish(start, nil, "Success")

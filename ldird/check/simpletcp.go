@@ -44,7 +44,7 @@ func (s *simpleTCPChecker) Check(ctx context.Context, real Target) Result {
 		line, err := rd.ReadString('\n')
 		if line != "" {
 			last = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-			if s.b.receive == nil || s.b.receive.MatchString(strings.TrimSuffix(line, "\n")) {
+			if s.b.recv.re == nil || s.b.recv.re.MatchString(strings.TrimSuffix(line, "\n")) {
 				return finish(start, nil, last)
 			}
 		}
