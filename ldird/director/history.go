@@ -148,10 +148,8 @@ func (h *checkHistory) each(f func(key string, t *checkTag)) {
 // record adds a result.
 func (rh *realHistory) record(ev check.Event, now time.Time) {
 	r := ev.Result
-	rec := record{at: now.UnixNano(), ok: r.OK, outcome: outcomeOK, latency: r.Latency, detail: r.Detail, up: ev.State == check.Up}
-	if !r.OK || len(rec.detail) > maxDetail {
-		rec.outcome, rec.detail = outcomeOf(r), resultDetail(r)
-	}
+	rec := record{at: now.UnixNano(), ok: r.OK, outcome: outcomeOf(r), latency: r.Latency, detail: resultDetail(r),
+		up: ev.State == check.Up}
 	minute := int32(now.Unix() / int64(HistoryBucket/time.Second))
 	rh.mu.Lock()
 	defer rh.mu.Unlock()
