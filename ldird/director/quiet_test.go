@@ -166,3 +166,64 @@ virtual=10.0.0.100:80
 		})
 	}
 }
+
+// Checks counted in the same virtuals share one list of sinks (every
+// quiet result reads it); a check in other virtuals has a list of its own,
+// and each list counts in the right virtuals.
+func TestQuietSinksShared(t *testing.T) {
+	obs := newSinkObserver()
+	h := newHarness(t, newFake(), func(o *Options) { o.Observer = obs })
+	h.start(`checkinterval=1
+checktimeout=1
+virtual=10.0.0.100:80
+	real=10.0.1.2:80 gate 1
+	real=10.0.1.3:80 gate 1
+	real=10.0.1.4:80 gate 1
+	checktype=connect
+virtual=10.0.0.101:80
+	real=10.0.1.2:80 gate 1
+	real=10.0.1.5:80 gate 1
+	checktype=connect
+`)
+	v100 := VirtualID{Protocol: "tcp", Virtual: "10.0.0.100:80"}
+	v101 := VirtualID{Protocol: "tcp", Virtual: "10.0.0.101:80"}
+	waitUntil(t, "quiet results", func() bool {
+		return obs.sunkCount(v100, OutcomeOK) > 0 && obs.sunkCount(v101, OutcomeOK) > 0
+	})
+	lists := map[string]*quietSinks{}
+	h.d.hist.each(func(key string, tag *checkTag) {
+		for _, ip := range []string{"10.0.1.2", "10.0.1.3", "10.0.1.4", "10.0.1.5"} {
+			if strings.Contains(key, "|"+ip+"|") {
+				lists[ip] = tag.quiet.Load()
+			}
+		}
+	})
+	if len(lists) != 4 {
+		t.Fatalf("tags found: %v", lists)
+	}
+	for ip, q := range lists {
+		if q == nil {
+			t.Fatalf("%s: no sinks", ip)
+		}
+	}
+	if lists["10.0.1.3"] != lists["10.0.1.4"] {
+		t.Error("10.0.1.3 and 10.0.1.4, both only in 10.0.0.100, have lists of their own")
+	}
+	for _, ip := range []string{"10.0.1.2", "10.0.1.5"} {
+		if lists[ip] == lists["10.0.1.3"] {
+			t.Errorf("%s shares the list of a check in other virtuals", ip)
+		}
+	}
+	for ip, want := range map[string]int{"10.0.1.2": 2, "10.0.1.3": 1, "10.0.1.5": 1} {
+		if n := len(*lists[ip]); n != want {
+			t.Errorf("%s: %d sinks, want %d", ip, n, want)
+		}
+	}
+	// The shared real counts once in each virtual: 10.0.0.100 gets three
+	// reals' results, 10.0.0.101 two, so after a few rounds 10.0.0.100
+	// has counted more.
+	a, b := obs.sunkCount(v100, OutcomeOK), obs.sunkCount(v101, OutcomeOK)
+	waitUntil(t, "more quiet results", func() bool {
+		return obs.sunkCount(v100, OutcomeOK)-a >= 6 && obs.sunkCount(v101, OutcomeOK)-b >= 4
+	})
+}
