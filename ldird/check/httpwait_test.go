@@ -118,7 +118,7 @@ func TestHTTPExchangeInWaitSet(t *testing.T) {
 		}
 		ws = append(ws, w)
 	}
-	runBatch(ws)
+	runBatch(&r.sched, ws)
 	for i, w := range ws {
 		w.inflight.Wait()
 		p := paths[i]
@@ -154,8 +154,8 @@ func TestHTTPExchangeHandshakeInSet(t *testing.T) {
 	ap, accept := fullBacklog(t)
 	r := NewRunner(RunnerOptions{})
 	defer r.Stop()
-	w := checkWorker(r, "far", Target{IP: ap.Addr(), Port: ap.Port(), Protocol: "tcp"},
-		mustNew(t, Spec{Type: "negotiate", Service: "http", Request: "/far", NegotiateTimeout: 10 * time.Second}))
+	w := inFlight(checkWorker(r, "far", Target{IP: ap.Addr(), Port: ap.Port(), Protocol: "tcp"},
+		mustNew(t, Spec{Type: "negotiate", Service: "http", Request: "/far", NegotiateTimeout: 10 * time.Second})))
 	s := w.quick().begin(w.ctx, w.cfg.Target)
 	x, ok := s.wait.(*httpExchange)
 	if !ok || len(x.req) == 0 || x.events()&unix.EPOLLOUT == 0 {
@@ -178,7 +178,7 @@ func TestHTTPExchangeRemoved(t *testing.T) {
 	r := NewRunner(RunnerOptions{Notify: rec.notify})
 	defer r.Stop()
 	w := checkWorker(r, "removed", tg, mustNew(t, Spec{Type: "negotiate", Service: "http", Request: "/", NegotiateTimeout: 30 * time.Second}))
-	runBatch([]*worker{w})
+	runBatch(&r.sched, []*worker{w})
 	time.Sleep(100 * time.Millisecond)                  // the request is in, the reply awaited
 	expectRemoved(t, w, rec, time.Now(), 5*time.Second) // its timeout is 30 s
 	closed()
@@ -201,7 +201,7 @@ func TestHTTPBatchHoldsNoGoroutinePerCheck(t *testing.T) {
 	}
 	before := runtime.NumGoroutine()
 	start := time.Now()
-	runBatch(ws)
+	runBatch(&r.sched, ws)
 	time.Sleep(500 * time.Millisecond) // every check waits for its reply
 	// The hung server holds a goroutine per connection itself.
 	if during := runtime.NumGoroutine(); during > before+n+n/4 {

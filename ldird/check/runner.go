@@ -346,32 +346,39 @@ func (w *worker) run() {
 	w.done()
 }
 
-// runBatch runs the checks of quick checkers in turn on this goroutine.
+// runBatch runs the checks of quick checkers in turn on this goroutine,
+// those of its reals that are still scheduled (claim); any other check
+// goes to a goroutine of its own.
 // The checks that must wait for their sockets go on together in one wait
 // set on a pool goroutine (waitAll), any other check that must wait with
 // its rest on a pool goroutine of its own (runRest): the batch never
 // waits for one real.
-func runBatch(ws []*worker) {
+func runBatch(s *sched, ws []*worker) {
 	var waits []pendingCheck
-	for _, w := range ws {
+	for _, w := range s.claim(ws) {
+		q := w.quick()
+		if q == nil { // a check that may block: on a goroutine of its own
+			s.start(job{w: w})
+			continue
+		}
 		initial := w.takeInitial()
 		if w.ctx.Err() != nil {
 			w.done()
 			continue
 		}
-		s := w.quick().begin(w.ctx, w.cfg.Target)
+		st := q.begin(w.ctx, w.cfg.Target)
 		switch {
-		case s.wait != nil:
-			waits = append(waits, pendingCheck{w: w, c: s.wait, initial: initial})
-		case s.rest != nil:
-			w.r.sched.start(job{w: w, rest: s.rest, initial: initial})
+		case st.wait != nil:
+			waits = append(waits, pendingCheck{w: w, c: st.wait, initial: initial})
+		case st.rest != nil:
+			s.start(job{w: w, rest: st.rest, initial: initial})
 		default:
-			w.report(s.res, initial)
+			w.report(st.res, initial)
 			w.done()
 		}
 	}
 	if len(waits) > 0 {
-		ws[0].r.sched.start(job{waits: waits})
+		s.start(job{waits: waits})
 	}
 }
 

@@ -372,12 +372,17 @@ func batchWorker(t *testing.T, r *Runner, key string, tg Target, timeout time.Du
 }
 
 // checkWorker is a real with checker c as the schedule hands it to a
-// batch: its first check in flight.
+// batch: due, its first check not yet claimed (runBatch claims it).
 func checkWorker(r *Runner, key string, tg Target, c Checker) *worker {
 	w := &worker{r: r, first: make(chan struct{}), initial: true,
 		cfg: RealConfig{Key: key, Target: tg, Checker: c, Interval: time.Hour, FailureCount: 1}}
 	w.rctx.init()
 	w.ctx = &w.rctx
+	return w
+}
+
+// inFlight is w with its check in flight, as a batch hands it to waitAll.
+func inFlight(w *worker) *worker {
 	w.inflight.Add(1)
 	return w
 }
@@ -404,7 +409,7 @@ func TestRunBatch(t *testing.T) {
 			t.Fatalf("%s: a connect check is not a quick one", w.cfg.Key)
 		}
 	}
-	runBatch(ws)
+	runBatch(&r.sched, ws)
 	for _, k := range []string{"up1", "up2"} {
 		if evs := rec.events(k); len(evs) != 1 || !evs[0].Up() || !evs[0].Initial {
 			t.Errorf("%s: events when the batch returned: %+v, want one: up", k, evs)
@@ -424,5 +429,53 @@ func TestRunBatch(t *testing.T) {
 	}
 	for _, w := range ws {
 		w.stop()
+	}
+}
+
+// TestRunBatchClaims: a batch checks only the reals still scheduled when
+// it runs (the loop hands them over without looking at them): a real
+// stopped since it was due is skipped, without a check, a result or a
+// check in flight; a check that is not a quick one goes to a goroutine of
+// its own, so the batch does not wait for it.
+func TestRunBatchClaims(t *testing.T) {
+	upTg, err := closingServer(t, "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	r := NewRunner(RunnerOptions{Notify: rec.notify})
+	defer r.Stop()
+	gone := batchWorker(t, r, "gone", upTg, 30*time.Second)
+	up := batchWorker(t, r, "up", upTg, 30*time.Second)
+	h := &hung{}
+	slow := checkWorker(r, "slow", upTg, h)
+	if slow.quick() != nil {
+		t.Fatal("a hung checker is a quick one")
+	}
+	r.sched.drop(gone)
+	runBatch(&r.sched, []*worker{gone, up, slow})
+	if evs := rec.events("up"); len(evs) != 1 || !evs[0].Up() {
+		t.Errorf("up: events when the batch returned: %+v, want one: up", evs)
+	}
+	if evs := rec.events("gone"); len(evs) != 0 {
+		t.Errorf("a real stopped before its batch ran was checked: %+v", evs)
+	}
+	waitGroupIdle(t, "gone", &gone.inflight)
+	waitFor(t, "the slow check to start on a goroutine of its own", func() bool { return h.calls.Load() == 1 })
+	slow.stop() // cancels the hung check and waits for it
+	if evs := rec.events("slow"); len(evs) != 0 {
+		t.Errorf("slow: events of a check cancelled by its removal: %+v", evs)
+	}
+}
+
+// waitGroupIdle fails unless wg's counter is zero (Wait returns at once).
+func waitGroupIdle(t *testing.T, what string, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		t.Fatalf("%s: a check is still counted in flight", what)
 	}
 }

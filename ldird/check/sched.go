@@ -1,6 +1,7 @@
 package check
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,10 +62,10 @@ type job struct {
 	waits   []pendingCheck
 }
 
-func (j job) run() {
+func (j job) run(s *sched) {
 	switch {
 	case j.batch != nil:
-		runBatch(j.batch)
+		runBatch(s, j.batch)
 	case j.waits != nil:
 		waitAll(j.waits)
 	case j.rest != nil:
@@ -110,7 +111,7 @@ func (s *sched) start(j job) {
 // serve is a pool goroutine: j, then whatever it is handed.
 func (s *sched) serve(j job) {
 	for {
-		j.run()
+		j.run(s)
 		if s.idle.Add(1) > maxIdle {
 			s.idle.Add(-1)
 			return
@@ -203,12 +204,7 @@ func (s *sched) loop() {
 		now := s.now()
 		due := s.due[:0]
 		for len(s.heap) > 0 && s.heap[0].due <= now {
-			w := s.pop()
-			if w.stopped {
-				continue
-			}
-			w.inflight.Add(1)
-			due = append(due, w)
+			due = append(due, s.pop()) // claimed by its batch (see claim)
 		}
 		s.sleepTo = 0
 		if len(s.heap) > 0 {
@@ -232,25 +228,39 @@ func (s *sched) loop() {
 	}
 }
 
-// startDue starts the checks that are due: quick ones in batches, the
-// others each on a goroutine of its own.
+// startDue hands the reals that are due to pool goroutines in batches
+// (runBatch), without looking at them: at 10,000 reals each worker is cold
+// by its next check, and a look here, on the loop's core, cost a cache miss
+// that the batch, often on the other core, then paid again.
 func (s *sched) startDue(due []*worker) {
-	var quick []*worker
-	for _, w := range due {
-		if w.quick() == nil {
-			s.start(job{w: w})
-		} else {
-			quick = append(quick, w)
-		}
-	}
-	if len(quick) == 0 {
+	if len(due) == 0 {
 		return
 	}
-	size := batchSize(len(quick))
-	for i := 0; i < len(quick); i += size {
-		end := min(i+size, len(quick))
-		s.start(job{batch: quick[i:end:end]})
+	due = slices.Clone(due) // the loop reuses its own
+	size := batchSize(len(due))
+	for i := 0; i < len(due); i += size {
+		end := min(i+size, len(due))
+		s.start(job{batch: due[i:end:end]})
 	}
+}
+
+// claim takes the due reals of a batch that are still scheduled (a real
+// stopped since it was due is skipped) and counts each one's check in
+// flight, under s.mu as drop is, so that worker.stop either sees the check
+// in flight or the batch sees the real stopped.
+func (s *sched) claim(ws []*worker) []*worker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, w := range ws {
+		if !w.stopped {
+			w.inflight.Add(1)
+			ws[n] = w
+			n++
+		}
+	}
+	clear(ws[n:])
+	return ws[:n]
 }
 
 // batchSize is the size of the batches n quick checks go in: at most

@@ -24,10 +24,10 @@ func TestWaitAll(t *testing.T) {
 	rec := &recorder{}
 	r := NewRunner(RunnerOptions{Notify: rec.notify})
 	defer r.Stop()
-	late := batchWorker(t, r, "late", Target{IP: lateAP.Addr(), Port: lateAP.Port(), Protocol: "tcp"}, 20*time.Second)
-	hang := batchWorker(t, r, "hang", Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}, 300*time.Millisecond)
-	removed := batchWorker(t, r, "removed", Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}, 30*time.Second)
-	refused := batchWorker(t, r, "refused", closedPort(t), 30*time.Second)
+	late := inFlight(batchWorker(t, r, "late", Target{IP: lateAP.Addr(), Port: lateAP.Port(), Protocol: "tcp"}, 20*time.Second))
+	hang := inFlight(batchWorker(t, r, "hang", Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}, 300*time.Millisecond))
+	removed := inFlight(batchWorker(t, r, "removed", Target{IP: hangAP.Addr(), Port: hangAP.Port(), Protocol: "tcp"}, 30*time.Second))
+	refused := inFlight(batchWorker(t, r, "refused", closedPort(t), 30*time.Second))
 
 	var ps []pendingCheck
 	for _, w := range []*worker{late, hang, removed} {
@@ -82,7 +82,7 @@ func TestWaitAllHoldsNoThread(t *testing.T) {
 	var ws []*worker
 	before := threads(t)
 	for i := 0; i < batches; i++ {
-		w := batchWorker(t, r, fmt.Sprintf("hang%d", i), tg, 2*time.Second)
+		w := inFlight(batchWorker(t, r, fmt.Sprintf("hang%d", i), tg, 2*time.Second))
 		s := w.quick().begin(w.ctx, w.cfg.Target)
 		if s.wait == nil {
 			t.Fatalf("the handshake did not wait: %+v", s)
