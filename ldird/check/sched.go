@@ -9,18 +9,18 @@ import (
 
 // sched is a Runner's schedule: the reals waiting for their next check,
 // in a heap by due time, and one goroutine that sleeps until the earliest
-// is due and then starts the check of every real that is due, each in a
-// goroutine of its own. Since pauses end on a grid (nextWait), the reals
-// of one slot start together from one wakeup. With a goroutine and a
-// timer per real instead, 10,000 reals a second cost a timer, a channel
+// is due and then hands every real that is due to a pool goroutine, in
+// batches of up to quickBatch. Since pauses end on a grid (nextWait), the
+// reals of one slot start together from one wakeup. With a goroutine and
+// a timer per real instead, 10,000 reals a second cost a timer, a channel
 // send and a select per check, and 10,000 parked goroutines whose stacks
 // the collector scans.
 //
-// Checks whose start never waits (quickChecker: connect, plain http) go
-// in batches of up to quickBatch instead, one goroutine running the
-// batch's starts in turn: handing each to a goroutine of its own cost a
-// wakeup and a thread switch per check, more than the user-space part of
-// the check itself. The checks of the batch that must wait (a connect to
+// A batch runs the starts of its checks that never wait to start
+// (quickChecker: connect, plain http) in turn, on its own goroutine:
+// handing each to a goroutine of its own cost a wakeup and a thread switch
+// per check, more than the user-space part of the check itself. Any other
+// check (one that may block) gets a goroutine of its own from the batch. The checks of the batch that must wait (a connect to
 // a far real, every http check for its reply) go on together in one wait
 // set on a pool goroutine (waitAll), so a hung real holds up no other
 // here either.
