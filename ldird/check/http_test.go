@@ -1,7 +1,6 @@
 package check
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -156,21 +155,89 @@ func freePort(t *testing.T) int {
 // startDaemon starts cmd, kills it at cleanup, and waits until port accepts.
 func startDaemon(t *testing.T, cmd *exec.Cmd, port int) {
 	t.Helper()
-	var out strings.Builder
+	if err := tryDaemon(t, cmd, port); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tryDaemon starts cmd, kills it at cleanup, and waits until port accepts
+// (up to 15 s), or until the daemon exits.
+func tryDaemon(t *testing.T, cmd *exec.Cmd, port int) error {
+	t.Helper()
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", cmd.Path, err)
+		return fmt.Errorf("start %s: %w", cmd.Path, err)
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	for ctx.Err() == nil {
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-exited:
+			return fmt.Errorf("%s exited before it listened on %d: %s", cmd.Path, port, out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	t.Fatalf("%s did not listen on %d: %s", cmd.Path, port, out.String())
+	return fmt.Errorf("%s did not listen on %d: %s", cmd.Path, port, out.String())
+}
+
+// startDaemonOn starts the daemon mk makes for a port free for TCP and
+// UDP, again on another port when it finds its port taken (by another
+// test's socket between the probe and the daemon's bind), and returns
+// the port it listens on.
+func startDaemonOn(t *testing.T, mk func(port int) *exec.Cmd) int {
+	t.Helper()
+	var err error
+	for range 3 {
+		port := freeTCPUDPPort(t)
+		if err = tryDaemon(t, mk(port), port); err == nil {
+			return port
+		}
+		if !strings.Contains(err.Error(), "in use") {
+			break
+		}
+	}
+	t.Fatal(err)
+	return 0
+}
+
+// freeTCPUDPPort is a port of 127.0.0.1 free for both TCP and UDP.
+func freeTCPUDPPort(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		port := freePort(t)
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err == nil {
+			pc.Close()
+			return port
+		}
+	}
+	t.Fatal("no port free for both TCP and UDP in 50 tries")
+	return 0
+}
+
+// syncBuffer is a strings.Builder for a child's output, which its copying
+// goroutines write while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -97,11 +97,12 @@ func TestDNS(t *testing.T) {
 // TestDNSDnsmasq checks against dnsmasq on a high loopback port.
 func TestDNSDnsmasq(t *testing.T) {
 	bin := testenv.RequireProgram(t, "dnsmasq", "dnsmasq-base")
-	port := freePort(t) // TCP free; dnsmasq also takes UDP on it
-	cmd := exec.Command(bin, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
-		"--listen-address=127.0.0.1", "--port="+strconv.Itoa(port), "--user="+currentUser(),
-		"--address=/real.example.test/192.0.2.77", "--pid-file=")
-	startDaemon(t, cmd, port)
+	// dnsmasq takes the port for both TCP and UDP.
+	port := startDaemonOn(t, func(port int) *exec.Cmd {
+		return exec.Command(bin, "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts", "--bind-interfaces",
+			"--listen-address=127.0.0.1", "--port="+strconv.Itoa(port), "--user="+currentUser(),
+			"--address=/real.example.test/192.0.2.77", "--pid-file=")
+	})
 	for _, proto := range []string{"udp", "tcp"} {
 		tg := Target{IP: loop, Port: uint16(port), Protocol: proto}
 		expectOK(t, mustNew(t, Spec{Type: "negotiate", Service: "dns", Protocol: proto, Request: "/real.example.test", Receive: "192.0.2.77"}), tg)
