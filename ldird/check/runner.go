@@ -346,13 +346,12 @@ func (w *worker) run() {
 	w.done()
 }
 
-// runBatch runs the checks of quick checkers in turn on this goroutine,
-// those of its reals that are still scheduled (claim); any other check
-// goes to a goroutine of its own.
-// The checks that must wait for their sockets go on together in one wait
-// set on a pool goroutine (waitAll), any other check that must wait with
-// its rest on a pool goroutine of its own (runRest): the batch never
-// waits for one real.
+// runBatch runs the checks of the batch's reals that are still scheduled
+// (claim): those of quick checkers in turn on this goroutine, any other
+// on a goroutine of its own. The quick checks that must wait for their
+// sockets go on together in one wait set on a pool goroutine (waitAll),
+// any other quick check that must wait with its rest on a pool goroutine
+// of its own (runRest): the batch never waits for one real.
 func runBatch(s *sched, ws []*worker) {
 	var waits []pendingCheck
 	for _, w := range s.claim(ws) {

@@ -20,10 +20,10 @@ import (
 // (quickChecker: connect, plain http) in turn, on its own goroutine:
 // handing each to a goroutine of its own cost a wakeup and a thread switch
 // per check, more than the user-space part of the check itself. Any other
-// check (one that may block) gets a goroutine of its own from the batch. The checks of the batch that must wait (a connect to
-// a far real, every http check for its reply) go on together in one wait
-// set on a pool goroutine (waitAll), so a hung real holds up no other
-// here either.
+// check (one that may block) gets a goroutine of its own from the batch.
+// The checks of the batch that must wait (a connect to a far real, every
+// http check for its reply) go on together in one wait set on a pool
+// goroutine (waitAll), so a hung real holds up no other here either.
 type sched struct {
 	epoch time.Time // due times are monotonic durations since epoch
 
