@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lvsha/internal/testenv"
 )
 
 type fakeBackend struct {
@@ -91,22 +93,10 @@ func sockPath(t *testing.T) string {
 	return filepath.Join(dir, "run", "hbd.sock")
 }
 
-type testLog struct {
-	mu sync.Mutex
-	sb strings.Builder
-}
-
-func (l *testLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sb.Write(p)
-}
-func (l *testLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.sb.String() }
-
 // start runs a server; mod may adjust it before serving.
-func start(t *testing.T, b Backend, mod func(*Server)) (*Server, *testLog) {
+func start(t *testing.T, b Backend, mod func(*Server)) (*Server, *testenv.Buffer) {
 	t.Helper()
-	lg := &testLog{}
+	lg := &testenv.Buffer{}
 	s, err := NewServer(sockPath(t), b, slog.New(slog.NewTextHandler(lg, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)

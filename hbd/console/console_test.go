@@ -29,6 +29,7 @@ import (
 	hbdapi "lvsha/hbd/statusapi"
 	"lvsha/hbd/wire"
 	"lvsha/internal/cfgerr"
+	"lvsha/internal/testenv"
 	"lvsha/ldird/adminstate"
 	"lvsha/ldird/control"
 )
@@ -69,15 +70,6 @@ func (f *fakeLdird) calls() []control.AdminRequest {
 	return append([]control.AdminRequest(nil), f.admins...)
 }
 
-// logBuf collects log lines.
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 type node struct {
 	name     string
 	adminDir string
@@ -85,7 +77,7 @@ type node struct {
 	srv      *Server
 	http     *httptest.Server
 	ld       *fakeLdird
-	log      *logBuf
+	log      *testenv.Buffer
 	moves    []string
 }
 
@@ -106,7 +98,7 @@ func cluster(t *testing.T, readOnly bool, users string) (a, b *node) {
 		cc.Listen[n] = ln.Addr().String()
 	}
 	mk := func(name string) *node {
-		n := &node{name: name, ld: &fakeLdird{}, log: &logBuf{}, adminDir: t.TempDir()}
+		n := &node{name: name, ld: &fakeLdird{}, log: &testenv.Buffer{}, adminDir: t.TempDir()}
 		sock := filepath.Join(t.TempDir(), "ldird.ld.cf.sock")
 		cs, err := control.Listen(sock, n.ld, nil)
 		if err != nil {

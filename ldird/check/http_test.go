@@ -164,7 +164,7 @@ func startDaemon(t *testing.T, cmd *exec.Cmd, port int) {
 // (up to 15 s), or until the daemon exits.
 func tryDaemon(t *testing.T, cmd *exec.Cmd, port int) error {
 	t.Helper()
-	var out syncBuffer
+	var out testenv.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", cmd.Path, err)
@@ -221,23 +221,4 @@ func freeTCPUDPPort(t *testing.T) int {
 	}
 	t.Fatal("no port free for both TCP and UDP in 50 tries")
 	return 0
-}
-
-// syncBuffer is a strings.Builder for a child's output, which its copying
-// goroutines write while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

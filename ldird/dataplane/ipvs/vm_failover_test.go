@@ -103,7 +103,7 @@ type foLab struct {
 	dir      string
 	sync     bool
 	procs    map[string]*exec.Cmd // name -> process we started
-	outs     map[string]*syncBuf
+	outs     map[string]*testenv.Buffer
 	client   *exec.Cmd
 	clientIn io.WriteCloser
 	clientR  *bufio.Reader
@@ -134,7 +134,7 @@ func runFailover(t *testing.T, ldird, hbd string, withSync bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &foLab{t: t, self: self, ldird: ldird, hbd: hbd, dir: dir, sync: withSync, procs: map[string]*exec.Cmd{}, outs: map[string]*syncBuf{}}
+	l := &foLab{t: t, self: self, ldird: ldird, hbd: hbd, dir: dir, sync: withSync, procs: map[string]*exec.Cmd{}, outs: map[string]*testenv.Buffer{}}
 	t.Cleanup(l.cleanup)
 	l.network()
 	for _, r := range []string{"fr1", "fr2"} {
@@ -368,7 +368,7 @@ func (l *foLab) spawn(name, ns string, env []string, argv ...string) *exec.Cmd {
 	l.t.Helper()
 	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, argv...)...)
 	cmd.Env = append(os.Environ(), env...)
-	out := &syncBuf{}
+	out := &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		l.t.Fatalf("%s: %v", name, err)

@@ -206,24 +206,6 @@ func stripCounters(text string) string {
 	return strings.Join(out, "\n")
 }
 
-// syncBuf collects a process's output.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // reply is one request of the load client.
 type reply struct {
 	start, end time.Time
@@ -251,7 +233,7 @@ type ldLab struct {
 	servers [ldReals + 1]*exec.Cmd
 
 	fg    *exec.Cmd // ldird -d, when it runs in the foreground
-	fgOut *syncBuf
+	fgOut *testenv.Buffer
 	fgEnd chan struct{}
 
 	loadCmd   *exec.Cmd
@@ -475,7 +457,7 @@ func (l *ldLab) startForeground() {
 	l.t.Helper()
 	cmd := exec.Command(l.bin, "-d", l.conf, "start")
 	cmd.Env = l.env
-	l.fgOut = &syncBuf{}
+	l.fgOut = &testenv.Buffer{}
 	cmd.Stdout, cmd.Stderr = l.fgOut, l.fgOut
 	if err := cmd.Start(); err != nil {
 		l.t.Fatalf("ldird -d: %v", err)
