@@ -29,7 +29,8 @@ import (
 type httpChecker struct {
 	// What every plain http check reads, copied out of b: at 10,000
 	// reals each checker is cold by its next check, and these lie on
-	// four cache lines of b (see connectChecker).
+	// four cache lines of b (see connectChecker). Every path of the
+	// checker reads these copies, not b's.
 	method    string
 	checkPort uint16 // checkport, or 0
 	recv      receivePattern
@@ -124,7 +125,7 @@ func (h *httpChecker) URL(real Target) (string, error) {
 	if h.proxy || strings.HasPrefix(uri, h.scheme+"://") {
 		return uri, nil
 	}
-	p, err := h.b.port(real)
+	p, err := portOf(h.checkPort, real, h.b)
 	if err != nil {
 		return "", err
 	}
@@ -142,7 +143,7 @@ func (h *httpChecker) Check(ctx context.Context, real Target) Result {
 	if h.reqURI != "" {
 		// The common case bounds its socket by the deadline itself
 		// instead of a context with a timer per check.
-		rep, err := h.tls(ctx, real, start.Add(h.b.negotiateTimeout))
+		rep, err := h.tls(ctx, real, start.Add(h.timeout))
 		if !errors.Is(err, errUseClient) && !rep.redirect {
 			r := h.judge(start, h.urlOf(real), rep, err)
 			rep.release()
@@ -165,7 +166,7 @@ func (h *httpChecker) urlOf(real Target) func() string {
 // http_proxy. negotiatetimeout (from start) bounds the whole exchange,
 // redirects included.
 func (h *httpChecker) slow(ctx context.Context, real Target, start time.Time) Result {
-	ctx, cancel := context.WithDeadline(ctx, start.Add(h.b.negotiateTimeout))
+	ctx, cancel := context.WithDeadline(ctx, start.Add(h.timeout))
 	defer cancel()
 	u, err := h.URL(real)
 	if err != nil {
@@ -173,19 +174,19 @@ func (h *httpChecker) slow(ctx context.Context, real Target, start time.Time) Re
 	}
 	var proxyAddr string
 	if h.proxy {
-		p, err := h.b.port(real)
+		p, err := portOf(h.checkPort, real, h.b)
 		if err != nil {
 			return finish(start, err, "")
 		}
 		proxyAddr = netip.AddrPortFrom(real.IP, p).String()
 		ctx = context.WithValue(ctx, proxyKey{}, &url.URL{Scheme: "http", Host: proxyAddr})
 	}
-	req, err := http.NewRequestWithContext(ctx, h.b.spec.HTTPMethod, u, nil)
+	req, err := http.NewRequestWithContext(ctx, h.method, u, nil)
 	if err != nil {
 		return finish(start, fmt.Errorf("build request %s: %w", u, err), "")
 	}
 	if !h.proxy {
-		req.Host = h.b.spec.VirtualHost
+		req.Host = h.vhost
 		if req.Host == "" {
 			req.Host = hostArg(real)
 		}
@@ -204,16 +205,16 @@ const userAgent = "ldird (ldirectord-compatible health check)"
 // receive (when set).
 func (h *httpChecker) judge(start time.Time, u func() string, rep reply, err error) Result {
 	if err != nil {
-		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), err), "")
+		return finish(start, fmt.Errorf("%s %s: %w", h.method, u(), err), "")
 	}
 	if rep.code < 200 || rep.code > 299 {
-		return finish(start, fmt.Errorf("%s %s: status %s", h.b.spec.HTTPMethod, u(), rep.status), rep.status)
+		return finish(start, fmt.Errorf("%s %s: status %s", h.method, u(), rep.status), rep.status)
 	}
 	if h.recv.re == nil {
 		return finish(start, nil, rep.status)
 	}
 	if !h.recv.match(rep.body) {
-		return finish(start, fmt.Errorf("%s %s: %w", h.b.spec.HTTPMethod, u(), errNoMatch), snippet(rep.body))
+		return finish(start, fmt.Errorf("%s %s: %w", h.method, u(), errNoMatch), snippet(rep.body))
 	}
 	return finish(start, nil, rep.status)
 }
@@ -320,7 +321,7 @@ func (h *httpChecker) direct(ctx context.Context, req *http.Request, proxyAddr s
 		return reply{}, err
 	}
 	// Bound what a real can make us read: headers and maxBody of body.
-	return httpReply(bufio.NewReaderSize(io.LimitReader(conn, replyLimit), 4096), req, h.b.recv.re != nil)
+	return httpReply(bufio.NewReaderSize(io.LimitReader(conn, replyLimit), 4096), req, h.recv.re != nil)
 }
 
 // viaClient runs the check through net/http's client (redirects followed,
@@ -333,7 +334,7 @@ func (h *httpChecker) viaClient(req *http.Request) (rep reply, err error) {
 	}
 	defer resp.Body.Close()
 	rep = reply{status: resp.Status, code: resp.StatusCode}
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && h.b.recv.re != nil {
+	if resp.StatusCode >= 200 && resp.StatusCode <= 299 && h.recv.re != nil {
 		if rep.body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody)); err != nil {
 			return reply{}, fmt.Errorf("read body: %w", err)
 		}
