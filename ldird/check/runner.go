@@ -98,7 +98,12 @@ type RunnerOptions struct {
 	// EveryResult delivers every check result (for monitorfile), not only
 	// the first result of a real and state changes.
 	EveryResult bool
-	Logger      *slog.Logger
+	// StartDelay, when set, is told for every scheduled check (not a
+	// real's first, which starts at once) how long after its due time it
+	// was started: the schedule's lag. It is called from the batches'
+	// goroutines, concurrently, and must be quick (a histogram).
+	StartDelay func(time.Duration)
+	Logger     *slog.Logger
 }
 
 // Runner schedules checks. Each check runs in a goroutine of its own (those
@@ -111,6 +116,7 @@ type Runner struct {
 	workers map[string]*worker
 	stopped bool
 	sched   sched
+	late    lateLog
 }
 
 // ErrExists is returned by Add for a key that is already scheduled.
@@ -126,6 +132,7 @@ func NewRunner(opts RunnerOptions) *Runner {
 		l = slog.New(slog.DiscardHandler)
 	}
 	r := &Runner{opts: opts, log: l, workers: make(map[string]*worker)}
+	r.late.log = l
 	r.sched.init()
 	return r
 }
@@ -317,6 +324,7 @@ func (r *Runner) Stop() {
 		w.inflight.Wait()
 	}
 	r.sched.stop()
+	r.late.stop()
 }
 
 // stop ends a worker: out of the schedule, its check in flight aborted and
@@ -354,7 +362,10 @@ func (w *worker) run() {
 // of its own (runRest): the batch never waits for one real.
 func runBatch(s *sched, ws []*worker) {
 	var waits []pendingCheck
-	for _, w := range s.claim(ws) {
+	var buf [quickBatch]time.Duration
+	ws, lags := s.claim(ws, buf[:0])
+	for i, w := range ws {
+		w.r.started(lags[i], w.cfg.Interval)
 		q := w.quick()
 		if q == nil { // a check that may block: on a goroutine of its own
 			s.start(job{w: w})

@@ -247,20 +247,25 @@ func (s *sched) startDue(due []*worker) {
 // claim takes the due reals of a batch that are still scheduled (a real
 // stopped since it was due is skipped) and counts each one's check in
 // flight, under s.mu as drop is, so that worker.stop either sees the check
-// in flight or the batch sees the real stopped.
-func (s *sched) claim(ws []*worker) []*worker {
+// in flight or the batch sees the real stopped. It appends to lags how
+// long after its due time each claimed real's check is being started (the
+// schedule's lag: a late wakeup, a busy machine), read from one clock
+// reading for the batch.
+func (s *sched) claim(ws []*worker, lags []time.Duration) ([]*worker, []time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
 	n := 0
 	for _, w := range ws {
 		if !w.stopped {
 			w.inflight.Add(1)
 			ws[n] = w
 			n++
+			lags = append(lags, max(now-w.due, 0))
 		}
 	}
 	clear(ws[n:])
-	return ws[:n]
+	return ws[:n], lags
 }
 
 // batchSize is the size of the batches n quick checks go in: at most

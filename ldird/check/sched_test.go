@@ -109,3 +109,44 @@ func BenchmarkSchedHeap10k(b *testing.B) {
 		s.push(w)
 	}
 }
+
+// TestClaimLags: claim tells, for each real it claims, how long after its
+// due time that was, from one clock reading, in the order of the reals it
+// returns; a stopped real is skipped with its lag, and a real claimed
+// before its time has none.
+func TestClaimLags(t *testing.T) {
+	r := NewRunner(RunnerOptions{})
+	defer r.Stop()
+	s := &r.sched
+	s.epoch = time.Now().Add(-10 * time.Second)
+	mk := func(key string, due time.Duration) *worker {
+		w := checkWorker(r, key, Target{}, nil)
+		w.due = due
+		return w
+	}
+	late := mk("late", 10*time.Second-300*time.Millisecond)
+	stopped := mk("stopped", 5*time.Second)
+	early := mk("early", 10*time.Second+time.Hour)
+	onTime := mk("on time", 10*time.Second)
+	s.drop(stopped)
+	before := s.now()
+	ws, lags := s.claim([]*worker{late, stopped, early, onTime}, nil)
+	after := s.now()
+	if len(ws) != 3 || ws[0] != late || ws[1] != early || ws[2] != onTime {
+		t.Fatalf("claimed %d reals, want late, early, on time", len(ws))
+	}
+	if len(lags) != len(ws) {
+		t.Fatalf("%d lags for %d reals", len(lags), len(ws))
+	}
+	within := func(what string, got, lo, hi time.Duration) {
+		if got < lo || got > hi {
+			t.Errorf("%s: lag %v, want between %v and %v", what, got, lo, hi)
+		}
+	}
+	within("late", lags[0], before-late.due, after-late.due)
+	within("early", lags[1], 0, 0)
+	within("on time", lags[2], before-onTime.due, after-onTime.due)
+	for _, w := range ws {
+		w.inflight.Done()
+	}
+}

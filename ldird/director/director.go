@@ -136,7 +136,11 @@ func New(o Options) *Director {
 			hostname: o.Hostname, pid: os.Getpid()}),
 	}
 	d.published.Store(d.p.view())
-	d.runner = check.NewRunner(check.RunnerOptions{Notify: d.onEvent, EveryResult: true, Logger: o.Logger})
+	ro := check.RunnerOptions{Notify: d.onEvent, EveryResult: true, Logger: o.Logger}
+	if o.Observer != nil {
+		ro.StartDelay = o.Observer.CheckStartDelay
+	}
+	d.runner = check.NewRunner(ro)
 	user := "root"
 	if u, err := userCurrent(); err == nil {
 		user = u

@@ -57,6 +57,11 @@ type Observer interface {
 	// VirtualRemoved reports a virtual that a reload took out of the
 	// configuration, so per-virtual series can be dropped.
 	VirtualRemoved(v VirtualID)
+	// CheckStartDelay reports how long after its due time a scheduled
+	// check started (check.RunnerOptions.StartDelay): called from the
+	// checks' goroutines, thousands of times a second, so it must be
+	// quick and safe for concurrent use.
+	CheckStartDelay(delay time.Duration)
 }
 
 // Outcome classifies a check result: ok, a timeout (the check's deadline

@@ -20,6 +20,7 @@ type recObserver struct {
 	results map[VirtualID]map[string]int
 	ops     map[string]int
 	removed []VirtualID
+	starts  int // scheduled checks told by CheckStartDelay
 }
 
 func newRec() *recObserver {
@@ -49,6 +50,12 @@ func (r *recObserver) VirtualRemoved(v VirtualID) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.removed = append(r.removed, v)
+}
+
+func (r *recObserver) CheckStartDelay(time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.starts++
 }
 
 func (r *recObserver) count(v VirtualID, outcome string) int {
@@ -95,6 +102,13 @@ func TestObserverAndSnapshot(t *testing.T) {
 	}
 	// 10.0.1.2 is one check shared by both virtuals: its results count in both.
 	waitUntil(t, "ok results for both virtuals", func() bool { return rec.count(v100, OutcomeOK) > 2 && rec.count(v101, OutcomeOK) > 0 })
+	// A real checked twice had its second check scheduled: its start is told.
+	rec.mu.Lock()
+	starts := rec.starts
+	rec.mu.Unlock()
+	if starts == 0 {
+		t.Error("no scheduled check's start was told to CheckStartDelay")
+	}
 
 	s := h.d.Snapshot()
 	if s.TableErr != nil || s.TableServices != 2 || s.TableDests != 3 || len(s.Virtuals) != 2 {

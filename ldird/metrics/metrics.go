@@ -121,13 +121,14 @@ var (
 type Metrics struct {
 	reg *prometheus.Registry
 
-	checks    *prometheus.CounterVec
-	latency   *prometheus.HistogramVec
-	ops       *prometheus.CounterVec
-	reloads   *prometheus.CounterVec
-	cfgErrors *prometheus.CounterVec
-	lastOK    prometheus.Gauge
-	lastOKAt  prometheus.Gauge
+	checks     *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	startDelay prometheus.Histogram
+	ops        *prometheus.CounterVec
+	reloads    *prometheus.CounterVec
+	cfgErrors  *prometheus.CounterVec
+	lastOK     prometheus.Gauge
+	lastOKAt   prometheus.Gauge
 
 	// routes are served next to /metrics by Listen (the JSON status API).
 	routes map[string]http.Handler
@@ -146,6 +147,10 @@ func (m *Metrics) Handle(path string, h http.Handler) {
 // checktimeout one is likely to configure.
 var checkBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
+// startDelayBuckets span a timer's slack (a check normally starts within
+// a millisecond of its due time) to several intervals behind.
+var startDelayBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
 // New builds the registry over src. The configuration counts as loaded
 // successfully now (ldird_config_last_reload_successful 1).
 func New(src Source, o Options) *Metrics {
@@ -157,6 +162,9 @@ func New(src Source, o Options) *Metrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ldird_check_duration_seconds",
 			Help: "Wall time of health checks per virtual, whatever their outcome.", Buckets: checkBuckets},
 			[]string{"protocol", "virtual"}),
+		startDelay: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ldird_check_start_delay_seconds",
+			Help:    "How long after its due time each scheduled health check started (a real's first check is not counted). Past a quarter of checkinterval a round is late: ldird or its machine is not keeping up (and ldird logs a warning).",
+			Buckets: startDelayBuckets}),
 		ops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ldird_dataplane_operations_total",
 			Help: "Table changes ldird attempted, by operation (add_service, update_service, del_service, add_dest, update_dest, del_dest) and result (ok, failed)."},
 			[]string{"op", "result"}),
@@ -189,7 +197,7 @@ func New(src Source, o Options) *Metrics {
 	if o.Sync != nil {
 		m.reg.MustRegister(syncCollector(o.Sync))
 	}
-	m.reg.MustRegister(&collector{src: src}, m.checks, m.latency, m.ops, m.reloads, m.cfgErrors, m.lastOK, m.lastOKAt, info,
+	m.reg.MustRegister(&collector{src: src}, m.checks, m.latency, m.startDelay, m.ops, m.reloads, m.cfgErrors, m.lastOK, m.lastOKAt, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if o.Proxy != nil {
 		m.reg.MustRegister(&proxyCollector{p: o.Proxy})
@@ -231,6 +239,9 @@ func (m *Metrics) CheckSink(v director.VirtualID, outcome string) func(time.Dura
 		h.Observe(latency.Seconds())
 	}
 }
+
+// CheckStartDelay implements director.Observer.
+func (m *Metrics) CheckStartDelay(d time.Duration) { m.startDelay.Observe(d.Seconds()) }
 
 // TableOp implements director.Observer.
 func (m *Metrics) TableOp(kind director.OpKind, err error) {

@@ -109,6 +109,8 @@ func TestExposition(t *testing.T) {
 	ok(2 * time.Millisecond)
 	m.CheckResult(web, director.OutcomeFailed, 20*time.Millisecond)
 	m.CheckResult(web, director.OutcomeTimeout, 1500*time.Millisecond)
+	m.CheckStartDelay(300 * time.Microsecond)
+	m.CheckStartDelay(400 * time.Millisecond)
 	m.TableOp(director.AddDest, nil)
 	m.TableOp(director.UpdateDest, nil)
 	m.TableOp(director.UpdateDest, errors.New("boom"))
@@ -144,6 +146,10 @@ func TestExposition(t *testing.T) {
 		{`ldird_check_duration_seconds_bucket{protocol="tcp",virtual="10.0.0.100:80",le="0.025"}`, 4},
 		{`ldird_check_duration_seconds_bucket{protocol="tcp",virtual="10.0.0.100:80",le="1"}`, 4},
 		{`ldird_check_duration_seconds_bucket{protocol="tcp",virtual="10.0.0.100:80",le="2.5"}`, 5},
+		{`ldird_check_start_delay_seconds_count`, 2},
+		{`ldird_check_start_delay_seconds_bucket{le="0.001"}`, 1},
+		{`ldird_check_start_delay_seconds_bucket{le="0.25"}`, 1},
+		{`ldird_check_start_delay_seconds_bucket{le="0.5"}`, 2},
 		{`ldird_dataplane_operations_total{op="add_dest",result="ok"}`, 1},
 		{`ldird_dataplane_operations_total{op="update_dest",result="ok"}`, 1},
 		{`ldird_dataplane_operations_total{op="update_dest",result="failed"}`, 1},
