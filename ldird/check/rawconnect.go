@@ -34,6 +34,12 @@ type rawConn struct {
 	// pending: connect(2) said EINPROGRESS and the handshake has not been
 	// seen to complete yet.
 	pending bool
+	// pool, when the socket came from a Runner's check: where it goes
+	// back after a reply the real closed (closeAfterReply); family is
+	// the socket's. set is the batch's wait set the socket is in.
+	pool   *sockPool
+	family int
+	set    *waitSet
 }
 
 // dialRaw starts a TCP connection to ap; the handshake may still be in
@@ -50,11 +56,21 @@ func dialRaw(ctx context.Context, ap netip.AddrPort, deadline time.Time) (*rawCo
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	fd, err := sockcall.Socket(sa.Family())
-	if err != nil {
-		return nil, os.NewSyscallError("socket", err)
+	var pool *sockPool
+	if rc, ok := ctx.(*realCtx); ok {
+		pool = rc.socks
 	}
-	c := &rawConn{fd: fd, ctx: ctx, deadline: deadline}
+	fd, ok := -1, false
+	if pool != nil {
+		fd, ok = pool.get(sa.Family())
+	}
+	if !ok {
+		var err error
+		if fd, err = sockcall.Socket(sa.Family()); err != nil {
+			return nil, os.NewSyscallError("socket", err)
+		}
+	}
+	c := &rawConn{fd: fd, ctx: ctx, deadline: deadline, pool: pool, family: sa.Family()}
 	switch err := sockcall.Connect(fd, &sa); {
 	case err == nil:
 	case errors.Is(err, unix.EINPROGRESS), errors.Is(err, unix.EINTR):
@@ -218,13 +234,22 @@ func (c *rawConn) Read(b []byte) (int, error) {
 // socket already and sees nothing; its kernel drops the connection
 // instead of keeping it in TIME_WAIT, and on loopback, where the checker
 // is charged for both ends, that saves about a tenth of an http check's CPU.
+// A Runner's socket that only ever waited in a wait set then goes back to
+// the Runner's pool (sockPool), out of the set first.
 func (c *rawConn) closeAfterReply(eof bool) error {
 	if !eof {
 		var b [1]byte
 		n, err := sockcall.Read(c.fd, b[:])
 		eof = n == 0 && err == nil
 	}
-	if eof {
+	switch {
+	case eof && c.pool != nil && c.f == nil:
+		if c.set != nil {
+			_ = unix.EpollCtl(c.set.ep, unix.EPOLL_CTL_DEL, c.fd, nil)
+		}
+		c.pool.release(c.family, c.fd)
+		return nil
+	case eof:
 		_ = sockcall.NoLinger(c.fd)
 	}
 	return c.Close()

@@ -117,6 +117,7 @@ type Runner struct {
 	stopped bool
 	sched   sched
 	late    lateLog
+	socks   sockPool
 }
 
 // ErrExists is returned by Add for a key that is already scheduled.
@@ -237,6 +238,7 @@ func (r *Runner) start(rc RealConfig, state State, failures int, initial bool) {
 	w := &worker{r: r, cfg: rc, first: make(chan struct{}),
 		state: state, failures: failures, initial: initial}
 	w.rctx.init()
+	w.rctx.socks = &r.socks
 	w.ctx = &w.rctx
 	r.workers[rc.Key] = w
 	r.sched.launch(w)
@@ -325,6 +327,7 @@ func (r *Runner) Stop() {
 	}
 	r.sched.stop()
 	r.late.stop()
+	r.socks.close()
 }
 
 // stop ends a worker: out of the schedule, its check in flight aborted and
@@ -543,6 +546,9 @@ type realCtx struct {
 	// cancelled mirrors done for Err, which checks ask often: a flag
 	// beside the worker instead of the cancel context's own state.
 	cancelled atomic.Bool
+	// socks is the Runner's pool of sockets, which the checks' connects
+	// take from and give back to (see sockPool).
+	socks *sockPool
 }
 
 // Err is the context's error, from a flag: set before Done closes (so a

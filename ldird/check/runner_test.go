@@ -377,6 +377,7 @@ func checkWorker(r *Runner, key string, tg Target, c Checker) *worker {
 	w := &worker{r: r, first: make(chan struct{}), initial: true,
 		cfg: RealConfig{Key: key, Target: tg, Checker: c, Interval: time.Hour, FailureCount: 1}}
 	w.rctx.init()
+	w.rctx.socks = &r.socks
 	w.ctx = &w.rctx
 	return w
 }

@@ -190,6 +190,7 @@ func waitAll(ps []pendingCheck) {
 			p.w.r.sched.start(job{w: p.w, rest: p.c.alone, initial: p.initial})
 			continue
 		}
+		conn.set = s
 		if !rc.waitOn(s) { // removed meanwhile
 			p.end(p.c.stop(context.Canceled))
 			continue

@@ -189,3 +189,14 @@ func htons(p uint16) uint16 {
 	b[0], b[1] = byte(p>>8), byte(p)
 	return n
 }
+
+// Disconnect dissolves the socket's connection, connect(2) to AF_UNSPEC:
+// a reset when it was established (as a close with SO_LINGER 0 sends),
+// and the socket, unbound from its port, can connect again.
+func Disconnect(fd int) error {
+	var sa unix.RawSockaddrInet4 // Family 0: AF_UNSPEC
+	if _, _, e := unix.RawSyscall(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa)); e != 0 {
+		return e
+	}
+	return nil
+}

@@ -168,3 +168,59 @@ func TestAccept(t *testing.T) {
 		t.Errorf("Accept: client %s, want %s", ap, c.LocalAddr())
 	}
 }
+
+// Disconnect resets an established connection (the peer reads a reset)
+// and leaves the socket able to connect again, here to another listener,
+// where it carries data as a fresh socket would.
+func TestDisconnectAndConnectAgain(t *testing.T) {
+	listen := func() (net.Listener, Addr) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		a, err := AddrOf(netip.MustParseAddrPort(ln.Addr().String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln, a
+	}
+	ln1, a1 := listen()
+	ln2, a2 := listen()
+	fd, err := Socket(a1.Family())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Close(fd)
+	accept := func(ln net.Listener, a *Addr) net.Conn {
+		t.Helper()
+		if err := Connect(fd, a); err != nil && err != unix.EINPROGRESS {
+			t.Fatalf("connect: %v", err)
+		}
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c
+	}
+	c1 := accept(ln1, &a1)
+	if err := Disconnect(fd); err != nil {
+		t.Fatalf("Disconnect: %v", err)
+	}
+	b := make([]byte, 8)
+	if _, err := c1.Read(b); !errors.Is(err, unix.ECONNRESET) {
+		t.Errorf("peer after Disconnect: %v, want a reset", err)
+	}
+	c2 := accept(ln2, &a2)
+	if c2.RemoteAddr().String() == c1.RemoteAddr().String() {
+		t.Errorf("the second connection came from the first one's address %s", c1.RemoteAddr())
+	}
+	if n, err := Write(fd, []byte("ping")); n != 4 || err != nil {
+		t.Fatalf("Write on the socket connected again = %d, %v", n, err)
+	}
+	if n, err := c2.Read(b); string(b[:n]) != "ping" || err != nil {
+		t.Errorf("second peer read %q, %v", b[:n], err)
+	}
+}

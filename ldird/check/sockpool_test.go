@@ -1,0 +1,154 @@
+package check
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"lvsha/ldird/sockcall"
+)
+
+// pooled is how many sockets of family p keeps.
+func (p *sockPool) pooled(family int) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.fds[poolIndex(family)])
+}
+
+// TestHTTPSocketReuse: an http check whose real closed its side after the
+// reply gives its socket back to the Runner's pool; the next check, to
+// another real, connects on that socket and gets its reply. A real that
+// keeps its connection open is closed with a FIN, and its socket is not
+// kept. Stop closes the kept sockets.
+func TestHTTPSocketReuse(t *testing.T) {
+	var seenA, seenB atomic.Int32
+	serve := func(seen *atomic.Int32) func(net.Conn, *bufio.Reader) {
+		return func(c net.Conn, rd *bufio.Reader) {
+			for {
+				line, err := rd.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "\r\n" {
+					break
+				}
+			}
+			seen.Add(1)
+			c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nstatus: ok\n")) // then closes
+		}
+	}
+	a, b := lineServer(t, serve(&seenA)), lineServer(t, serve(&seenB))
+	held := make(chan error, 1)
+	keeps := lineServer(t, func(c net.Conn, rd *bufio.Reader) {
+		for {
+			line, err := rd.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nstatus: ok\n"))
+		_, err := rd.ReadByte()
+		held <- err
+	})
+	r := NewRunner(RunnerOptions{})
+	stopped := false
+	defer func() {
+		if !stopped {
+			r.Stop()
+		}
+	}()
+	c := mustNew(t, Spec{Type: "negotiate", Service: "http", Request: "/", Receive: "status: ok", NegotiateTimeout: 5 * time.Second})
+	check := func(key string, tg Target) Result {
+		t.Helper()
+		w := checkWorker(r, key, tg, c)
+		runBatch(&r.sched, []*worker{w})
+		w.inflight.Wait()
+		if !w.last.OK {
+			t.Fatalf("%s: %+v, want up", key, w.last)
+		}
+		return w.last
+	}
+	check("a", a)
+	if n := r.socks.pooled(unix.AF_INET); n != 1 {
+		t.Fatalf("after a reply the real closed: %d sockets kept, want 1", n)
+	}
+	check("b", b)
+	if n := r.socks.reused.Load(); n != 1 {
+		t.Fatalf("the second check made %d connects on a kept socket, want 1", n)
+	}
+	if seenA.Load() != 1 || seenB.Load() != 1 {
+		t.Fatalf("requests seen: a %d, b %d; want one each", seenA.Load(), seenB.Load())
+	}
+	if n := r.socks.pooled(unix.AF_INET); n != 1 {
+		t.Fatalf("after the second check: %d sockets kept, want 1 (the same one, back)", n)
+	}
+	check("keeps", keeps) // takes the kept socket, and does not give it back
+	select {
+	case err := <-held:
+		if err != io.EOF {
+			t.Errorf("the real that kept its connection saw it end with %v, want a FIN (EOF)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the connection the real kept open was not closed")
+	}
+	if n := r.socks.pooled(unix.AF_INET); n != 0 {
+		t.Fatalf("after a check closed with a FIN: %d sockets kept, want 0", n)
+	}
+	check("a again", a)
+	r.socks.mu.Lock()
+	fd := r.socks.fds[0][0]
+	r.socks.mu.Unlock()
+	r.Stop()
+	stopped = true
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); !errors.Is(err, unix.EBADF) {
+		t.Errorf("a kept socket after Stop: fcntl says %v, want EBADF (closed)", err)
+	}
+}
+
+// TestSockPoolBounds: the pool keeps at most sockPoolMax sockets of a
+// family and closes the others; once closed it keeps none.
+func TestSockPoolBounds(t *testing.T) {
+	var p sockPool
+	defer p.close()
+	socket := func() int {
+		fd, err := sockcall.Socket(unix.AF_INET)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fd
+	}
+	open := func(fd int) bool {
+		_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		return err == nil
+	}
+	for range sockPoolMax {
+		p.release(unix.AF_INET, socket())
+	}
+	extra := socket()
+	p.release(unix.AF_INET, extra)
+	if n := p.pooled(unix.AF_INET); n != sockPoolMax {
+		t.Fatalf("%d kept, want %d", n, sockPoolMax)
+	}
+	if open(extra) {
+		t.Error("the socket past the bound was kept open")
+	}
+	if fd, ok := p.get(unix.AF_INET6); ok {
+		t.Errorf("an IPv6 socket from a pool of IPv4 ones: %d", fd)
+	}
+	p.close()
+	late := socket()
+	p.release(unix.AF_INET, late)
+	if open(late) || p.pooled(unix.AF_INET) != 0 {
+		t.Error("a closed pool kept a socket")
+	}
+}
+
