@@ -151,4 +151,3 @@ func TestSockPoolBounds(t *testing.T) {
 		t.Error("a closed pool kept a socket")
 	}
 }
-
