@@ -15,11 +15,12 @@ import (
 // AF_UNSPEC (the same reset) and the socket waits here for the next
 // check's connect. That saves socket(2) and close(2), and with them the
 // kernel's making and freeing of a socket, its inode and its file: at
-// 10,000 http checks a second on loopback, 3.9 points of a core (53.0 →
-// 49.2 %, the two alternated every 2 s in one process for 4 minutes).
-// The real sees what it saw before: a connection from a new port, reset
-// once the reply is read. Only sockets the runtime's poller never took
-// come here (an os.File owns the others).
+// 10,000 http checks a second on loopback, 5.6 points of a core (47.4 →
+// 41.7 %, with and without the pool in turn every 2 s in one process for
+// 4 minutes; bench/results/2026-12-08-sockpool.txt). The real sees what
+// it saw before: a connection from a new port, reset once the reply is
+// read. Only sockets the runtime's poller never took come here (an
+// os.File owns the others).
 type sockPool struct {
 	mu     sync.Mutex
 	fds    [2][]int // by family: AF_INET, AF_INET6
