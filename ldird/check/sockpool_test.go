@@ -2,6 +2,7 @@ package check
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -149,5 +150,39 @@ func TestSockPoolBounds(t *testing.T) {
 	p.release(unix.AF_INET, late)
 	if open(late) || p.pooled(unix.AF_INET) != 0 {
 		t.Error("a closed pool kept a socket")
+	}
+}
+
+// TestPendingCheckLeave: a check whose rest goes on elsewhere leaves the
+// batch's wait set first, so that its socket, should it go back to the
+// pool, is in no set (the set may be closed and its number reused by
+// then).
+func TestPendingCheckLeave(t *testing.T) {
+	tg := lineServer(t, func(c net.Conn, rd *bufio.Reader) { io.Copy(io.Discard, rd) }) // never answers
+	r := NewRunner(RunnerOptions{})
+	defer r.Stop()
+	w := inFlight(checkWorker(r, "leaves", tg, mustNew(t, Spec{Type: "negotiate", Service: "http", Request: "/", NegotiateTimeout: 5 * time.Second})))
+	x, ok := w.quick().begin(w.ctx, w.cfg.Target).wait.(*httpExchange)
+	if !ok {
+		t.Fatal("begin: the exchange does not wait for its reply")
+	}
+	defer func() { x.stop(context.Canceled); w.inflight.Done() }()
+	s, err := newWaitSet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	ev := unix.EpollEvent{Events: x.events()}
+	if err := unix.EpollCtl(s.ep, unix.EPOLL_CTL_ADD, x.conn.fd, &ev); err != nil {
+		t.Fatal(err)
+	}
+	x.conn.set = s
+	p := pendingCheck{w: w, c: x}
+	p.leave()
+	if x.conn.set != nil {
+		t.Error("the socket still names the wait set it left")
+	}
+	if err := unix.EpollCtl(s.ep, unix.EPOLL_CTL_DEL, x.conn.fd, nil); !errors.Is(err, unix.ENOENT) {
+		t.Errorf("the socket after leave: EPOLL_CTL_DEL says %v, want ENOENT (not in the set)", err)
 	}
 }

@@ -233,6 +233,7 @@ func waitAll(ps []pendingCheck) {
 			for i := range ps {
 				if p := &ps[i]; !p.done {
 					p.unhook()
+					p.leave()
 					p.done = true
 					p.w.r.sched.start(job{w: p.w, rest: p.c.alone, initial: p.initial})
 				}
@@ -250,6 +251,7 @@ func waitAll(ps []pendingCheck) {
 				// The rest may block: a goroutine of its own, with the
 				// real's cancellation hooked there.
 				p.unhook()
+				p.leave()
 				p.done = true
 				left--
 				p.w.r.sched.start(job{w: p.w, rest: rest, initial: p.initial})
@@ -274,6 +276,17 @@ func (p *pendingCheck) unhook() {
 	if p.rc != nil {
 		p.rc.waitOff(p.set)
 		p.rc = nil
+	}
+}
+
+// leave takes p's socket out of the wait set before the rest of its check
+// goes on elsewhere, where it may outlive the set: a socket given back to
+// the pool (closeAfterReply) must be in no set, and the set's descriptor
+// may be closed and its number taken by then.
+func (p *pendingCheck) leave() {
+	if conn := p.c.sock(); conn.set != nil {
+		_ = unix.EpollCtl(conn.set.ep, unix.EPOLL_CTL_DEL, conn.fd, nil)
+		conn.set = nil
 	}
 }
 
