@@ -16,7 +16,7 @@ import (
 // check's connect. That saves socket(2) and close(2), and with them the
 // kernel's making and freeing of a socket, its inode and its file: at
 // 10,000 http checks a second on loopback, 5.6 points of a core (47.4 →
-// 41.7 %, with and without the pool in turn every 2 s in one process for
+// 41.8 %, with and without the pool in turn every 2 s in one process for
 // 4 minutes; bench/results/2026-12-08-sockpool.txt). The real sees what
 // it saw before: a connection from a new port, reset once the reply is
 // read. Only sockets the runtime's poller never took come here (an
