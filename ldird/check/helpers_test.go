@@ -146,6 +146,19 @@ func expectTimeout(t *testing.T, c Checker, tg Target, deadline time.Duration) {
 	}
 }
 
+// readHead reads a request's head from a fake client, up to and with
+// its blank line: what was read, and the error that cut it short.
+func readHead(rd *bufio.Reader) (string, error) {
+	var head strings.Builder
+	for {
+		l, err := rd.ReadString('\n')
+		head.WriteString(l)
+		if err != nil || l == "\r\n" {
+			return head.String(), err
+		}
+	}
+}
+
 // readLine reads one CRLF line from a fake client.
 func readLine(rd *bufio.Reader) (string, error) {
 	l, err := rd.ReadString('\n')

@@ -226,15 +226,7 @@ func sipReply(req string, status string) string {
 func TestSIP(t *testing.T) {
 	var got string
 	tcp := lineServer(t, func(c net.Conn, rd *bufio.Reader) {
-		var req strings.Builder
-		for {
-			l, err := rd.ReadString('\n')
-			req.WriteString(l)
-			if err != nil || l == "\r\n" {
-				break
-			}
-		}
-		got = req.String()
+		got, _ = readHead(rd)
 		io.WriteString(c, sipReply(got, "200 OK"))
 	})
 	expectOK(t, mustNew(t, Spec{Type: "negotiate", Service: "sip", Login: "ldirectord@director1"}), tcp)

@@ -31,14 +31,8 @@ func TestHTTPSocketReuse(t *testing.T) {
 	var seenA, seenB atomic.Int32
 	serve := func(seen *atomic.Int32) func(net.Conn, *bufio.Reader) {
 		return func(c net.Conn, rd *bufio.Reader) {
-			for {
-				line, err := rd.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if line == "\r\n" {
-					break
-				}
+			if _, err := readHead(rd); err != nil {
+				return
 			}
 			seen.Add(1)
 			c.Write([]byte("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nstatus: ok\n")) // then closes
@@ -47,14 +41,8 @@ func TestHTTPSocketReuse(t *testing.T) {
 	a, b := lineServer(t, serve(&seenA)), lineServer(t, serve(&seenB))
 	held := make(chan error, 1)
 	keeps := lineServer(t, func(c net.Conn, rd *bufio.Reader) {
-		for {
-			line, err := rd.ReadString('\n')
-			if err != nil {
-				return
-			}
-			if line == "\r\n" {
-				break
-			}
+		if _, err := readHead(rd); err != nil {
+			return
 		}
 		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nstatus: ok\n"))
 		_, err := rd.ReadByte()
