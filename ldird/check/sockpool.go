@@ -2,7 +2,6 @@ package check
 
 import (
 	"sync"
-	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -25,7 +24,6 @@ type sockPool struct {
 	mu     sync.Mutex
 	fds    [2][]int // by family: AF_INET, AF_INET6
 	closed bool
-	reused atomic.Uint64 // connects made on a pooled socket (tests)
 }
 
 // sockPoolMax bounds the sockets kept per family: two batches' worth.
@@ -49,7 +47,6 @@ func (p *sockPool) get(family int) (int, bool) {
 	}
 	fd := fds[n-1]
 	p.fds[poolIndex(family)] = fds[:n-1]
-	p.reused.Add(1)
 	return fd, true
 }
 
